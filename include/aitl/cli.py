@@ -1,0 +1,158 @@
+"""The ``aitl`` command: the library's stages and tools outside Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aitl.config import ConfigError, Settings
+from aitl.window import HOUR, Window, parse_utc
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line naming it, exit status 2."""
+
+
+def _window(args: argparse.Namespace) -> Window:
+    try:
+        return Window(parse_utc(args.start), parse_utc(args.end))
+    except ValueError as exc:
+        raise UsageError(f"--start/--end: {exc}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        settings = Settings.from_env(
+            store_url=getattr(args, "store", None),
+            profile=getattr(args, "profile", None),
+            dry_run=getattr(args, "dry_run", False),
+        )
+    except ConfigError as exc:
+        raise UsageError(f"--profile: {exc}") from None
+    landing = getattr(args, "landing", None)
+    if landing:
+        settings = Settings(**{**settings.__dict__, "landing_dir": Path(landing)})
+    return settings
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from aitl.store import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.store_url, args.revision)
+    print(f"store at {settings.store_url} upgraded to {args.revision}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aitl.simulate import Scenario, simulate
+
+    settings = _settings(args)
+    if settings.landing_dir is None:
+        raise UsageError("--landing: no landing directory (set it or AITL_LANDING_DIR)")
+    if args.rate <= 0:
+        raise UsageError(f"--rate: must be positive, got {args.rate}")
+    try:
+        scenario = Scenario.from_json(Path(args.scenario)) if args.scenario else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+    report = simulate(
+        settings.landing_dir,
+        _window(args),
+        rate=args.rate,
+        seed=args.seed,
+        store_url=None if args.no_registry else settings.store_url,
+        scenario=scenario,
+    )
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aitl.stages import run_cycle
+
+    settings = _settings(args)
+    window = _window(args)
+    hour = window.start
+    while hour < window.end:
+        results = run_cycle(Window(hour, hour + HOUR), settings)
+        stops = {name: r.stop for name, r in results.items() if r.stop}
+        print(json.dumps({"hour": hour.isoformat(), "stages": list(results), "stops": stops}))
+        hour += HOUR
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aitl.report import render, summarize
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    with transaction(connect(settings.store_url)) as session:
+        summary = summarize(session, _window(args))
+    print(json.dumps(summary, default=str, indent=2) if args.json else render(summary))
+    return 0
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from aitl.contract import schema
+
+    print(json.dumps(schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aitl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--store", help="SQLAlchemy URL of the AITL store (default: AITL_STORE_URL)")
+        return p
+
+    def with_window(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--start", required=True, help="window start, ISO 8601 (UTC if no offset)")
+        p.add_argument("--end", required=True, help="window end (exclusive)")
+        return p
+
+    db = with_store(commands.add_parser("db", help="store migrations"))
+    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("--revision", default="head")
+    db.set_defaults(func=cmd_db)
+
+    sim = with_window(with_store(commands.add_parser("simulate", help="write simulated traffic")))
+    sim.add_argument("--rate", type=float, default=400.0, help="mean events per hour")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--landing", help="landing directory (default: AITL_LANDING_DIR)")
+    sim.add_argument("--scenario", help="JSON file overriding the injected ground truth")
+    sim.add_argument("--no-registry", action="store_true", help="do not read or publish prompts")
+    sim.set_defaults(func=cmd_simulate)
+
+    run = with_window(with_store(commands.add_parser("run", help="run the hourly cycle per hour")))
+    run.add_argument("--landing")
+    run.add_argument("--profile", help="production, staging or development")
+    run.add_argument("--dry-run", action="store_true", help="analyze and plan, launch nothing")
+    run.set_defaults(func=cmd_run)
+
+    rep = with_window(with_store(commands.add_parser("report", help="summarize what the runs did")))
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_report)
+
+    commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(
+        func=cmd_schema
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"aitl {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

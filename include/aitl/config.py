@@ -1,0 +1,150 @@
+"""Thresholds and environment profiles of the AITL loop.
+
+The defaults are the seed's ``AITL_CONFIG``; a deployment chooses an environment
+profile (production / staging / development) that overrides a few of them, and a
+single run may override any of them again. Resolution is always
+``defaults -> profile -> run overrides`` so a run's effective settings can be
+reconstructed from what it stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+AITL_CONFIG: dict[str, Any] = {
+    "feedback_window": "1h",
+    "min_feedback_count": 10,
+    "pattern_confidence_threshold": 0.7,
+    "pattern_support_threshold": 0.1,
+    "min_frequency": 5,
+    "max_improvements_per_cycle": 10,
+    "improvement_confidence_threshold": 0.8,
+    "auto_implement_threshold": 0.9,
+    "ab_test_duration": "24h",
+    "max_concurrent_improvements": 5,
+    "improvement_budget": 100,
+    "rollback_threshold": 0.2,
+    "safety_mode": True,
+    "traffic_split": 0.5,
+    "alpha": 0.05,
+}
+
+ENVIRONMENT_PROFILES: dict[str, dict[str, Any]] = {
+    "production": {
+        "feedback_window": "6h",
+        "improvement_confidence_threshold": 0.95,
+        "safety_mode": True,
+        "auto_implement_threshold": 0.98,
+    },
+    "staging": {
+        "feedback_window": "1h",
+        "improvement_confidence_threshold": 0.8,
+        "safety_mode": True,
+        "auto_implement_threshold": 0.9,
+    },
+    "development": {
+        "feedback_window": "15m",
+        "improvement_confidence_threshold": 0.6,
+        "safety_mode": False,
+        "auto_implement_threshold": 0.7,
+    },
+}
+
+DEFAULT_PROFILE = "staging"
+
+
+class ConfigError(ValueError):
+    """A setting or profile that does not exist or has a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The effective AITL thresholds of one run (seed ``AITL_CONFIG`` names)."""
+
+    feedback_window: str
+    min_feedback_count: int
+    pattern_confidence_threshold: float
+    pattern_support_threshold: float
+    min_frequency: int
+    max_improvements_per_cycle: int
+    improvement_confidence_threshold: float
+    auto_implement_threshold: float
+    ab_test_duration: str
+    max_concurrent_improvements: int
+    improvement_budget: int
+    rollback_threshold: float
+    safety_mode: bool
+    traffic_split: float
+    alpha: float
+
+    @classmethod
+    def resolve(
+        cls, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None
+    ) -> Thresholds:
+        """Defaults, then the profile, then per-run overrides; unknown names are refused."""
+        if profile not in ENVIRONMENT_PROFILES:
+            raise ConfigError(f"profile {profile!r} is not one of {sorted(ENVIRONMENT_PROFILES)}")
+        values = {**AITL_CONFIG, **ENVIRONMENT_PROFILES[profile]}
+        for name, value in (overrides or {}).items():
+            if name not in values:
+                raise ConfigError(f"unknown threshold {name!r}")
+            expected = type(AITL_CONFIG[name])
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(f"threshold {name!r} must be {expected.__name__}, got {value!r}")
+            values[name] = value
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def default_home() -> Path:
+    """Where the embedded defaults live: ``$AITL_HOME`` or ``~/.aitl``."""
+    return Path(os.environ.get("AITL_HOME", Path.home() / ".aitl")).expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the events come from and where results go, plus the thresholds.
+
+    Outside Airflow everything comes from ``AITL_*`` environment variables; inside
+    Airflow the DAG passes the store URL from the ``aitl_store`` connection.
+    """
+
+    store_url: str
+    landing_dir: Path | None
+    source_url: str | None = None
+    source_table: str = "feedback_events"
+    profile: str = DEFAULT_PROFILE
+    thresholds: Thresholds = field(default_factory=Thresholds.resolve)
+    dry_run: bool = False
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        store_url: str | None = None,
+        profile: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> Settings:
+        home = default_home()
+        profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
+        landing = os.environ.get("AITL_LANDING_DIR", str(home / "landing"))
+        return cls(
+            store_url=store_url
+            or os.environ.get("AITL_STORE_URL")
+            or f"sqlite:///{home / 'aitl.db'}",
+            landing_dir=Path(landing) if landing else None,
+            source_url=os.environ.get("AITL_SOURCE_URL") or None,
+            source_table=os.environ.get("AITL_SOURCE_TABLE", "feedback_events"),
+            profile=profile,
+            thresholds=Thresholds.resolve(profile, overrides),
+            dry_run=dry_run,
+        )

@@ -1,0 +1,250 @@
+"""Data collection: read feedback events of one window into the store.
+
+Two sources: a *landing directory* of JSONL/CSV files laid out by hour
+(``<landing>/YYYY-MM-DD/HH/*.jsonl``), and a *source SQL table* reached by a
+SQLAlchemy URL. Valid events are inserted once per ``event_id``; every record
+that breaks the contract goes to the quarantine table with its raw text and a
+reason naming the field. Nothing is dropped silently: every report satisfies
+``read == stored + duplicates + quarantined``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import MetaData, Table, create_engine, select
+
+from aitl.contract import (
+    ContractError,
+    coerce_sql_record,
+    coerce_text_record,
+    decode_json,
+    validate,
+)
+from aitl.store.models import Event, Quarantine
+from aitl.store.writes import existing_keys, insert_ignore
+from aitl.window import Window
+
+MAX_RECORD_BYTES = 1 << 20  # 1 MiB: no honest feedback event is larger
+LANDING_SUFFIXES = (".jsonl", ".csv")
+
+
+@dataclass
+class IngestReport:
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    files: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.stored + self.duplicates + self.quarantined
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as read, before validation: where it was and what it said."""
+
+    source: str
+    locator: str
+    raw: str | bytes  # bytes as read; decoded only if the record is quarantined
+    payload: dict[str, Any] | None = None
+    problem: ContractError | None = None
+
+
+def landing_hour_dir(landing: Path, hour: datetime) -> Path:
+    return landing / f"{hour:%Y-%m-%d}" / f"{hour:%H}"
+
+
+def landing_files(landing: Path, window: Window) -> list[Path]:
+    """The window's files, in a stable order so reruns read identically."""
+    files: list[Path] = []
+    for hour in window.hours():
+        directory = landing_hour_dir(landing, hour)
+        if directory.is_dir():
+            files.extend(sorted(p for p in directory.iterdir() if p.suffix in LANDING_SUFFIXES))
+    return files
+
+
+def _oversize(size: int) -> ContractError:
+    return ContractError(
+        "event", f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit"
+    )
+
+
+def _as_text(raw: bytes) -> str:
+    # backslashreplace keeps undecodable bytes visible (and recoverable) in the
+    # quarantine instead of replacing them with U+FFFD.
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _utf8_problem(raw: bytes) -> ContractError | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ContractError("event", f"not valid UTF-8 (byte {exc.start})")
+    return None
+
+
+def read_jsonl(path: Path, source: str) -> Iterator[RawRecord]:
+    with path.open("rb") as handle:
+        for lineno, line in enumerate(handle, 1):
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            locator = f"line:{lineno}"
+            if len(line) > MAX_RECORD_BYTES:
+                yield RawRecord(source, locator, _as_text(line), problem=_oversize(len(line)))
+                continue
+            try:
+                payload = decode_json(line)
+            except ContractError as exc:
+                yield RawRecord(source, locator, _as_text(line), problem=_utf8_problem(line) or exc)
+                continue
+            yield RawRecord(source, locator, line, payload=payload)
+
+
+def read_csv(path: Path, source: str) -> Iterator[RawRecord]:
+    """CSV with a header row of contract field names; list fields hold JSON text."""
+    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            locator = f"line:{reader.line_num}"
+            raw = _csv_raw(reader.fieldnames or [], record)
+            encoded = raw.encode("utf-8", errors="surrogateescape")
+            if len(encoded) > MAX_RECORD_BYTES:
+                yield RawRecord(source, locator, _as_text(encoded), problem=_oversize(len(encoded)))
+                continue
+            problem = _utf8_problem(encoded)
+            if problem is None and None in record:
+                problem = ContractError("event", "more cells than header columns")
+            if problem is not None:
+                yield RawRecord(source, locator, _as_text(encoded), problem=problem)
+                continue
+            try:
+                yield RawRecord(source, locator, raw, payload=coerce_text_record(record))
+            except ContractError as exc:
+                yield RawRecord(source, locator, raw, problem=exc)
+
+
+def _csv_raw(header: list[str], record: dict[str | None, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="")
+    cells = [record.get(name) for name in header]
+    extra = record.get(None)
+    writer.writerow([*cells, *(extra or [])])
+    return buffer.getvalue()
+
+
+def read_landing(landing: Path, window: Window) -> tuple[int, Iterator[RawRecord]]:
+    files = landing_files(landing, window)
+
+    def records() -> Iterator[RawRecord]:
+        for path in files:
+            source = f"landing:{path.relative_to(landing).as_posix()}"
+            reader = read_csv if path.suffix == ".csv" else read_jsonl
+            yield from reader(path, source)
+
+    return len(files), records()
+
+
+def read_sql_source(url: str, table_name: str, window: Window) -> Iterator[RawRecord]:
+    """Rows of a source table whose ``timestamp`` column (a UTC TIMESTAMP) is in the window."""
+    engine = create_engine(url)
+    try:
+        table = Table(table_name, MetaData(), autoload_with=engine)
+        ts = table.c["timestamp"]
+        naive = {"start": window.start.replace(tzinfo=None), "end": window.end.replace(tzinfo=None)}
+        query = (
+            select(table)
+            .where(ts >= naive["start"], ts < naive["end"])
+            .order_by(ts, *table.primary_key.columns)
+        )
+        with engine.connect() as connection:
+            for index, row in enumerate(connection.execute(query).mappings()):
+                record = {str(key): value for key, value in row.items()}
+                source = f"sql:{table_name}"
+                locator = (
+                    f"event_id:{record.get('event_id')}"
+                    if record.get("event_id")
+                    else f"row:{index}"
+                )
+                raw = orjson.dumps(record, default=str).decode()
+                try:
+                    yield RawRecord(source, locator, raw, payload=coerce_sql_record(record))
+                except ContractError as exc:
+                    yield RawRecord(source, locator, raw, problem=exc)
+    finally:
+        engine.dispose()
+
+
+class Collector:
+    """Validates records of one window and writes them in one transaction."""
+
+    def __init__(self, window: Window, ingested_at: datetime) -> None:
+        self.window = window
+        self.ingested_at = ingested_at
+        self.report = IngestReport()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.quarantine: list[dict[str, Any]] = []
+
+    def add(self, record: RawRecord) -> None:
+        self.report.read += 1
+        if record.problem is not None:
+            self._reject(record, record.problem)
+            return
+        try:
+            row = validate(record.payload)
+            if not self.window.contains(row["ts"]):
+                raise ContractError(
+                    "timestamp", f"{row['ts'].isoformat()} is outside the window {self.window}"
+                )
+        except ContractError as exc:
+            self._reject(record, exc)
+            return
+        if row["event_id"] in self.rows:
+            self.report.duplicates += 1
+            return
+        row["source"] = record.source
+        row["ingested_at"] = self.ingested_at
+        self.rows[row["event_id"]] = row
+
+    def _reject(self, record: RawRecord, problem: ContractError) -> None:
+        raw = _as_text(record.raw) if isinstance(record.raw, bytes) else record.raw
+        self.quarantine.append(
+            {
+                "source": record.source,
+                "locator": record.locator,
+                "window_start": self.window.start,
+                "window_end": self.window.end,
+                "field": problem.field,
+                "reason": str(problem),
+                "raw": raw,
+            }
+        )
+        self.report.quarantined += 1
+        reasons = self.report.quarantine_reasons
+        reasons[problem.field] = reasons.get(problem.field, 0) + 1
+
+    def write(self, session) -> IngestReport:
+        """Insert new events and quarantine rows; count the rest as duplicates."""
+        events = Event.__table__
+        known = existing_keys(session, events, "event_id", list(self.rows))
+        fresh = [row for key, row in self.rows.items() if key not in known]
+        insert_ignore(session, events, fresh)
+        insert_ignore(session, Quarantine.__table__, self.quarantine)
+        self.report.duplicates += len(known)
+        self.report.stored += len(fresh)
+        return self.report

@@ -1,0 +1,188 @@
+"""Action planning: concrete improvements from insights.
+
+Two kinds are planned from an hour's insights:
+
+* ``prompt_refinement`` for any insight with a prompt to blame: a new
+  instruction built from the taxonomy's remedies for that subtype, naming the
+  signal and the evidence, appended to the prompt in a new version;
+* ``workflow_optimization`` for timeouts: the seed's adaptive timeout for the
+  task type and complexity band (p95 x 1.2 over at least 5 samples, a
+  complexity heuristic below that, within bounds).
+
+An improvement is not planned again while one with the same target and
+finding is proposed or running, or was rejected in the last week. Plans are
+ordered by priority (severity x confidence x rate) and capped at
+``max_improvements_per_cycle``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitl.insights import SEVERITY_WEIGHT, describe_segment
+from aitl.patterns import complexity_band, stable_id
+from aitl.store.models import Improvement
+from aitl.taxonomy import LEARNING_PATTERNS
+from aitl.window import Window
+
+ACTIVE_STATUSES = ("planned", "proposed", "running")
+REJECTION_MEMORY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class TimeoutPolicy:
+    """Bounds and fallback of the seed's AdaptiveTimeoutManager."""
+
+    default_s: float = 120.0
+    min_s: float = 30.0
+    max_s: float = 1800.0
+    min_samples: int = 5
+    safety_margin: float = 1.2
+
+    def timeout(self, durations: np.ndarray, complexity: float, size: float) -> tuple[float, str]:
+        if len(durations) >= self.min_samples:
+            value = float(np.percentile(durations, 95)) * self.safety_margin
+            basis = f"p95 x {self.safety_margin} over {len(durations)} samples"
+        else:
+            value = self.default_s * (1 + complexity * 0.5) * (1 + math.log(max(size, 1.0)) * 0.1)
+            basis = f"heuristic (only {len(durations)} samples)"
+        return max(self.min_s, min(value, self.max_s)), basis
+
+
+def priority_of(severity: str, confidence: float, rate: float) -> tuple[str, float]:
+    score = SEVERITY_WEIGHT[severity] * confidence * (0.5 + rate)
+    label = "high" if score >= 2.0 else "medium" if score >= 1.0 else "low"
+    return label, round(score, 6)
+
+
+def refinement_text(insight: dict[str, Any]) -> str:
+    spec = LEARNING_PATTERNS[insight["category"]][insight["subtype"]]
+    segment = insight["segment"]
+    scope = (
+        " ".join(
+            part
+            for part in (segment.get("language"), segment.get("task_type", "").replace("_", " "))
+            if part
+        )
+        or "all"
+    )
+    remedies = "; ".join(str(r) for r in spec["improvements"])
+    evidence = insight["evidence"]
+    return (
+        f"When generating {scope} code, avoid {insight['signal']} "
+        f"({spec['description'].lower()}): {remedies}. "
+        f"[AITL: seen in {evidence['rate']:.0%} of recent executions]"
+    )
+
+
+def _plan_one(insight: dict[str, Any], events: pd.DataFrame, policy: TimeoutPolicy):
+    segment = insight["segment"]
+    signal_kind = insight["evidence"]["signal_kind"]
+    if signal_kind == "error_type" and insight["signal"] == "timeout" and segment:
+        task_type, band = segment.get("task_type", ""), segment.get("complexity_band", "unknown")
+        mask = (events["task_type"].fillna("") == task_type) & (events["band"] == band)
+        ok = mask & events["success"].astype(bool)
+        durations = events.loc[ok, "duration_s"].to_numpy(dtype=float)
+        complexity = float(events.loc[mask, "complexity"].astype(float).mean() or 0.5)
+        size = float(events.loc[mask, "size"].astype(float).mean() or 100.0)
+        seconds, basis = policy.timeout(durations, complexity, size)
+        return (
+            "workflow_optimization",
+            "workflow",
+            f"timeout:{task_type}:{band}",
+            f"Set the execution timeout of {task_type} tasks of {band} complexity to "
+            f"{seconds:.0f} s ({basis}, bounds {policy.min_s:.0f}-{policy.max_s:.0f} s).",
+        )
+    prompt_id = segment.get("prompt_id")
+    if prompt_id:
+        return "prompt_refinement", "prompt", prompt_id, refinement_text(insight)
+    return None
+
+
+def plan(
+    session: Session,
+    insights: list[dict[str, Any]],
+    events: pd.DataFrame,
+    window: Window,
+    *,
+    confidence_threshold: float,
+    max_per_cycle: int,
+    policy: TimeoutPolicy | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Improvement rows for this window's insights and why others were not planned."""
+    policy = policy or TimeoutPolicy()
+    skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
+    events = events.assign(band=_bands(events))
+    candidates: dict[str, dict[str, Any]] = {}
+    for insight in insights:
+        if insight["confidence"] < confidence_threshold:
+            skipped["low_confidence"] += 1
+            continue
+        planned = _plan_one(insight, events, policy)
+        if planned is None:
+            skipped["no_target"] += 1
+            continue
+        kind, target_kind, target_id, modification = planned
+        key = f"{kind}|{target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
+        if _blocked(session, key, window):
+            skipped["already_active"] += 1
+            continue
+        label, score = priority_of(
+            insight["severity"], insight["confidence"], insight["evidence"]["rate"]
+        )
+        row = {
+            "id": stable_id("improvement", window.start.isoformat(), key),
+            "insight_id": insight["id"],
+            "window_start": window.start,
+            "window_end": window.end,
+            "type": kind,
+            "target_kind": target_kind,
+            "target_id": target_id,
+            "dedupe_key": key,
+            "modification": modification,
+            "expected_effect": (
+                f"Bring {insight['signal']!r} in {describe_segment(insight['segment'])} from "
+                f"{insight['evidence']['rate']:.1%} toward "
+                f"{insight['evidence']['baseline_rate']:.1%} and raise its success rate"
+            ),
+            "priority": label,
+            "priority_score": score,
+            "confidence": insight["confidence"],
+            "status": "planned",
+            "status_reason": f"from insight: {insight['title']}",
+            "updated_at": window.end,
+        }
+        # Two insights can lead to the same change (e.g. two segments of one
+        # prompt); keep the stronger one.
+        if key not in candidates or score > candidates[key]["priority_score"]:
+            candidates[key] = row
+    ranked = sorted(candidates.values(), key=lambda r: (-r["priority_score"], r["id"]))
+    skipped["over_cap"] = max(0, len(ranked) - max_per_cycle)
+    return ranked[:max_per_cycle], skipped
+
+
+def _bands(events: pd.DataFrame) -> pd.Series:
+    return complexity_band(events["complexity"]) if len(events) else pd.Series(dtype=object)
+
+
+def _blocked(session: Session, key: str, window: Window) -> bool:
+    """Another window's improvement with this key is still active or was just rejected."""
+    query = select(Improvement.status, Improvement.updated_at).where(
+        Improvement.dedupe_key == key,
+        Improvement.window_start != window.start,
+        Improvement.window_start < window.end,
+    )
+    for status, updated_at in session.execute(query):
+        if status in ACTIVE_STATUSES:
+            return True
+        if status == "rejected" and window.end - updated_at <= REJECTION_MEMORY:
+            return True
+    return False

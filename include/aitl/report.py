@@ -1,0 +1,147 @@
+"""A readable account of what the pipeline did over a span of time, from the store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitl.store.models import (
+    Experiment,
+    ExperimentResult,
+    Improvement,
+    Insight,
+    Pattern,
+    PipelineRun,
+    PromptVersion,
+)
+from aitl.window import Window
+
+INGEST_KEYS = ("read", "stored", "duplicates", "quarantined")
+
+
+def summarize(session: Session, window: Window) -> dict[str, Any]:
+    """Totals and highlights of every hourly run whose window starts in ``window``."""
+    runs = session.scalars(
+        select(PipelineRun).where(
+            PipelineRun.window_start >= window.start, PipelineRun.window_start < window.end
+        )
+    ).all()
+    ingest = Counter()
+    stages: dict[str, Counter] = {}
+    for run in runs:
+        stages.setdefault(run.stage, Counter())[run.status] += 1
+        if run.stage == "collect":
+            ingest.update({k: run.summary.get(k, 0) for k in INGEST_KEYS})
+    in_span = (Pattern.window_start >= window.start) & (Pattern.window_start < window.end)
+    top_patterns = Counter()
+    for p in session.scalars(select(Pattern).where(in_span)):
+        if p.segment:  # window-wide rows would count the same events twice
+            top_patterns[(p.category, p.subtype, p.signal)] += p.count
+    insight_rows = session.scalars(
+        select(Insight).where(
+            Insight.window_start >= window.start, Insight.window_start < window.end
+        )
+    ).all()
+    improvements = session.scalars(
+        select(Improvement).where(
+            Improvement.window_start >= window.start, Improvement.window_start < window.end
+        )
+    ).all()
+    experiments = session.scalars(select(Experiment).order_by(Experiment.started_at)).all()
+    return {
+        "window": str(window),
+        "hours_run": len({r.window_start for r in runs}),
+        "stages": {name: dict(c) for name, c in stages.items()},
+        "ingest": dict(ingest),
+        "top_patterns": [
+            {"category": c, "subtype": s, "signal": sig, "events": n}
+            for (c, s, sig), n in top_patterns.most_common(5)
+        ],
+        "insights": Counter(i.severity for i in insight_rows),
+        "insight_examples": [
+            i.title for i in sorted(insight_rows, key=lambda i: -i.confidence)[:3]
+        ],
+        "improvements": Counter(i.status for i in improvements),
+        "improvement_examples": [
+            {"type": i.type, "target": i.target_id, "status": i.status, "why": i.status_reason}
+            for i in sorted(improvements, key=lambda i: -i.priority_score)[:4]
+        ],
+        "experiments": [_experiment_view(session, e) for e in experiments],
+    }
+
+
+def _experiment_view(session: Session, experiment: Experiment) -> dict[str, Any]:
+    latest = session.scalars(
+        select(ExperimentResult)
+        .where(ExperimentResult.experiment_id == experiment.id)
+        .order_by(ExperimentResult.window_end.desc())
+    ).all()
+    variant = session.get(PromptVersion, (experiment.prompt_id, experiment.variant_version))
+    results = {}
+    for result in latest:
+        results.setdefault(result.metric, result)
+    return {
+        "id": experiment.id,
+        "prompt": f"{experiment.prompt_id} v{experiment.control_version} vs v{experiment.variant_version}",
+        "status": experiment.status,
+        "change": variant.diff.splitlines()[-1].lstrip("+") if variant and variant.diff else "",
+        "planned_n_per_arm": experiment.planned_n_per_arm,
+        "results": {
+            metric: {
+                "test": r.test,
+                "n": [r.n_control, r.n_variant],
+                "control": r.value_control,
+                "variant": r.value_variant,
+                "effect": r.effect,
+                "ci": [r.ci_low, r.ci_high],
+                "p_value": r.p_value,
+                "verdict": r.verdict,
+            }
+            for metric, r in results.items()
+        },
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The summary as a short text for a person."""
+    lines = [f"AITL feedback cycle over {summary['window']}: {summary['hours_run']} hourly runs"]
+    ingest = summary["ingest"]
+    lines.append(
+        "  events: read {read}, stored {stored}, duplicates {duplicates}, quarantined {quarantined}".format(
+            **{k: ingest.get(k, 0) for k in INGEST_KEYS}
+        )
+    )
+    for stage, statuses in summary["stages"].items():
+        lines.append(
+            f"  stage {stage:<18} " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
+        )
+    lines.append("  top patterns (events, summed over hours):")
+    for p in summary["top_patterns"]:
+        lines.append(f"    {p['events']:>6}  {p['signal']:<22} {p['category']}/{p['subtype']}")
+    lines.append("  insights by severity: " + _counts(summary["insights"]))
+    for title in summary["insight_examples"]:
+        lines.append(f"    - {title}")
+    lines.append("  improvements by status: " + _counts(summary["improvements"]))
+    for imp in summary["improvement_examples"]:
+        lines.append(f"    - {imp['type']} -> {imp['target']}: {imp['status']} ({imp['why']})")
+    lines.append(f"  experiments: {len(summary['experiments'])}")
+    for exp in summary["experiments"]:
+        lines.append(
+            f"    {exp['id']} {exp['prompt']} [{exp['status']}], planned {exp['planned_n_per_arm']}/arm"
+        )
+        if exp["change"]:
+            lines.append(f"      change: {exp['change'][:110]}")
+        for metric, r in exp["results"].items():
+            lines.append(
+                f"      {metric:<14} control {r['control']:.3f} vs variant {r['variant']:.3f} "
+                f"(n {r['n'][0]}/{r['n'][1]}), effect {r['effect']:+.3f} "
+                f"[{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}], p={r['p_value']:.3g} {r['test']}: {r['verdict']}"
+            )
+    return "\n".join(lines)
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"

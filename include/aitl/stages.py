@@ -1,0 +1,228 @@
+"""The seven stages of the feedback cycle (seed: FeedbackPipeline).
+
+collect -> normalize -> extract_patterns -> generate_insights -> plan_actions
+-> implement -> verify. Each stage is a plain function of (session, window,
+settings) returning a small summary; ``run_stage`` runs one inside a single
+transaction together with its ``pipeline_runs`` record, so a failed stage leaves
+no partial writes and a rerun of the window replaces what the previous run
+wrote. A stage may end the cycle early (``StageResult.stop``): Airflow shows
+that as a skip, not a failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from aitl import ingest, insights, patterns, planning, rollups
+from aitl.config import Settings
+from aitl.events import events_frame
+from aitl.implementation import implement
+from aitl.store.database import connect, transaction
+from aitl.store.models import Event, Improvement, Insight, Pattern, PipelineRun
+from aitl.store.writes import insert_ignore, replace
+from aitl.verification import verify
+from aitl.window import Window
+
+LEVEL = "hourly"
+
+
+@dataclass
+class StageResult:
+    summary: dict[str, Any] = field(default_factory=dict)
+    stop: str | None = None
+
+
+def collect(session: Session, window: Window, settings: Settings) -> StageResult:
+    collector = ingest.Collector(window, datetime.now(UTC))
+    files = 0
+    if settings.landing_dir is not None and settings.landing_dir.is_dir():
+        files, records = ingest.read_landing(settings.landing_dir, window)
+        for record in records:
+            collector.add(record)
+    if settings.source_url:
+        for record in ingest.read_sql_source(settings.source_url, settings.source_table, window):
+            collector.add(record)
+    report = collector.write(session)
+    report.files = files
+    in_window = session.scalar(
+        select(func.count())
+        .select_from(Event)
+        .where(Event.ts >= window.start, Event.ts < window.end)
+    )
+    summary = {**report.as_dict(), "events_in_window": in_window}
+    return StageResult(summary, stop=None if in_window else f"no events in {window}")
+
+
+def normalize(session: Session, window: Window, settings: Settings) -> StageResult:
+    return StageResult(rollups.build_rollups(session, window))
+
+
+def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:
+    table = model.__table__
+    query = select(table).where(table.c.level == LEVEL, table.c.window_start == window.start)
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+def _window_filter(model: type, window: Window):
+    table = model.__table__
+    return (table.c.level == LEVEL) & (table.c.window_start == window.start)
+
+
+def extract_patterns(session: Session, window: Window, settings: Settings) -> StageResult:
+    thresholds = settings.thresholds
+    events = events_frame(session, window, patterns.EVENT_COLUMNS)
+    patterns_events = len(events)
+    found = []
+    if patterns_events >= thresholds.min_feedback_count:
+        found = patterns.extract_frequency(events, thresholds.min_frequency)
+    rows = [p.row(LEVEL, window) for p in found]
+    replace(session, Pattern.__table__, _window_filter(Pattern, window), rows)
+    summary = {
+        "events": patterns_events,
+        "patterns": len(rows),
+        "segment_patterns": sum(1 for r in rows if r["segment"]),
+        "by_category": _count(rows, "category"),
+        "top": [
+            {
+                "signal": r["signal"],
+                "segment": r["segment"],
+                "count": r["count"],
+                "rate": round(r["rate"], 4),
+            }
+            for r in sorted(rows, key=lambda r: (-r["count"], r["id"]))[:5]
+        ],
+    }
+    if patterns_events < thresholds.min_feedback_count:
+        return StageResult(
+            summary,
+            stop=f"{patterns_events} events < min_feedback_count {thresholds.min_feedback_count}",
+        )
+    return StageResult(summary, stop=None if rows else "no signal reached min_frequency")
+
+
+def generate_insights(session: Session, window: Window, settings: Settings) -> StageResult:
+    found = _window_rows(session, Pattern, window)
+    rows = insights.insight_rows(found, LEVEL, window, settings.thresholds.alpha)
+    replace(session, Insight.__table__, _window_filter(Insight, window), rows)
+    summary = {
+        "patterns": len(found),
+        "insights": len(rows),
+        "by_severity": _count(rows, "severity"),
+        "titles": [r["title"] for r in sorted(rows, key=lambda r: -r["confidence"])[:5]],
+    }
+    return StageResult(summary, stop=None if rows else "no significant pattern")
+
+
+def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
+    thresholds = settings.thresholds
+    found = _window_rows(session, Insight, window)
+    events = events_frame(
+        session, window, ("task_type", "complexity", "size", "success", "duration_s")
+    )
+    rows, skipped = planning.plan(
+        session,
+        found,
+        events,
+        window,
+        confidence_threshold=thresholds.pattern_confidence_threshold,
+        max_per_cycle=thresholds.max_improvements_per_cycle,
+    )
+    table = Improvement.__table__
+    # Improvements already acted upon keep their state; only untouched plans are redone.
+    session.execute(
+        delete(table).where(table.c.window_start == window.start, table.c.status == "planned")
+    )
+    insert_ignore(session, table, rows)
+    summary = {
+        "insights": len(found),
+        "planned": len(rows),
+        "skipped": skipped,
+        "by_type": _count(rows, "type"),
+    }
+    return StageResult(summary, stop=None if rows else "nothing to improve")
+
+
+def implement_stage(session: Session, window: Window, settings: Settings) -> StageResult:
+    summary = implement(session, window, settings.thresholds, dry_run=settings.dry_run)
+    return StageResult(summary, stop=None if summary["considered"] else "no planned improvements")
+
+
+def verify_stage(session: Session, window: Window, settings: Settings) -> StageResult:
+    summary = verify(session, window, settings.thresholds.alpha)
+    return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
+
+
+def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[key]] = counts.get(row[key], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+STAGES: dict[str, Callable[[Session, Window, Settings], StageResult]] = {
+    "collect": collect,
+    "normalize": normalize,
+    "extract_patterns": extract_patterns,
+    "generate_insights": generate_insights,
+    "plan_actions": plan_actions,
+    "implement": implement_stage,
+    "verify": verify_stage,
+}
+
+
+def run_stage(name: str, window: Window, settings: Settings) -> StageResult:
+    """Run one stage and record it, all in one transaction."""
+    stage = STAGES[name]
+    started = time.perf_counter()
+    with transaction(connect(settings.store_url)) as session:
+        result = stage(session, window, settings)
+        record = {
+            "level": LEVEL,
+            "window_start": window.start,
+            "stage": name,
+            "window_end": window.end,
+            "status": "skipped" if result.stop else "success",
+            "summary": {**result.summary, "stop": result.stop},
+            "settings": {
+                "profile": settings.profile,
+                "dry_run": settings.dry_run,
+                **settings.thresholds.as_dict(),
+            },
+            "duration_s": round(time.perf_counter() - started, 6),
+            "finished_at": datetime.now(UTC),
+        }
+        table = PipelineRun.__table__
+        replace(
+            session,
+            table,
+            (table.c.level == LEVEL)
+            & (table.c.window_start == window.start)
+            & (table.c.stage == name),
+            [record],
+        )
+    return result
+
+
+def run_cycle(window: Window, settings: Settings) -> dict[str, StageResult]:
+    """All seven stages in order outside Airflow, honoring early stops like the DAG.
+
+    ``verify`` runs whenever normalization did, as in the DAG: running
+    experiments need their look even in an hour with nothing new to improve.
+    """
+    results: dict[str, StageResult] = {}
+    stopped = False
+    for name in STAGES:
+        if name == "verify":
+            stopped = "normalize" not in results
+        if stopped:
+            continue
+        results[name] = run_stage(name, window, settings)
+        stopped = results[name].stop is not None
+    return results

@@ -1,0 +1,321 @@
+"""The AITL store schema (SQLAlchemy 2 declarative models).
+
+Every analytic row carries the window that produced it and a deterministic id
+derived from what it describes, so re-running a window rewrites the same rows
+instead of adding new ones. Timestamps are logical (the window's end), not wall
+clock, which is what makes a rerun byte-identical and a backfill point-in-time.
+Alembic migrations in ``aitl/migrations`` create these tables; a test checks the
+two never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC on every backend, returned as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+Id = String(64)
+Name = String(128)
+
+
+class Event(Base):
+    """A valid feedback event, exactly as the contract defines it."""
+
+    __tablename__ = "events"
+
+    event_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    execution_id: Mapped[str] = mapped_column(Name)
+    session_id: Mapped[str] = mapped_column(Name, index=True)
+    user_id: Mapped[str] = mapped_column(Name, index=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    agent_tier: Mapped[str | None] = mapped_column(String(64))
+    task_type: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(Name)
+    prompt_id: Mapped[str | None] = mapped_column(Name)
+    prompt_version: Mapped[int | None] = mapped_column(Integer)
+    experiment_id: Mapped[str | None] = mapped_column(Name)
+    arm: Mapped[str | None] = mapped_column(String(16))
+    complexity: Mapped[float | None] = mapped_column(Float)
+    size: Mapped[int | None] = mapped_column(Integer)
+    success: Mapped[bool] = mapped_column(Boolean)
+    duration_s: Mapped[float] = mapped_column(Float)
+    quality_score: Mapped[float] = mapped_column(Float)
+    syntax_errors: Mapped[int | None] = mapped_column(Integer)
+    style_issues: Mapped[list[str] | None] = mapped_column(JSON)
+    security_warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    test_coverage: Mapped[float | None] = mapped_column(Float)
+    doc_score: Mapped[float | None] = mapped_column(Float)
+    satisfaction: Mapped[float | None] = mapped_column(Float)
+    accepted: Mapped[bool | None] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    cpu_s: Mapped[float | None] = mapped_column(Float)
+    memory_mb: Mapped[float | None] = mapped_column(Float)
+    tokens_in: Mapped[int | None] = mapped_column(BigInteger)
+    tokens_out: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(1024))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Quarantine(Base):
+    """A record that broke the contract: its raw text, where it was, and why."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source", "locator"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    locator: Mapped[str] = mapped_column(Name)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    field: Mapped[str] = mapped_column(Name)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+SEGMENT_COLUMNS = (
+    "agent_tier",
+    "task_type",
+    "language",
+    "model",
+    "prompt_id",
+    "prompt_version",
+    "experiment_id",
+    "arm",
+)
+
+
+class HourlyRollup(Base):
+    """Additive sufficient statistics of one hour of one segment.
+
+    Sums and sums of squares (not means) so that any set of hours merges by
+    addition; missing segment values are stored as "" / 0 so the segment is a
+    plain composite key on every backend.
+    """
+
+    __tablename__ = "hourly_rollups"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    agent_tier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(Name, primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    prompt_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    arm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    successes: Mapped[int] = mapped_column(Integer)
+    duration_sum: Mapped[float] = mapped_column(Float)
+    duration_sumsq: Mapped[float] = mapped_column(Float)
+    log_duration_sum: Mapped[float] = mapped_column(Float)
+    log_duration_sumsq: Mapped[float] = mapped_column(Float)
+    quality_sum: Mapped[float] = mapped_column(Float)
+    quality_sumsq: Mapped[float] = mapped_column(Float)
+    error_events: Mapped[int] = mapped_column(Integer)
+    error_count: Mapped[int] = mapped_column(Integer)
+    security_events: Mapped[int] = mapped_column(Integer)
+    syntax_error_events: Mapped[int] = mapped_column(Integer)
+    satisfaction_n: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[float] = mapped_column(Float)
+    satisfaction_sumsq: Mapped[float] = mapped_column(Float)
+    accepted_n: Mapped[int] = mapped_column(Integer)
+    accepted_count: Mapped[int] = mapped_column(Integer)
+    tokens_in_sum: Mapped[int] = mapped_column(BigInteger)
+    tokens_out_sum: Mapped[int] = mapped_column(BigInteger)
+    cost_sum: Mapped[float] = mapped_column(Float)
+
+
+class Pattern(Base):
+    """A recurring signal (indicator or error type) in one segment of one window."""
+
+    __tablename__ = "patterns"
+    __table_args__ = (Index("ix_patterns_window", "level", "window_start"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    signal_kind: Mapped[str] = mapped_column(String(16))
+    signal: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    subtype: Mapped[str] = mapped_column(String(32))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    count: Mapped[int] = mapped_column(Integer)
+    segment_n: Mapped[int] = mapped_column(Integer)
+    rate: Mapped[float] = mapped_column(Float)
+    baseline_rate: Mapped[float] = mapped_column(Float)
+    lift: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+
+
+class Insight(Base):
+    """A finding filed under the taxonomy, with the evidence behind it."""
+
+    __tablename__ = "insights"
+    __table_args__ = (Index("ix_insights_window", "level", "window_start"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    category: Mapped[str] = mapped_column(String(32))
+    subtype: Mapped[str] = mapped_column(String(32))
+    signal: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+
+
+class Improvement(Base):
+    """A concrete change proposed from an insight, and where it stands."""
+
+    __tablename__ = "improvements"
+    __table_args__ = (Index("ix_improvements_status", "status"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    insight_id: Mapped[str] = mapped_column(Id)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    type: Mapped[str] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(Name)
+    dedupe_key: Mapped[str] = mapped_column(String(400), index=True)
+    modification: Mapped[str] = mapped_column(Text)
+    expected_effect: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(8))
+    priority_score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Prompt(Base):
+    """The version of each prompt the platform serves by default."""
+
+    __tablename__ = "prompts"
+
+    prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    current_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PromptVersion(Base):
+    """Every version of every prompt, with its lineage and why it exists."""
+
+    __tablename__ = "prompt_versions"
+
+    prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    parent_version: Mapped[int | None] = mapped_column(Integer)
+    diff: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    improvement_id: Mapped[str | None] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Experiment(Base):
+    """An A/B test of one improvement: control version against variant version."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    improvement_id: Mapped[str] = mapped_column(Id, unique=True)
+    prompt_id: Mapped[str] = mapped_column(Name, index=True)
+    control_version: Mapped[int] = mapped_column(Integer)
+    variant_version: Mapped[int] = mapped_column(Integer)
+    assignment_unit: Mapped[str] = mapped_column(String(32))
+    traffic_split: Mapped[float] = mapped_column(Float)
+    primary_metric: Mapped[str] = mapped_column(String(32))
+    planned_n_per_arm: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExperimentResult(Base):
+    """One look at one metric of one experiment, with the full test record."""
+
+    __tablename__ = "experiment_results"
+
+    experiment_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    test: Mapped[str] = mapped_column(String(64))
+    n_control: Mapped[int] = mapped_column(Integer)
+    n_variant: Mapped[int] = mapped_column(Integer)
+    value_control: Mapped[float | None] = mapped_column(Float)
+    value_variant: Mapped[float | None] = mapped_column(Float)
+    effect: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    statistic: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(32))
+
+
+class PipelineRun(Base):
+    """What each stage of each window did: the numbers behind the Airflow logs."""
+
+    __tablename__ = "pipeline_runs"
+
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    duration_s: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,98 @@
+"""Verification: test every running experiment on everything it has collected.
+
+Each look merges the experiment's hourly rollups per arm from its start to the
+end of the window (sufficient statistics, so no raw events are re-read) and
+tests the variant against control:
+
+* ``success_rate``: two-proportion z-test, Fisher's exact test for small counts;
+* ``quality_score``: Welch's t-test from the arms' means and variances.
+
+Each result is stored with its test, sample sizes, estimates, effect,
+confidence interval and p-value. The verdict here is per look and nominal; it
+is evidence, not a decision: promotion and rollback, which must correct for
+repeated looks and multiple metrics, are made by the decision step that reads
+these rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitl.rollups import SegmentStats, merged_stats
+from aitl.stats import TestResult, two_proportions, welch_from_stats
+from aitl.store.models import Experiment, ExperimentResult
+from aitl.store.writes import replace
+from aitl.window import Window
+
+MIN_PER_ARM = 30  # below this no verdict, only the running numbers
+
+
+def _verdict(result: TestResult, alpha: float, higher_is_better: bool = True) -> str:
+    if min(result.n_control, result.n_variant) < MIN_PER_ARM:
+        return "insufficient_data"
+    if result.p_value >= alpha:
+        return "no_significant_difference"
+    better = result.effect > 0 if higher_is_better else result.effect < 0
+    return "variant_better" if better else "variant_worse"
+
+
+def compare_arms(
+    control: SegmentStats, variant: SegmentStats, alpha: float
+) -> list[tuple[str, TestResult]]:
+    """The metric tests that the two arms' statistics allow."""
+    results = []
+    if control.n and variant.n:
+        results.append(
+            (
+                "success_rate",
+                two_proportions(control.successes, control.n, variant.successes, variant.n, alpha),
+            )
+        )
+    if control.n >= 2 and variant.n >= 2:
+        mean_c, var_c = control.mean_var("quality")
+        mean_v, var_v = variant.mean_var("quality")
+        results.append(
+            (
+                "quality_score",
+                welch_from_stats(mean_c, var_c, control.n, mean_v, var_v, variant.n, alpha),
+            )
+        )
+    return results
+
+
+def verify(session: Session, window: Window, alpha: float) -> dict[str, Any]:
+    experiments = session.scalars(
+        select(Experiment)
+        .where(Experiment.status == "running", Experiment.started_at < window.end)
+        .order_by(Experiment.id)
+    ).all()
+    rows: list[dict[str, Any]] = []
+    looks: dict[str, dict[str, Any]] = {}
+    for experiment in experiments:
+        span = Window(experiment.started_at, window.end)
+        control = merged_stats(session, span, experiment_id=experiment.id, arm="control")
+        variant = merged_stats(session, span, experiment_id=experiment.id, arm="variant")
+        look: dict[str, Any] = {
+            "n_control": control.n,
+            "n_variant": variant.n,
+            "planned_n_per_arm": experiment.planned_n_per_arm,
+        }
+        for metric, result in compare_arms(control, variant, alpha):
+            verdict = _verdict(result, alpha)
+            rows.append(
+                {
+                    "experiment_id": experiment.id,
+                    "window_end": window.end,
+                    "metric": metric,
+                    "verdict": verdict,
+                    **result.as_dict(),
+                }
+            )
+            look[metric] = {"effect": result.effect, "p_value": result.p_value, "verdict": verdict}
+        looks[experiment.id] = look
+    table = ExperimentResult.__table__
+    replace(session, table, table.c.window_end == window.end, rows)
+    return {"experiments": len(experiments), "results": len(rows), "looks": looks}

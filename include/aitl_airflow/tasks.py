@@ -1,0 +1,61 @@
+"""Running ``aitl`` stages as Airflow tasks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+
+from aitl.config import Settings
+from aitl.stages import run_stage
+from aitl.window import Window
+
+log = logging.getLogger(__name__)
+
+STORE_CONN_ID = "aitl_store"
+_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
+
+
+def store_url() -> str | None:
+    """The store's SQLAlchemy URL from the ``aitl_store`` connection, if defined.
+
+    The connection's extra ``sqlalchemy_url`` wins; otherwise its URI with the
+    scheme mapped to a SQLAlchemy driver. Without the connection the library
+    falls back to ``AITL_STORE_URL`` and then to its embedded SQLite default.
+    """
+    try:
+        conn = BaseHook.get_connection(STORE_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    explicit = conn.extra_dejson.get("sqlalchemy_url")
+    if explicit:
+        return explicit
+    scheme, _, rest = conn.get_uri().partition("://")
+    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
+
+
+def window_of(context: dict[str, Any]) -> Window:
+    return Window(context["data_interval_start"], context["data_interval_end"])
+
+
+def settings_of(context: dict[str, Any]) -> Settings:
+    params = context.get("params") or {}
+    return Settings.from_env(
+        store_url=store_url(),
+        profile=params.get("profile"),
+        dry_run=bool(params.get("dry_run", False)),
+    )
+
+
+def run(stage: str, context: dict[str, Any]) -> dict[str, Any]:
+    """Run one stage for the task's window; a stop becomes an AirflowSkipException."""
+    window = window_of(context)
+    result = run_stage(stage, window, settings_of(context))
+    numbers = {k: v for k, v in result.summary.items() if isinstance(v, int | float | bool)}
+    log.info("aitl %s %s: %s", stage, window, json.dumps(numbers, sort_keys=True))
+    if result.stop:
+        raise AirflowSkipException(f"{stage}: {result.stop}")
+    return result.summary

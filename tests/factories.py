@@ -1,0 +1,41 @@
+"""Contract-shaped test events."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+_ids = itertools.count()
+
+
+def event(ts: datetime | str, **fields: Any) -> dict[str, Any]:
+    """A valid feedback event at ``ts``; keyword arguments override any field."""
+    n = next(_ids)
+    base: dict[str, Any] = {
+        "event_id": f"ev-{n}",
+        "execution_id": f"ex-{n}",
+        "session_id": f"s-{n // 3}",
+        "user_id": f"u-{n % 17}",
+        "timestamp": ts if isinstance(ts, str) else ts.isoformat().replace("+00:00", "Z"),
+        "agent_tier": "T1",
+        "task_type": "api_endpoint",
+        "language": "python",
+        "model": "atlas-large",
+        "prompt_id": "api_endpoint-gen",
+        "prompt_version": 1,
+        "complexity": 0.3,
+        "size": 120,
+        "success": True,
+        "duration_s": 12.5,
+        "quality_score": 0.8,
+        "syntax_errors": 0,
+        "style_issues": [],
+        "security_warnings": [],
+        "errors": [],
+        "tokens_in": 900,
+        "tokens_out": 400,
+        "cost_usd": 0.01,
+    }
+    base.update(fields)
+    return base

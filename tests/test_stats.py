@@ -1,0 +1,96 @@
+"""Statistical tests against published values and against simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from aitl.stats import sample_size_two_proportions, two_proportions, welch_from_stats
+
+
+def normal_two_sided_p(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def test_two_proportion_z_test_by_hand():
+    result = two_proportions(100, 1000, 130, 1000)
+    pooled = 230 / 2000
+    z = 0.03 / math.sqrt(pooled * (1 - pooled) * (2 / 1000))
+    assert result.test == "two_proportion_z"
+    assert result.statistic == pytest.approx(z, rel=1e-9)  # 2.1027
+    assert result.p_value == pytest.approx(normal_two_sided_p(z), rel=1e-9)  # 0.0355
+    assert result.effect == pytest.approx(0.03)
+
+
+def test_newcombe_interval_matches_newcombe_1998():
+    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 vs 48/80,
+    # method 10 (score interval) gives 0.0524 to 0.3339.
+    result = two_proportions(48, 80, 56, 70)
+    assert result.ci_low == pytest.approx(0.0524, abs=5e-5)
+    assert result.ci_high == pytest.approx(0.3339, abs=5e-5)
+
+
+def test_small_counts_use_fishers_exact_test():
+    # Fisher's tea-tasting experiment: 3 of 4 right in each arm, p = 17/35.
+    result = two_proportions(1, 4, 3, 4)
+    assert result.test == "fisher_exact"
+    assert result.p_value == pytest.approx(17 / 35)
+
+
+def test_zero_counts_are_handled():
+    result = two_proportions(0, 50, 0, 50)
+    assert result.test == "fisher_exact"
+    assert result.p_value == pytest.approx(1.0)
+    assert result.ci_low <= 0 <= result.ci_high
+    with pytest.raises(ValueError, match="at least one"):
+        two_proportions(0, 0, 1, 10)
+
+
+def test_welch_from_summary_statistics_matches_raw_data():
+    rng = np.random.default_rng(3)
+    control, variant = rng.normal(0.70, 0.10, 80), rng.normal(0.74, 0.25, 45)
+    result = welch_from_stats(
+        control.mean(), control.var(ddof=1), len(control), variant.mean(), variant.var(ddof=1), len(variant)
+    )
+    reference = sps.ttest_ind(variant, control, equal_var=False)
+    assert result.statistic == pytest.approx(reference.statistic, rel=1e-9)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    low, high = CompareMeans(DescrStatsW(variant), DescrStatsW(control)).tconfint_diff(usevar="unequal")
+    assert (result.ci_low, result.ci_high) == pytest.approx((low, high), rel=1e-9)
+
+
+def test_sample_size_matches_the_textbook_formula():
+    # Per arm n = 2 ((z_{1-a/2} + z_{1-b}) / h)^2 with Cohen's h; Cohen (1988), table
+    # 6.4.1, gives about 1570 for h = 0.10. 0.50 -> 0.55 is h = 0.1001.
+    h = 2 * math.asin(math.sqrt(0.55)) - 2 * math.asin(math.sqrt(0.50))
+    expected = math.ceil(2 * ((sps.norm.ppf(0.975) + sps.norm.ppf(0.8)) / h) ** 2)
+    assert sample_size_two_proportions(0.50, 0.05) == expected == 1565
+
+
+def test_false_positive_rate_under_no_effect_is_alpha():
+    rng = np.random.default_rng(11)
+    n, trials = 400, 2000
+    control = rng.binomial(n, 0.7, trials)
+    variant = rng.binomial(n, 0.7, trials)
+    rejections = sum(
+        two_proportions(c, n, v, n).p_value < 0.05 for c, v in zip(control, variant, strict=True)
+    )
+    rate = rejections / trials
+    # 2000 trials: the standard error of a 5% rate is 0.5 points.
+    assert 0.035 <= rate <= 0.065, rate
+
+
+def test_power_under_a_known_effect_matches_the_plan():
+    rng = np.random.default_rng(12)
+    n = sample_size_two_proportions(0.70, 0.05, power=0.8)
+    trials = 1000
+    control = rng.binomial(n, 0.70, trials)
+    variant = rng.binomial(n, 0.75, trials)
+    power = np.mean(
+        [two_proportions(c, n, v, n).p_value < 0.05 for c, v in zip(control, variant, strict=True)]
+    )
+    assert 0.76 <= power <= 0.84, power
