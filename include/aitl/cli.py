@@ -139,9 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_report)
 
-    commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(
-        func=cmd_schema
-    )
+    commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(func=cmd_schema)
     return parser
 
 

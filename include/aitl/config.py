@@ -82,9 +82,7 @@ class Thresholds:
     alpha: float
 
     @classmethod
-    def resolve(
-        cls, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None
-    ) -> Thresholds:
+    def resolve(cls, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None) -> Thresholds:
         """Defaults, then the profile, then per-run overrides; unknown names are refused."""
         if profile not in ENVIRONMENT_PROFILES:
             raise ConfigError(f"profile {profile!r} is not one of {sorted(ENVIRONMENT_PROFILES)}")
@@ -138,9 +136,7 @@ class Settings:
         profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
         landing = os.environ.get("AITL_LANDING_DIR", str(home / "landing"))
         return cls(
-            store_url=store_url
-            or os.environ.get("AITL_STORE_URL")
-            or f"sqlite:///{home / 'aitl.db'}",
+            store_url=store_url or os.environ.get("AITL_STORE_URL") or f"sqlite:///{home / 'aitl.db'}",
             landing_dir=Path(landing) if landing else None,
             source_url=os.environ.get("AITL_SOURCE_URL") or None,
             source_table=os.environ.get("AITL_SOURCE_TABLE", "feedback_events"),

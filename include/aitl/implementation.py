@@ -88,9 +88,7 @@ def planned_size(session: Session, prompt_id: str, window: Window, thresholds: T
     )
 
 
-def launch(
-    session: Session, improvement: Improvement, window: Window, thresholds: Thresholds
-) -> Experiment:
+def launch(session: Session, improvement: Improvement, window: Window, thresholds: Thresholds) -> Experiment:
     control = registry.current(session, improvement.target_id)
     variant = registry.add_version(
         session,
@@ -120,9 +118,7 @@ def launch(
     return experiment
 
 
-def implement(
-    session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool
-) -> dict[str, Any]:
+def implement(session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool) -> dict[str, Any]:
     """Gate and launch this window's planned improvements (highest priority first)."""
     planned = session.scalars(
         select(Improvement)
@@ -130,9 +126,7 @@ def implement(
         .order_by(Improvement.priority_score.desc(), Improvement.id)
     ).all()
     running = (
-        session.scalar(
-            select(func.count()).select_from(Experiment).where(Experiment.status == "running")
-        )
+        session.scalar(select(func.count()).select_from(Experiment).where(Experiment.status == "running"))
         or 0
     )
     outcome: dict[str, list[str]] = {"launched": [], "proposed": [], "rejected": []}

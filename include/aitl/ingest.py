@@ -79,9 +79,7 @@ def landing_files(landing: Path, window: Window) -> list[Path]:
 
 
 def _oversize(size: int) -> ContractError:
-    return ContractError(
-        "event", f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit"
-    )
+    return ContractError("event", f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit")
 
 
 def _as_text(raw: bytes) -> str:
@@ -176,11 +174,7 @@ def read_sql_source(url: str, table_name: str, window: Window) -> Iterator[RawRe
             for index, row in enumerate(connection.execute(query).mappings()):
                 record = {str(key): value for key, value in row.items()}
                 source = f"sql:{table_name}"
-                locator = (
-                    f"event_id:{record.get('event_id')}"
-                    if record.get("event_id")
-                    else f"row:{index}"
-                )
+                locator = f"event_id:{record.get('event_id')}" if record.get("event_id") else f"row:{index}"
                 raw = orjson.dumps(record, default=str).decode()
                 try:
                     yield RawRecord(source, locator, raw, payload=coerce_sql_record(record))

@@ -2,7 +2,9 @@
 
 A segment pattern becomes an insight when its concentration is significant
 (one-sided Fisher p < alpha) and at least twice the rate of the rest of the
-window; a window-wide pattern becomes one only when no segment explains it.
+window. A window-wide pattern becomes one only for validation indicators (an
+error type is the normal companion of a failure: only its concentration says
+something) and only when no segment explains it.
 Confidence is ``1 - p``: the evidence that the signal is really concentrated
 there. Signals outside the taxonomy stay visible as patterns but raise no
 insight, since no improvement template knows how to act on them.
@@ -36,7 +38,10 @@ def describe_segment(segment: dict[str, Any]) -> str:
 
 def _title(pattern: dict[str, Any]) -> str:
     lift = pattern["lift"]
-    versus = f", {lift:.1f}x the rest" if lift else ""
+    if not pattern["segment"]:
+        versus = f", above the {pattern['baseline_rate']:.0%} platform-wide threshold"
+    else:
+        versus = f", {lift:.1f}x the rest" if lift else ", absent elsewhere"
     return (
         f"{pattern['signal']!r} in {pattern['rate']:.0%} of {describe_segment(pattern['segment'])}"
         f" ({pattern['count']}/{pattern['segment_n']}{versus})"
@@ -57,7 +62,12 @@ def select_insights(patterns: list[dict[str, Any]], alpha: float) -> list[dict[s
             explained.add((pattern["signal_kind"], pattern["signal"]))
     for pattern in known:
         key = (pattern["signal_kind"], pattern["signal"])
-        if not pattern["segment"] and key not in explained and pattern["p_value"] < alpha:
+        if (
+            not pattern["segment"]
+            and pattern["signal_kind"] == "indicator"
+            and key not in explained
+            and pattern["p_value"] < alpha
+        ):
             chosen.append(pattern)
     return chosen
 

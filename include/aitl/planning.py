@@ -68,9 +68,7 @@ def refinement_text(insight: dict[str, Any]) -> str:
     segment = insight["segment"]
     scope = (
         " ".join(
-            part
-            for part in (segment.get("language"), segment.get("task_type", "").replace("_", " "))
-            if part
+            part for part in (segment.get("language"), segment.get("task_type", "").replace("_", " ")) if part
         )
         or "all"
     )
@@ -135,9 +133,7 @@ def plan(
         if _blocked(session, key, window):
             skipped["already_active"] += 1
             continue
-        label, score = priority_of(
-            insight["severity"], insight["confidence"], insight["evidence"]["rate"]
-        )
+        label, score = priority_of(insight["severity"], insight["confidence"], insight["evidence"]["rate"])
         row = {
             "id": stable_id("improvement", window.start.isoformat(), key),
             "insight_id": insight["id"],

@@ -34,9 +34,7 @@ class ServedPrompt:
     traffic_split: float = 0.0
 
 
-def unified_diff(
-    old: str, new: str, prompt_id: str, old_version: int | None, new_version: int
-) -> str:
+def unified_diff(old: str, new: str, prompt_id: str, old_version: int | None, new_version: int) -> str:
     return "".join(
         difflib.unified_diff(
             old.splitlines(keepends=True),
@@ -120,8 +118,7 @@ def ensure_registered(session: Session, prompt_id: str, text: str, *, at: dateti
 def served(session: Session) -> dict[str, ServedPrompt]:
     """Every registered prompt with the experiment (if any) that splits its traffic."""
     result = {
-        p.prompt_id: ServedPrompt(p.prompt_id, p.current_version)
-        for p in session.scalars(select(Prompt))
+        p.prompt_id: ServedPrompt(p.prompt_id, p.current_version) for p in session.scalars(select(Prompt))
     }
     for experiment in session.scalars(select(Experiment).where(Experiment.status == "running")):
         base = result.get(experiment.prompt_id)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitl.insights import SEVERITY_WEIGHT
 from aitl.store.models import (
     Experiment,
     ExperimentResult,
@@ -41,9 +42,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         if p.segment:  # window-wide rows would count the same events twice
             top_patterns[(p.category, p.subtype, p.signal)] += p.count
     insight_rows = session.scalars(
-        select(Insight).where(
-            Insight.window_start >= window.start, Insight.window_start < window.end
-        )
+        select(Insight).where(Insight.window_start >= window.start, Insight.window_start < window.end)
     ).all()
     improvements = session.scalars(
         select(Improvement).where(
@@ -61,9 +60,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
             for (c, s, sig), n in top_patterns.most_common(5)
         ],
         "insights": Counter(i.severity for i in insight_rows),
-        "insight_examples": [
-            i.title for i in sorted(insight_rows, key=lambda i: -i.confidence)[:3]
-        ],
+        "insight_examples": [i.title for i in sorted(insight_rows, key=lambda i: -i.confidence)[:3]],
         "improvements": Counter(i.status for i in improvements),
         "improvement_examples": [
             {"type": i.type, "target": i.target_id, "status": i.status, "why": i.status_reason}
@@ -115,9 +112,7 @@ def render(summary: dict[str, Any]) -> str:
         )
     )
     for stage, statuses in summary["stages"].items():
-        lines.append(
-            f"  stage {stage:<18} " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
-        )
+        lines.append(f"  stage {stage:<18} " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())))
     lines.append("  top patterns (events, summed over hours):")
     for p in summary["top_patterns"]:
         lines.append(f"    {p['events']:>6}  {p['signal']:<22} {p['category']}/{p['subtype']}")

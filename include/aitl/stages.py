@@ -52,9 +52,7 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
     report = collector.write(session)
     report.files = files
     in_window = session.scalar(
-        select(func.count())
-        .select_from(Event)
-        .where(Event.ts >= window.start, Event.ts < window.end)
+        select(func.count()).select_from(Event).where(Event.ts >= window.start, Event.ts < window.end)
     )
     summary = {**report.as_dict(), "events_in_window": in_window}
     return StageResult(summary, stop=None if in_window else f"no events in {window}")
@@ -123,9 +121,7 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
     thresholds = settings.thresholds
     found = _window_rows(session, Insight, window)
-    events = events_frame(
-        session, window, ("task_type", "complexity", "size", "success", "duration_s")
-    )
+    events = events_frame(session, window, ("task_type", "complexity", "size", "success", "duration_s"))
     rows, skipped = planning.plan(
         session,
         found,
@@ -136,9 +132,7 @@ def plan_actions(session: Session, window: Window, settings: Settings) -> StageR
     )
     table = Improvement.__table__
     # Improvements already acted upon keep their state; only untouched plans are redone.
-    session.execute(
-        delete(table).where(table.c.window_start == window.start, table.c.status == "planned")
-    )
+    session.execute(delete(table).where(table.c.window_start == window.start, table.c.status == "planned"))
     insert_ignore(session, table, rows)
     summary = {
         "insights": len(found),
@@ -202,9 +196,7 @@ def run_stage(name: str, window: Window, settings: Settings) -> StageResult:
         replace(
             session,
             table,
-            (table.c.level == LEVEL)
-            & (table.c.window_start == window.start)
-            & (table.c.stage == name),
+            (table.c.level == LEVEL) & (table.c.window_start == window.start) & (table.c.stage == name),
             [record],
         )
     return result

@@ -39,9 +39,7 @@ def _verdict(result: TestResult, alpha: float, higher_is_better: bool = True) ->
     return "variant_better" if better else "variant_worse"
 
 
-def compare_arms(
-    control: SegmentStats, variant: SegmentStats, alpha: float
-) -> list[tuple[str, TestResult]]:
+def compare_arms(control: SegmentStats, variant: SegmentStats, alpha: float) -> list[tuple[str, TestResult]]:
     """The metric tests that the two arms' statistics allow."""
     results = []
     if control.n and variant.n:

@@ -30,13 +30,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _is_sqlite(url: str) -> bool:
+    """True for SQLite URLs; the file's folder is created so a fresh home just works."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return True
+
+
 @functools.cache
 def connect(url: str) -> Engine:
     """One engine per URL per process (engines own connection pools)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if _is_sqlite(url):
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -59,4 +66,5 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the store at ``url`` to ``revision`` (idempotent)."""
+    _is_sqlite(url)
     command.upgrade(alembic_config(url), revision)

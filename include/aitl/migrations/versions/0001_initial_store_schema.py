@@ -79,9 +79,7 @@ def upgrade() -> None:
         sa.Column("statistic", sa.Float(), nullable=True),
         sa.Column("p_value", sa.Float(), nullable=True),
         sa.Column("verdict", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "experiment_id", "window_end", "metric", name=op.f("pk_experiment_results")
-        ),
+        sa.PrimaryKeyConstraint("experiment_id", "window_end", "metric", name=op.f("pk_experiment_results")),
     )
     op.create_table(
         "experiments",
@@ -168,9 +166,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_improvements")),
     )
     with op.batch_alter_table("improvements", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_improvements_dedupe_key"), ["dedupe_key"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_improvements_dedupe_key"), ["dedupe_key"], unique=False)
         batch_op.create_index("ix_improvements_status", ["status"], unique=False)
 
     op.create_table(
@@ -261,9 +257,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "locator", name=op.f("uq_quarantine_source")),
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_quarantine_window_start"), ["window_start"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_quarantine_window_start"), ["window_start"], unique=False)
 
     # ### end Alembic commands ###
 
