@@ -118,8 +118,9 @@ def main() -> int:
         "  then open http://localhost:8080 (login: admin, password in "
         f"{DEMO / 'airflow' / 'simple_auth_manager_passwords.json.generated'}),\n"
         "  DAG aitl_feedback_hourly: one run per simulated hour, each task's log ends with its numbers.\n"
-        f"  The store is {DEMO / 'aitl' / 'aitl.db'}; `aitl report --start {START:%Y-%m-%dT%H:%M} "
-        f"--end {START + timedelta(hours=HOURS):%Y-%m-%dT%H:%M} --store {store_url}` prints this summary again."
+        f"  The store is {DEMO / 'aitl' / 'aitl.db'}; this summary again:\n"
+        f"  .venv/bin/aitl report --start {START:%Y-%m-%dT%H:%M} "
+        f"--end {START + timedelta(hours=HOURS):%Y-%m-%dT%H:%M} --store {store_url}"
     )
     return 0
 

@@ -57,7 +57,7 @@ def test_hourly_dag_owns_the_hour_that_just_closed(dagbag):
         "verify",
     ]
     assert dag.get_task("verify").trigger_rule == "none_failed_min_one_success"
-    assert {u for u in dag.get_task("verify").upstream_task_ids} == {"normalize", "implement"}
+    assert set(dag.get_task("verify").upstream_task_ids) == {"normalize", "implement"}
     assert [o.uri for o in dag.get_task("normalize").outlets] == ["aitl://store/hourly_rollups"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from aitl import registry
-from aitl.contract import parse_timestamp, validate
+from aitl.contract import validate
 from aitl.ingest import landing_hour_dir
 from aitl.simulate import (
     BASELINE_PROMPTS,
@@ -25,6 +25,7 @@ from aitl.simulate import (
 from aitl.store import connect, transaction, upgrade
 from aitl.store.models import Experiment, Prompt, PromptVersion
 from aitl.window import Window
+from aitl.window import parse_utc as parse_timestamp
 
 NO_ANOMALY = Scenario(anomaly_hours=())
 

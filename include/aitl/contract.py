@@ -1,27 +1,100 @@
-"""The feedback-event data contract: the published JSON Schema and its enforcement.
+"""The feedback-event data contract: one typed definition, its JSON Schema, its enforcement.
 
-The schema file ``schemas/feedback_event.schema.json`` is the single source of
-truth; the validator is compiled from it once (fastjsonschema generates plain
-Python, roughly 20x faster than interpreting the schema per record, which matters
-at hundreds of thousands of events an hour). What the schema cannot say (a real
-UTC-convertible timestamp) is checked here. Every rejection names the field.
+``FeedbackEvent`` (a msgspec Struct) is the single source of truth. The
+published JSON Schema (``schemas/feedback_event.schema.json``) is generated
+from it (``aitl schema``; a test keeps the file in step), and validation is
+msgspec decoding: parsing and checking a JSON line in one C pass, about 15x
+faster than parsing it and then interpreting a schema, which is what makes
+hundreds of thousands of events an hour cheap. Every rejection names the field.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from datetime import UTC, datetime
-from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import fastjsonschema
-import orjson
+import msgspec
 
-SCHEMA_RESOURCE = "feedback_event.schema.json"
+SCHEMA_ID = "https://aitl.dev/schemas/feedback_event/v1.json"
 
-# Fields stored as JSON documents rather than scalar columns.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Label = Annotated[str, msgspec.Meta(max_length=64)]
+Name = Annotated[str, msgspec.Meta(max_length=128)]
+Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Indicators = Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=100)]
+
+
+class ErrorItem(msgspec.Struct, forbid_unknown_fields=False):
+    """One error the execution reported."""
+
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="e.g. timeout, syntax_error")]
+    message: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class FeedbackEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """One execution of the AI code-generation platform and everything learned from it.
+
+    Identity, timestamp and outcome are required; everything else is optional.
+    Unknown extra fields are accepted and ignored, so producers can evolve first.
+    """
+
+    # identity
+    event_id: Annotated[Id, _doc("Unique per event; ingesting the same id again is a no-op.")]
+    execution_id: Id
+    session_id: Id
+    user_id: Id
+    timestamp: Annotated[
+        datetime,
+        _doc("When the execution finished: ISO 8601 with a UTC offset (Z or +00:00; others are converted)."),
+    ]
+    # context
+    agent_tier: Annotated[Label, _doc("e.g. T0..T3")] | None = None
+    task_type: Label | None = None
+    language: Label | None = None
+    model: Name | None = None
+    prompt_id: Name | None = None
+    prompt_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    experiment_id: Name | None = None
+    arm: Literal["control", "variant"] | None = None
+    complexity: Annotated[Unit, _doc("0 = trivial, 1 = hardest")] | None = None
+    size: Annotated[Count, _doc("Size of the generated code in lines")] | None = None
+    # outcome
+    success: bool
+    duration_s: NonNegative
+    quality_score: Unit
+    # validation
+    syntax_errors: Count | None = None
+    style_issues: (
+        Annotated[Indicators, _doc('Quality, performance and prompt indicators, e.g. "long functions".')]
+        | None
+    ) = None
+    security_warnings: Annotated[Indicators, _doc('Security indicators, e.g. "sql injection".')] | None = None
+    test_coverage: Unit | None = None
+    doc_score: Unit | None = None
+    # user signals
+    satisfaction: Annotated[float, msgspec.Meta(ge=1, le=5, description="User rating 1-5")] | None = None
+    accepted: bool | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=10000, description="Free text: untrusted.")] | None = None
+    # errors
+    errors: Annotated[list[ErrorItem], msgspec.Meta(max_length=100)] | None = None
+    # resources
+    cpu_s: NonNegative | None = None
+    memory_mb: NonNegative | None = None
+    tokens_in: Count | None = None
+    tokens_out: Count | None = None
+    cost_usd: NonNegative | None = None
+
+
+FIELDS: tuple[str, ...] = FeedbackEvent.__struct_fields__
+REQUIRED: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(FeedbackEvent) if f.required)
 LIST_FIELDS = ("style_issues", "security_warnings", "errors")
 
 
@@ -36,140 +109,89 @@ class ContractError(ValueError):
 
 @functools.cache
 def schema() -> dict[str, Any]:
-    text = resources.files("aitl").joinpath("schemas", SCHEMA_RESOURCE).read_text("utf-8")
-    return json.loads(text)
+    """The published JSON Schema (draft 2020-12), generated from ``FeedbackEvent``."""
+    _, components = msgspec.json.schema_components([FeedbackEvent])
+    document = dict(components["FeedbackEvent"])
+    document["properties"]["timestamp"]["format"] = "date-time"
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **document,
+        "additionalProperties": True,
+        "$defs": {"ErrorItem": components["ErrorItem"]},
+    }
 
 
-@functools.cache
-def _validator():
-    return fastjsonschema.compile(schema())
+_PATH = re.compile(r" - at `\$(.*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_INDEX = re.compile(r"\[(\d+)\]")
 
 
-@functools.cache
-def field_types() -> dict[str, tuple[str, ...]]:
-    """Each top-level field's JSON types, used to coerce untyped CSV cells."""
-    types: dict[str, tuple[str, ...]] = {}
-    for name, spec in schema()["properties"].items():
-        declared = spec.get("type")
-        if declared is None and "enum" in spec:
-            declared = ["string", "null"]
-        types[name] = tuple([declared] if isinstance(declared, str) else declared)
-    return types
-
-
-def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:
-    """Turn fastjsonschema's path (["data", "errors", "0"]) into "errors.0".
-
-    A missing required property is reported on its parent; name the property.
-    """
-    field = ".".join(str(part) for part in exc.path[1:])
-    missing = _MISSING.search(exc.message)
+def _field_of(message: str) -> str:
+    """``errors[0].type`` style msgspec paths as ``errors.0.type`` field names."""
+    at = _PATH.search(message)
+    path = _INDEX.sub(r".\1", at.group(1)).lstrip(".") if at else ""
+    missing = _MISSING.search(message)
     if missing:
-        first = missing.group(1).split(",")[0].strip(" '\"")
-        field = f"{field}.{first}" if field else first
-    return field or "event"
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or "event"
 
 
-_MISSING = re.compile(r"must contain \[(.*?)\] properties")
+def _rejected(exc: msgspec.ValidationError) -> ContractError:
+    message = str(exc)
+    return ContractError(_field_of(message), _PATH.sub("", message))
 
 
-def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 with an explicit offset, returned in UTC."""
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ContractError("timestamp", f"not an ISO 8601 date-time: {value!r}") from exc
+def _row(event: FeedbackEvent) -> dict[str, Any]:
+    row = msgspec.structs.asdict(event)
+    if event.errors is not None:
+        row["errors"] = [msgspec.structs.asdict(e) for e in event.errors]
+    ts = row.pop("timestamp")
     if ts.tzinfo is None:
-        raise ContractError("timestamp", f"has no UTC offset: {value!r}")
-    return ts.astimezone(UTC)
+        raise ContractError("timestamp", f"has no UTC offset: {ts.isoformat()}")
+    row["ts"] = ts.astimezone(UTC)
+    return row
 
 
-def validate(event: Any) -> dict[str, Any]:
-    """Check one decoded event against the contract and return its store row.
+_DECODER = msgspec.json.Decoder(FeedbackEvent)
 
-    The row has the schema's fields (unknown extras dropped), ``timestamp``
-    replaced by a UTC ``ts`` and missing optional fields as ``None``.
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """Parse and check one JSON-encoded event; return its store row.
+
+    The row has the contract's fields (extras dropped), ``timestamp`` replaced
+    by a UTC ``ts``, missing optional fields as ``None``.
+    """
+    try:
+        return _row(_DECODER.decode(raw))
+    except msgspec.ValidationError as exc:
+        raise _rejected(exc) from None
+    except msgspec.DecodeError as exc:
+        raise ContractError("event", f"malformed JSON: {exc}") from None
+
+
+def validate(event: Any, *, from_text: bool = False) -> dict[str, Any]:
+    """Check an already-decoded event (a dict); return its store row.
+
+    ``from_text`` accepts the string spellings of numbers and booleans that CSV
+    cells and some SQL drivers produce ("3.5", "true", "1").
     """
     if not isinstance(event, dict):
         raise ContractError("event", f"must be a JSON object, got {type(event).__name__}")
     try:
-        _validator()(event)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        message = exc.message.removeprefix("data.").removeprefix("data ")
-        raise ContractError(_field_of(exc), message) from None
-    row = {name: event.get(name) for name in schema()["properties"]}
-    row["ts"] = parse_timestamp(row.pop("timestamp"))
-    return row
+        return _row(msgspec.convert(event, FeedbackEvent, strict=not from_text))
+    except msgspec.ValidationError as exc:
+        raise _rejected(exc) from None
 
 
-def decode_json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ContractError("event", f"malformed JSON: {exc}") from None
-
-
-_TRUE = {"true", "1", "yes", "t", "y"}
-_FALSE = {"false", "0", "no", "f", "n"}
-
-
-def _coerce_cell(name: str, text: str, types: tuple[str, ...]) -> Any:
-    if "array" in types or "object" in types:
-        return decode_json(text.encode("utf-8"))
-    if "boolean" in types:
-        folded = text.strip().lower()
-        if folded in _TRUE:
-            return True
-        if folded in _FALSE:
-            return False
-        raise ContractError(name, f"not a boolean: {text!r}")
-    if "integer" in types:
-        try:
-            return int(text)
-        except ValueError:
-            raise ContractError(name, f"not an integer: {text!r}") from None
-    if "number" in types:
-        try:
-            return float(text)
-        except ValueError:
-            raise ContractError(name, f"not a number: {text!r}") from None
-    return text
-
-
-def coerce_text_record(record: dict[str, str | None]) -> dict[str, Any]:
-    """Give the cells of a CSV row the JSON types the schema declares.
-
-    An empty cell means "absent"; list fields hold JSON text.
-    """
-    types = field_types()
-    out: dict[str, Any] = {}
-    for name, text in record.items():
-        if name is None or text is None or text == "":
-            continue
-        declared = types.get(name)
-        out[name] = text if declared is None else _coerce_cell(name, text, declared)
-    return out
-
-
-def coerce_sql_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Make a row of a source SQL table look like a decoded JSON event.
-
-    Drivers return datetimes for timestamps and text for JSON columns on some
-    backends; normalize both so the one validator applies.
-    """
-    types = field_types()
-    out: dict[str, Any] = {}
-    for name, value in record.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            value = value.isoformat()
-        elif isinstance(value, str) and name in LIST_FIELDS:
-            value = decode_json(value.encode("utf-8"))
-        elif isinstance(value, int) and "boolean" in types.get(name, ()):
-            # SQLite and some warehouses store booleans as 0/1.
-            value = bool(value)
-        out[name] = value
+def decode_list_cells(record: dict[str, Any]) -> dict[str, Any]:
+    """CSV cells and text SQL columns hold list fields as JSON text; decode them."""
+    out = dict(record)
+    for name in LIST_FIELDS:
+        value = out.get(name)
+        if isinstance(value, str | bytes):
+            try:
+                out[name] = msgspec.json.decode(value)
+            except msgspec.DecodeError as exc:
+                raise ContractError(name, f"not a JSON list: {exc}") from None
     return out

@@ -14,20 +14,14 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import MetaData, Table, create_engine, select
 
-from aitl.contract import (
-    ContractError,
-    coerce_sql_record,
-    coerce_text_record,
-    decode_json,
-    validate,
-)
+from aitl.contract import ContractError, decode, decode_list_cells, validate
 from aitl.store.models import Event, Quarantine
 from aitl.store.writes import existing_keys, insert_ignore
 from aitl.window import Window
@@ -55,12 +49,12 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class RawRecord:
-    """One record as read, before validation: where it was and what it said."""
+    """One record as read: where it was, what it said, and its store row or its problem."""
 
     source: str
     locator: str
     raw: str | bytes  # bytes as read; decoded only if the record is quarantined
-    payload: dict[str, Any] | None = None
+    row: dict[str, Any] | None = None
     problem: ContractError | None = None
 
 
@@ -104,14 +98,13 @@ def read_jsonl(path: Path, source: str) -> Iterator[RawRecord]:
                 continue
             locator = f"line:{lineno}"
             if len(line) > MAX_RECORD_BYTES:
-                yield RawRecord(source, locator, _as_text(line), problem=_oversize(len(line)))
+                yield RawRecord(source, locator, line, problem=_oversize(len(line)))
                 continue
             try:
-                payload = decode_json(line)
+                yield RawRecord(source, locator, line, row=decode(line))
             except ContractError as exc:
-                yield RawRecord(source, locator, _as_text(line), problem=_utf8_problem(line) or exc)
-                continue
-            yield RawRecord(source, locator, line, payload=payload)
+                utf8 = _utf8_problem(line) if exc.field == "event" else None
+                yield RawRecord(source, locator, line, problem=utf8 or exc)
 
 
 def read_csv(path: Path, source: str) -> Iterator[RawRecord]:
@@ -123,16 +116,17 @@ def read_csv(path: Path, source: str) -> Iterator[RawRecord]:
             raw = _csv_raw(reader.fieldnames or [], record)
             encoded = raw.encode("utf-8", errors="surrogateescape")
             if len(encoded) > MAX_RECORD_BYTES:
-                yield RawRecord(source, locator, _as_text(encoded), problem=_oversize(len(encoded)))
+                yield RawRecord(source, locator, encoded, problem=_oversize(len(encoded)))
                 continue
             problem = _utf8_problem(encoded)
             if problem is None and None in record:
                 problem = ContractError("event", "more cells than header columns")
             if problem is not None:
-                yield RawRecord(source, locator, _as_text(encoded), problem=problem)
+                yield RawRecord(source, locator, encoded, problem=problem)
                 continue
+            cells = {name: text for name, text in record.items() if text != ""}
             try:
-                yield RawRecord(source, locator, raw, payload=coerce_text_record(record))
+                yield RawRecord(source, locator, raw, row=validate(decode_list_cells(cells), from_text=True))
             except ContractError as exc:
                 yield RawRecord(source, locator, raw, problem=exc)
 
@@ -176,8 +170,13 @@ def read_sql_source(url: str, table_name: str, window: Window) -> Iterator[RawRe
                 source = f"sql:{table_name}"
                 locator = f"event_id:{record.get('event_id')}" if record.get("event_id") else f"row:{index}"
                 raw = orjson.dumps(record, default=str).decode()
+                present = {name: value for name, value in record.items() if value is not None}
+                if isinstance(present.get("timestamp"), datetime):
+                    # A TIMESTAMP column holds UTC without an offset (see the docstring).
+                    present["timestamp"] = present["timestamp"].replace(tzinfo=UTC)
                 try:
-                    yield RawRecord(source, locator, raw, payload=coerce_sql_record(record))
+                    row = validate(decode_list_cells(present), from_text=True)
+                    yield RawRecord(source, locator, raw, row=row)
                 except ContractError as exc:
                     yield RawRecord(source, locator, raw, problem=exc)
     finally:
@@ -199,14 +198,10 @@ class Collector:
         if record.problem is not None:
             self._reject(record, record.problem)
             return
-        try:
-            row = validate(record.payload)
-            if not self.window.contains(row["ts"]):
-                raise ContractError(
-                    "timestamp", f"{row['ts'].isoformat()} is outside the window {self.window}"
-                )
-        except ContractError as exc:
-            self._reject(record, exc)
+        row = record.row
+        if not self.window.contains(row["ts"]):
+            outside = f"{row['ts'].isoformat()} is outside the window {self.window}"
+            self._reject(record, ContractError("timestamp", outside))
             return
         if row["event_id"] in self.rows:
             self.report.duplicates += 1

@@ -60,7 +60,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
             for (c, s, sig), n in top_patterns.most_common(5)
         ],
         "insights": Counter(i.severity for i in insight_rows),
-        "insight_examples": [i.title for i in sorted(insight_rows, key=lambda i: -i.confidence)[:3]],
+        "insight_examples": _distinct_insights(insight_rows, 4),
         "improvements": Counter(i.status for i in improvements),
         "improvement_examples": [
             {"type": i.type, "target": i.target_id, "status": i.status, "why": i.status_reason}
@@ -68,6 +68,18 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         ],
         "experiments": [_experiment_view(session, e) for e in experiments],
     }
+
+
+def _distinct_insights(rows: list[Insight], limit: int) -> list[str]:
+    """The most severe insights, one per signal and segment (hours repeat each other)."""
+    seen: set[tuple[str, str]] = set()
+    chosen: list[str] = []
+    for insight in sorted(rows, key=lambda i: (-SEVERITY_WEIGHT[i.severity], -i.confidence, i.id)):
+        key = (insight.signal, str(insight.segment.get("prompt_id", "")))
+        if key not in seen and len(chosen) < limit:
+            seen.add(key)
+            chosen.append(f"[{insight.severity}] {insight.title}")
+    return chosen
 
 
 def _experiment_view(session: Session, experiment: Experiment) -> dict[str, Any]:

@@ -8,13 +8,18 @@ transaction) so a rerun rewrites instead of duplicating.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+import orjson
+from sqlalchemy import JSON, Column, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
+
+from aitl.store.models import UTCDateTime
 
 CHUNK = 5000
 
@@ -43,6 +48,9 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        _sqlite_insert_ignore(session, table, rows)
+        return
     if dialect == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
@@ -51,6 +59,54 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         statement = insert(table)
     for chunk in _chunks(rows):
         session.execute(statement, list(chunk))
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()  # None becomes JSON null, as SQLAlchemy stores it
+
+
+def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy's SQLite dialect binds this column's values (None: as they are)."""
+    if isinstance(column.type, UTCDateTime):
+        return _utc_text
+    if isinstance(column.type, JSON):
+        return _json_text
+    return None
+
+
+def _sqlite_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert through the driver's executemany with pre-converted tuples.
+
+    SQLAlchemy's per-row parameter processing costs several times SQLite's own
+    insert; converting the two non-native types here (UTC datetimes in the text
+    form SQLAlchemy stores, JSON as text) keeps the stored values identical
+    (a test compares them) and makes bulk ingest several times faster.
+    """
+    columns = [column for column in table.columns if column.name in rows[0]]
+    names = [column.name for column in columns]
+    convert = [(i, f) for i, f in enumerate(map(_sqlite_converter, columns)) if f is not None]
+    values_of = itemgetter(*names)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+
+    def as_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
+        for index, function in convert:
+            values[index] = function(values[index])
+        return tuple(values)
+
+    connection = session.connection()
+    for chunk in _chunks(rows):
+        connection.exec_driver_sql(sql, [as_tuple(row) for row in chunk])
 
 
 def replace(

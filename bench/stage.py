@@ -1,0 +1,41 @@
+"""One benchmark step in its own process, so time and peak memory are the whole process's.
+
+Usage: python bench/stage.py {simulate|ingest|cycle} STORE_URL LANDING_DIR HOUR_ISO [RATE]
+Prints one JSON line: the step's summary, wall seconds inside the process, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from aitl.config import Settings
+from aitl.stages import STAGES, run_stage
+from aitl.store import upgrade
+from aitl.window import Window, parse_utc
+
+
+def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") -> None:
+    started = time.perf_counter()
+    window = Window(parse_utc(hour), parse_utc(hour) + timedelta(hours=1))
+    settings = Settings(store_url=store_url, landing_dir=Path(landing))
+    if step == "simulate":
+        from aitl.simulate import Scenario, simulate
+
+        flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
+        summary = simulate(Path(landing), window, rate=float(rate), seed=1, scenario=flat).as_dict()
+    elif step == "ingest":
+        upgrade(store_url)
+        summary = run_stage("collect", window, settings).summary
+    else:
+        summary = {name: run_stage(name, window, settings).stop for name in list(STAGES)[1:]}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"summary": summary, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
