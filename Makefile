@@ -16,12 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/demo.py
 
-test: $(STAMP)
+test: lint
 	PATH=$(CURDIR)/$(BIN):$$PATH scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 
 format: $(STAMP)
 	$(BIN)/ruff format .

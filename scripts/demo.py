@@ -28,6 +28,7 @@ START = datetime(2026, 11, 19, 0, tzinfo=UTC)  # the scenario's prompt regressio
 HOURS = int(os.environ.get("AITL_DEMO_HOURS", "24"))
 RATE = float(os.environ.get("AITL_DEMO_RATE", "400"))
 SEED = 7
+MALFORMED_RATE = 0.003  # real producers emit some broken records: watch them land in quarantine
 
 
 def prepare_environment() -> None:
@@ -81,7 +82,7 @@ def main() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from aitl.report import render, summarize
-    from aitl.simulate import simulate
+    from aitl.simulate import Scenario, simulate
     from aitl.store import connect, transaction, upgrade
     from aitl.window import Window
 
@@ -89,6 +90,7 @@ def main() -> int:
     store_url, landing = os.environ["AITL_STORE_URL"], Path(os.environ["AITL_LANDING_DIR"])
     step(f"Migrating the AITL store: {store_url}")
     upgrade(store_url)
+    scenario = Scenario(malformed_rate=MALFORMED_RATE)
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags["aitl_feedback_hourly"]
 
     step(f"Running aitl_feedback_hourly for {HOURS} hours of simulated traffic ({RATE:.0f} events/h)")
@@ -96,7 +98,7 @@ def main() -> int:
     for offset in range(HOURS):
         hour = START + timedelta(hours=offset)
         window = Window(hour, hour + timedelta(hours=1))
-        traffic = simulate(landing, window, rate=RATE, seed=SEED, store_url=store_url)
+        traffic = simulate(landing, window, rate=RATE, seed=SEED, store_url=store_url, scenario=scenario)
         with quiet(task_log):
             run = dag.test(logical_date=pendulum.instance(window.end))
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}

@@ -258,3 +258,36 @@ def test_failed_stage_leaves_no_partial_writes(sqlite_url, tmp_path, bad, monkey
         run_stage("collect", WINDOW, settings(sqlite_url, landing))
     assert count(sqlite_url, Event) == 0
     assert count(sqlite_url, Quarantine) == 0
+
+
+def test_batches_give_the_same_result_and_roll_back_together(sqlite_url, tmp_path, monkeypatch):
+    at = HOUR + timedelta(minutes=3)
+    landing = tmp_path / "landing"
+    lines = [dumps(event(at, event_id=f"b{i % 7}")) for i in range(10)] + [b"{oops"]
+    write_jsonl(landing_hour_dir(landing, HOUR) / "a.jsonl", lines)
+    from aitl import ingest
+
+    monkeypatch.setattr(ingest.Collector.__init__, "__defaults__", (2,))  # batch_size=2
+    calls = []
+    real = ingest.insert_ignore
+
+    def fail_on_third_batch(session, table, rows):
+        calls.append(len(rows))
+        if len(calls) == 5:
+            raise RuntimeError("connection lost")
+        return real(session, table, rows)
+
+    monkeypatch.setattr(ingest, "insert_ignore", fail_on_third_batch)
+    with pytest.raises(RuntimeError):
+        run_stage("collect", WINDOW, settings(sqlite_url, landing))
+    assert count(sqlite_url, Event) == 0  # the batches written before the failure are gone too
+
+    monkeypatch.setattr(ingest, "insert_ignore", real)
+    summary = run_stage("collect", WINDOW, settings(sqlite_url, landing)).summary
+    assert (summary["read"], summary["stored"], summary["duplicates"], summary["quarantined"]) == (
+        11,
+        7,
+        3,
+        1,
+    )
+    assert count(sqlite_url, Event) == 7

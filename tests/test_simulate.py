@@ -408,3 +408,22 @@ def test_running_experiment_splits_traffic_and_the_variant_works(tmp_path, store
     truth = json.loads((landing / "ground_truth.json").read_text())
     assert truth["experiments"]["exp-sqli"]["variant_effect"] == {"security_rate_factor": 0.2}
     assert truth["experiments"]["exp-sqli"]["control_effect"] is None
+
+
+def test_malformed_records_are_planted_at_the_rate_and_break_the_contract(tmp_path):
+    from aitl.contract import ContractError, decode
+
+    window = Window.parse("2026-11-18T12:00", "2026-11-18T15:00")
+    report = simulate(tmp_path, window, rate=600, seed=5, scenario=Scenario(malformed_rate=0.02))
+    clean = simulate(tmp_path / "clean", window, rate=600, seed=5)
+    assert report.events == clean.events and clean.malformed == 0
+    assert 0.01 * report.events < report.malformed < 0.03 * report.events
+    broken = {}
+    for hour in window.hours():
+        for line in (landing_hour_dir(tmp_path, hour) / "sim-5.jsonl").read_bytes().splitlines():
+            try:
+                decode(line)
+            except ContractError as exc:
+                broken[exc.field] = broken.get(exc.field, 0) + 1
+    assert sum(broken.values()) == report.malformed
+    assert set(broken) == {"event", "success", "quality_score"}

@@ -143,13 +143,11 @@ def _rejected(exc: msgspec.ValidationError) -> ContractError:
 
 
 def _row(event: FeedbackEvent) -> dict[str, Any]:
-    row = msgspec.structs.asdict(event)
-    if event.errors is not None:
-        row["errors"] = [msgspec.structs.asdict(e) for e in event.errors]
+    row = msgspec.to_builtins(event, builtin_types=(datetime,))
     ts = row.pop("timestamp")
     if ts.tzinfo is None:
         raise ContractError("timestamp", f"has no UTC offset: {ts.isoformat()}")
-    row["ts"] = ts.astimezone(UTC)
+    row["ts"] = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
     return row
 
 

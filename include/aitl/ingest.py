@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import MetaData, Table, create_engine, select
+from sqlalchemy.orm import Session
 
 from aitl.contract import ContractError, decode, decode_list_cells, validate
 from aitl.store.models import Event, Quarantine
-from aitl.store.writes import existing_keys, insert_ignore
+from aitl.store.writes import insert_ignore
 from aitl.window import Window
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB: no honest feedback event is larger
@@ -184,11 +185,18 @@ def read_sql_source(url: str, table_name: str, window: Window) -> Iterator[RawRe
 
 
 class Collector:
-    """Validates records of one window and writes them in one transaction."""
+    """Validates the records of one window and writes them in bounded batches.
 
-    def __init__(self, window: Window, ingested_at: datetime) -> None:
+    All batches go through the caller's session, i.e. one transaction: a failure
+    leaves nothing behind, and memory stays bounded by ``batch_size`` however
+    large the hour.
+    """
+
+    def __init__(self, session: Session, window: Window, ingested_at: datetime, batch_size: int = 50_000):
+        self.session = session
         self.window = window
         self.ingested_at = ingested_at
+        self.batch_size = batch_size
         self.report = IngestReport()
         self.rows: dict[str, dict[str, Any]] = {}
         self.quarantine: list[dict[str, Any]] = []
@@ -209,6 +217,8 @@ class Collector:
         row["source"] = record.source
         row["ingested_at"] = self.ingested_at
         self.rows[row["event_id"]] = row
+        if len(self.rows) >= self.batch_size:
+            self.flush()
 
     def _reject(self, record: RawRecord, problem: ContractError) -> None:
         raw = _as_text(record.raw) if isinstance(record.raw, bytes) else record.raw
@@ -226,14 +236,14 @@ class Collector:
         self.report.quarantined += 1
         reasons = self.report.quarantine_reasons
         reasons[problem.field] = reasons.get(problem.field, 0) + 1
+        if len(self.quarantine) >= self.batch_size:
+            self.flush()
 
-    def write(self, session) -> IngestReport:
-        """Insert new events and quarantine rows; count the rest as duplicates."""
-        events = Event.__table__
-        known = existing_keys(session, events, "event_id", list(self.rows))
-        fresh = [row for key, row in self.rows.items() if key not in known]
-        insert_ignore(session, events, fresh)
-        insert_ignore(session, Quarantine.__table__, self.quarantine)
-        self.report.duplicates += len(known)
-        self.report.stored += len(fresh)
+    def flush(self) -> IngestReport:
+        """Write the pending batch; events already stored count as duplicates."""
+        stored = insert_ignore(self.session, Event.__table__, list(self.rows.values()))
+        self.report.duplicates += len(self.rows) - stored
+        self.report.stored += stored
+        insert_ignore(self.session, Quarantine.__table__, self.quarantine)
+        self.rows, self.quarantine = {}, []
         return self.report

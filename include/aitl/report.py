@@ -31,11 +31,13 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         )
     ).all()
     ingest = Counter()
+    quarantined_by_field = Counter()
     stages: dict[str, Counter] = {}
     for run in runs:
         stages.setdefault(run.stage, Counter())[run.status] += 1
         if run.stage == "collect":
             ingest.update({k: run.summary.get(k, 0) for k in INGEST_KEYS})
+            quarantined_by_field.update(run.summary.get("quarantine_reasons", {}))
     in_span = (Pattern.window_start >= window.start) & (Pattern.window_start < window.end)
     top_patterns = Counter()
     for p in session.scalars(select(Pattern).where(in_span)):
@@ -55,6 +57,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         "hours_run": len({r.window_start for r in runs}),
         "stages": {name: dict(c) for name, c in stages.items()},
         "ingest": dict(ingest),
+        "quarantined_by_field": dict(quarantined_by_field.most_common()),
         "top_patterns": [
             {"category": c, "subtype": s, "signal": sig, "events": n}
             for (c, s, sig), n in top_patterns.most_common(5)
@@ -123,6 +126,8 @@ def render(summary: dict[str, Any]) -> str:
             **{k: ingest.get(k, 0) for k in INGEST_KEYS}
         )
     )
+    if summary["quarantined_by_field"]:
+        lines.append("  quarantined by field: " + _counts(summary["quarantined_by_field"]))
     for stage, statuses in summary["stages"].items():
         lines.append(f"  stage {stage:<18} " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())))
     lines.append("  top patterns (events, summed over hours):")

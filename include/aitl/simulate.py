@@ -63,6 +63,10 @@ Planted ground truth (``Scenario``; defaults in brackets)
        containing that line has success probability -``regression_success_drop``
        [0.15] (those failures report ``misunderstood_task``) and quality
        -``regression_quality_drop`` [0.10] (plus the knock-on of more failures).
+    5. Broken records: ``malformed_rate`` [0] of the lines (their own seeded
+       draw) are corrupted in turn: cut short (malformed JSON), ``success`` as a
+       string, ``quality_score`` missing. ``SimulationReport.malformed`` counts
+       them; collection must quarantine exactly these.
 
 Registry (the closed loop)
     Without a store every prompt is served at its baseline version 1 (the
@@ -282,6 +286,7 @@ class Scenario:
     peak_hour: float = 15.0
     weekend_factor: float = 0.5
     users: int = 400
+    malformed_rate: float = 0.0
 
     def __post_init__(self) -> None:
         hours = tuple(
@@ -310,6 +315,7 @@ class Scenario:
             "daily_amplitude",
             "regression_success_drop",
             "regression_quality_drop",
+            "malformed_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -379,6 +385,7 @@ class Scenario:
 @dataclass
 class SimulationReport:
     events: int = 0
+    malformed: int = 0
     sessions: int = 0
     files: int = 0
     hours: int = 0
@@ -962,6 +969,29 @@ def _simulate_hour(ctx: _Context, hour: datetime) -> tuple[bytes, int, int, dict
 
 # ----------------------------------------------------------------------------- output
 
+# How producers really break the contract: a line cut short, a value of the
+# wrong type, a required field missing.
+_CORRUPTIONS = (
+    lambda line: line[: len(line) // 2],
+    lambda line: line.replace(b'"success":true', b'"success":"yes"').replace(
+        b'"success":false', b'"success":"no"'
+    ),
+    lambda line: orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "quality_score"}),
+)
+
+
+def _corrupt(data: bytes, rate: float, seed: int, hour: datetime) -> tuple[bytes, int]:
+    """Break ``rate`` of the hour's lines (chosen by their own seeded generator)."""
+    if rate <= 0 or not data:
+        return data, 0
+    lines = data.splitlines()
+    index = int(hour.timestamp()) // 3600
+    rng = np.random.default_rng([seed & _MASK64, index & _MASK64, 0x4241_4421])
+    broken = np.flatnonzero(rng.random(len(lines)) < rate)
+    for position in broken:
+        lines[position] = _CORRUPTIONS[position % len(_CORRUPTIONS)](lines[position])
+    return b"\n".join(lines) + b"\n", len(broken)
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1114,6 +1144,8 @@ def simulate(
     report = SimulationReport()
     for hour in window.hours():
         data, events, sessions, arm_counts = _simulate_hour(ctx, hour)
+        data, malformed = _corrupt(data, scenario.malformed_rate, seed, hour)
+        report.malformed += malformed
         _write_atomic(landing_hour_dir(landing, hour) / f"sim-{seed}.jsonl", data)
         report.hours += 1
         report.files += 1

@@ -40,7 +40,7 @@ class StageResult:
 
 
 def collect(session: Session, window: Window, settings: Settings) -> StageResult:
-    collector = ingest.Collector(window, datetime.now(UTC))
+    collector = ingest.Collector(session, window, datetime.now(UTC))
     files = 0
     if settings.landing_dir is not None and settings.landing_dir.is_dir():
         files, records = ingest.read_landing(settings.landing_dir, window)
@@ -49,7 +49,7 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
     if settings.source_url:
         for record in ingest.read_sql_source(settings.source_url, settings.source_table, window):
             collector.add(record)
-    report = collector.write(session)
+    report = collector.flush()
     report.files = files
     in_window = session.scalar(
         select(func.count()).select_from(Event).where(Event.ts >= window.start, Event.ts < window.end)
