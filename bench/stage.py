@@ -1,6 +1,6 @@
 """One benchmark step in its own process, so time and peak memory are the whole process's.
 
-Usage: python bench/stage.py {simulate|ingest|cycle} STORE_URL LANDING_DIR HOUR_ISO [RATE]
+Usage: python bench/stage.py {simulate|ingest|cycle|parse} STORE_URL LANDING_DIR HOUR_ISO [RATE]
 Prints one JSON line: the step's summary, wall seconds inside the process, and peak RSS.
 """
 
@@ -28,6 +28,12 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
 
         flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
         summary = simulate(Path(landing), window, rate=float(rate), seed=1, scenario=flat).as_dict()
+    elif step == "parse":
+        from airflow.dag_processing.dagbag import DagBag
+
+        started = time.perf_counter()  # Airflow's own import is not the DAG files' cost
+        bag = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags"))
+        summary = {"dags": sorted(bag.dag_ids), "import_errors": len(bag.import_errors)}
     elif step == "ingest":
         upgrade(store_url)
         summary = run_stage("collect", window, settings).summary

@@ -207,3 +207,21 @@ def test_rerunning_an_hour_leaves_an_identical_store(hourly_dag, deployment):
 def test_an_hour_without_events_is_a_skip_not_a_failure(hourly_dag, deployment):
     states = run_hour(hourly_dag, HOUR)
     assert set(states.values()) == {"skipped"}
+
+
+def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deployment, monkeypatch):
+    """Deployments configure the store as an Airflow connection, not an AITL variable."""
+    url, landing = deployment
+    monkeypatch.delenv("AITL_STORE_URL")
+    monkeypatch.setenv("AITL_HOME", str(landing.parent / "unused-default-home"))
+    if url.startswith("postgresql"):
+        # the form a Postgres connection takes in AIRFLOW_CONN_*: a plain URI
+        monkeypatch.setenv("AIRFLOW_CONN_AITL_STORE", url.replace("postgresql+psycopg2://", "postgresql://"))
+    else:
+        extra = {"conn_type": "generic", "extra": {"sqlalchemy_url": url}}
+        monkeypatch.setenv("AIRFLOW_CONN_AITL_STORE", json.dumps(extra))
+    land(landing, HOUR, planted_hour(HOUR, n=50))
+    assert run_hour(hourly_dag, HOUR)["collect"] == "success"
+    with transaction(connect(url)) as session:
+        assert session.get(PipelineRun, ("hourly", HOUR, "collect")).summary["stored"] == 50
+    assert not (landing.parent / "unused-default-home").exists()

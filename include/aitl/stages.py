@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from aitl import ingest, insights, patterns, planning, rollups
 from aitl.config import Settings
@@ -62,15 +63,15 @@ def normalize(session: Session, window: Window, settings: Settings) -> StageResu
     return StageResult(rollups.build_rollups(session, window))
 
 
-def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:
-    table = model.__table__
-    query = select(table).where(table.c.level == LEVEL, table.c.window_start == window.start)
-    return [dict(row) for row in session.execute(query).mappings()]
-
-
-def _window_filter(model: type, window: Window):
+def _window_filter(model: type, window: Window) -> ColumnElement[bool]:
+    """The rows an hourly run of ``window`` owns (and replaces when rerun)."""
     table = model.__table__
     return (table.c.level == LEVEL) & (table.c.window_start == window.start)
+
+
+def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:
+    query = select(model.__table__).where(_window_filter(model, window))
+    return [dict(row) for row in session.execute(query).mappings()]
 
 
 def extract_patterns(session: Session, window: Window, settings: Settings) -> StageResult:
