@@ -143,7 +143,9 @@ def _rejected(exc: msgspec.ValidationError) -> ContractError:
 
 
 def _row(event: FeedbackEvent) -> dict[str, Any]:
-    row = msgspec.to_builtins(event, builtin_types=(datetime,))
+    row = msgspec.structs.asdict(event)
+    if event.errors:
+        row["errors"] = [{"type": e.type, "message": e.message} for e in event.errors]
     ts = row.pop("timestamp")
     if ts.tzinfo is None:
         raise ContractError("timestamp", f"has no UTC offset: {ts.isoformat()}")

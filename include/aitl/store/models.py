@@ -69,8 +69,10 @@ class Event(Base):
 
     event_id: Mapped[str] = mapped_column(Name, primary_key=True)
     execution_id: Mapped[str] = mapped_column(Name)
-    session_id: Mapped[str] = mapped_column(Name, index=True)
-    user_id: Mapped[str] = mapped_column(Name, index=True)
+    # Analyses read events by time window only: every extra index would slow
+    # bulk ingest (each is another B-tree to update per row) for no query.
+    session_id: Mapped[str] = mapped_column(Name)
+    user_id: Mapped[str] = mapped_column(Name)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     agent_tier: Mapped[str | None] = mapped_column(String(64))
     task_type: Mapped[str | None] = mapped_column(String(64))

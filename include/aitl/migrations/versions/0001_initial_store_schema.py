@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_events")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_events_session_id"), ["session_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_ts"), ["ts"], unique=False)
-        batch_op.create_index(batch_op.f("ix_events_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "experiment_results",
@@ -287,8 +285,6 @@ def downgrade() -> None:
     op.drop_table("experiments")
     op.drop_table("experiment_results")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_user_id"))
         batch_op.drop_index(batch_op.f("ix_events_ts"))
-        batch_op.drop_index(batch_op.f("ix_events_session_id"))
 
     op.drop_table("events")
