@@ -14,7 +14,7 @@ from aitl import registry
 from aitl.config import Thresholds
 from aitl.implementation import implement
 from aitl.insights import insight_rows
-from aitl.patterns import complexity_band, extract_frequency
+from aitl.patterns import complexity_band, extract_frequency, signal_counts
 from aitl.planning import TimeoutPolicy, plan
 from aitl.store import connect, transaction
 from aitl.store.models import Experiment, Improvement
@@ -37,7 +37,13 @@ def frame(rows: list[dict]) -> pd.DataFrame:
         "duration_s": 10.0,
         "size": 100,
     }
-    return pd.DataFrame([{**defaults, "event_id": f"e{i}", **r} for i, r in enumerate(rows)])
+    events = pd.DataFrame([{**defaults, "event_id": f"e{i}", **r} for i, r in enumerate(rows)])
+    return events.assign(ts=pd.Timestamp(WINDOW.start)) if len(events) else events.assign(ts=[])
+
+
+def freq(events: pd.DataFrame, min_frequency: int = 5):
+    """Frequency patterns as the pipeline computes them: via the hourly signal counts."""
+    return extract_frequency(signal_counts(events), min_frequency)
 
 
 def planted(hot_hits: int = 8, hot_n: int = 20, cold_hits: int = 2, cold_n: int = 180) -> pd.DataFrame:
@@ -53,7 +59,7 @@ def planted(hot_hits: int = 8, hot_n: int = 20, cold_hits: int = 2, cold_n: int 
 
 
 def test_frequency_pattern_counts_rates_and_fisher_p_value():
-    found = extract_frequency(planted(), min_frequency=5)
+    found = freq(planted())
     by_segment = {p.segment.get("prompt_id", "*"): p for p in found}
     assert set(by_segment) == {"*", "hot"}  # cold has 2 < min_frequency occurrences
     hot = by_segment["hot"]
@@ -69,15 +75,15 @@ def test_frequency_pattern_counts_rates_and_fisher_p_value():
 def test_error_types_and_unknown_signals_are_kept():
     rows = [{"errors": [{"type": "Timeout"}, {"type": "timeout"}]} for _ in range(6)]
     rows += [{"style_issues": ["brand new smell"]} for _ in range(6)]
-    found = {(p.signal_kind, p.signal): p for p in extract_frequency(frame(rows), 5) if not p.segment}
+    found = {(p.signal_kind, p.signal): p for p in freq(frame(rows)) if not p.segment}
     assert found[("error_type", "timeout")].count == 6  # counted once per event
     assert found[("error_type", "timeout")].category == "performance"
     assert found[("indicator", "brand new smell")].category == "unclassified"
 
 
 def test_nothing_below_min_frequency_and_empty_input():
-    assert extract_frequency(planted(hot_hits=4, cold_hits=0), min_frequency=5) == []
-    assert extract_frequency(frame([]), min_frequency=5) == []
+    assert freq(planted(hot_hits=4, cold_hits=0)) == []
+    assert freq(frame([])) == []
 
 
 def test_complexity_bands():
@@ -86,7 +92,7 @@ def test_complexity_bands():
 
 
 def pattern_dicts(events: pd.DataFrame) -> list[dict]:
-    return [p.row("hourly", WINDOW) for p in extract_frequency(events, 5)]
+    return [p.row("hourly", WINDOW) for p in freq(events)]
 
 
 def test_insights_need_significance_and_lift():

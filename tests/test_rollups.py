@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from aitl.config import Settings
 from aitl.ingest import landing_hour_dir
-from aitl.rollups import SegmentStats, merged_stats
 from aitl.stages import run_stage
 from aitl.store import connect, transaction
 from aitl.store.models import HourlyRollup
+from aitl.summaries import SegmentStats, merged_stats
 from aitl.window import Window
 from tests.factories import event
 
@@ -105,3 +105,39 @@ def test_segment_stats_edge_cases():
     one = SegmentStats(n=1, quality_sum=0.5, quality_sumsq=0.25)
     mean, var = one.mean_var("quality")
     assert mean == 0.5 and np.isnan(var)
+
+
+def test_duration_histograms_merge_and_give_quantiles_within_a_bucket(two_hours):
+    from aitl.rollups import DURATION_EDGES, hist_quantile
+    from aitl.summaries import merged_histogram, rollup_frame_of
+
+    url, events = two_hours
+    with transaction(connect(url)) as session:
+        frame = rollup_frame_of(session, Window(START, START + timedelta(hours=2)), ["n", "duration_hist"])
+    hist = merged_histogram(frame["duration_hist"])
+    assert hist.sum() == frame["n"].sum() == len(events)
+    durations = np.array([e["duration_s"] for e in events])
+    width = DURATION_EDGES[1] / DURATION_EDGES[0]  # one bucket, as a ratio
+    for q in (0.5, 0.95):
+        estimate, exact = hist_quantile(hist, q), np.quantile(durations, q)
+        assert exact / width <= estimate <= exact * width
+
+
+def test_signal_sequence_and_user_summaries(two_hours):
+    from aitl.summaries import window_sequences, window_signal_counts, window_users
+
+    url, events = two_hours
+    window = Window(START, START + timedelta(hours=2))
+    with transaction(connect(url)) as session:
+        signals = window_signal_counts(session, window)
+        sequences = window_sequences(session, window)
+        users = window_users(session, window)
+    sizes = signals[signals["signal_kind"] == "events"]["count"].sum()
+    timeouts = signals[(signals["signal_kind"] == "error_type") & (signals["signal"] == "timeout")]
+    assert sizes == len(events)
+    assert timeouts["count"].sum() == sum(bool(e["errors"]) for e in events)
+    sessions_per_hour = {(e["session_id"], e["timestamp"][:13]) for e in events}
+    assert sum(sequences.values()) == len(sessions_per_hour)
+    assert all(set(seq) <= {"ok", "fail", "timeout"} for seq in sequences)
+    assert users["n"].sum() == len(events)
+    assert users["successes"].sum() == sum(e["success"] for e in events)

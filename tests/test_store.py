@@ -27,3 +27,31 @@ def test_sqlite_store_folder_is_created(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh' / 'home' / 'aitl.db'}"
     upgrade(url)
     assert (tmp_path / "fresh" / "home" / "aitl.db").exists()
+
+
+def test_migrations_go_down_and_up_and_keep_existing_looks(store_url):
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from aitl.store.database import alembic_config
+
+    config = alembic_config(store_url)
+    command.downgrade(config, "0001")
+    with connect(store_url).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO experiment_results (experiment_id, window_end, metric, test, n_control, n_variant,"
+                " verdict) VALUES ('e', :at, 'success_rate', 'z', 1, 1, 'insufficient_data')"
+            ),
+            {"at": datetime(2026, 11, 20, tzinfo=UTC).replace(tzinfo=None)},
+        )
+    command.upgrade(config, "head")
+    with connect(store_url).connect() as connection:
+        assert connection.execute(text("SELECT level, experiment_id FROM experiment_results")).all() == [
+            ("hourly", "e")
+        ]
+    command.downgrade(config, "base")
+    assert "events" not in inspect(connect(store_url)).get_table_names()
+    upgrade(store_url)

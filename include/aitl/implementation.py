@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from aitl import registry
 from aitl.config import Thresholds
 from aitl.patterns import stable_id
-from aitl.rollups import merged_stats
 from aitl.stats import sample_size_two_proportions
 from aitl.store.models import Experiment, Improvement
+from aitl.summaries import merged_stats
 from aitl.window import Window
 
 MINIMUM_DETECTABLE_EFFECT = 0.05  # absolute change in success rate

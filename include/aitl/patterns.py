@@ -20,20 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
+from aitl.store.models import PATTERN_SEGMENT
 from aitl.taxonomy import classify_error, classify_indicator, normalize_signal
 from aitl.window import Window
 
-PATTERN_SEGMENT = ("prompt_id", "task_type", "language", "complexity_band")
-EVENT_COLUMNS = (
-    "event_id",
-    "prompt_id",
-    "task_type",
-    "language",
-    "complexity",
-    "security_warnings",
-    "style_issues",
-    "errors",
-)
 # A signal seen in more than this share of all events is a platform-wide pattern
 # even without a segment to blame (the null rate of the global binomial test).
 BACKGROUND_RATE = 0.01
@@ -93,7 +83,7 @@ class FoundPattern:
 
 
 def signal_table(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (event, distinct signal) with the event's pattern segment."""
+    """One row per (event, distinct signal): an event counts once per signal."""
     records: list[tuple[int, str, str]] = []
     for position, (security, style, errors) in enumerate(
         zip(events["security_warnings"], events["style_issues"], events["errors"], strict=True)
@@ -118,24 +108,44 @@ def segment_frame(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def signal_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Per hour and pattern segment: events per signal, plus the segment's size.
+
+    The size rows have ``signal_kind == "events"`` and an empty signal. This is
+    what normalization stores (``hourly_signals``): additive, so any window's
+    frequencies are sums, with no raw event read again.
+    """
+    columns = ["hour", *PATTERN_SEGMENT, "signal_kind", "signal", "count"]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    keys = segment_frame(events).assign(hour=events["ts"].dt.floor("h").to_numpy())
+    sizes = keys.value_counts().rename("count").reset_index().assign(signal_kind=SIZE_KIND, signal="")
+    signals = signal_table(events)
+    hits = signals.join(keys, on="position").drop(columns="position")
+    counts = hits.value_counts().rename("count").reset_index()
+    return pd.concat([sizes, counts], ignore_index=True)[columns]
+
+
+SIZE_KIND = "events"
+
+
 def _classify(signal_kind: str, signal: str):
     return classify_indicator(signal) if signal_kind == "indicator" else classify_error(signal)
 
 
-def extract_frequency(events: pd.DataFrame, min_frequency: int) -> list[FoundPattern]:
-    """Frequency patterns of a window's events (see module docstring)."""
-    total = len(events)
-    if total == 0:
+def extract_frequency(counts: pd.DataFrame, min_frequency: int) -> list[FoundPattern]:
+    """Frequency patterns from a window's summed ``signal_counts`` (see module docstring)."""
+    if counts.empty:
         return []
-    signals = signal_table(events)
-    if signals.empty:
-        return []
-    segments = segment_frame(events)
-    segment_sizes = segments.groupby(list(PATTERN_SEGMENT)).size()
-    hits = signals.join(segments, on="position")
+    segment = list(PATTERN_SEGMENT)
+    counts = counts.groupby([*segment, "signal_kind", "signal"], as_index=False)["count"].sum()
+    is_size = counts["signal_kind"] == SIZE_KIND
+    segment_sizes = counts[is_size].set_index(segment)["count"]
+    total = int(segment_sizes.sum())
+    hits = counts[~is_size]
     found: list[FoundPattern] = []
     for (kind, signal), group in hits.groupby(["signal_kind", "signal"], sort=True):
-        overall = len(group)
+        overall = int(group["count"].sum())
         if overall < min_frequency:
             continue
         classification = _classify(kind, signal)
@@ -156,7 +166,9 @@ def extract_frequency(events: pd.DataFrame, min_frequency: int) -> list[FoundPat
                 float(p_global),
             )
         )
-        for segment_key, count in group.groupby(list(PATTERN_SEGMENT)).size().items():
+        for segment_key, count in zip(
+            group[segment].itertuples(index=False, name=None), group["count"], strict=True
+        ):
             if count < min_frequency:
                 continue
             size = int(segment_sizes[segment_key])

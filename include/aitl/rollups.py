@@ -1,31 +1,49 @@
-"""Normalization: hourly rollups of additive sufficient statistics per segment.
+"""Normalization: everything later analyses need, as additive hourly summaries.
 
-A segment is agent tier x task type x language x model x prompt version x
-experiment arm. Each rollup row holds counts, sums and sums of squares, never
-means, so that days merge hours by addition and an experiment's cumulative
-statistics never need the raw events again (the gbstats model).
+From one read of an hour's events, four tables are (re)written:
+
+* ``hourly_rollups``: per segment (agent tier x task type x language x model x
+  prompt version x experiment arm) counts, sums and sums of squares, never
+  means, and a duration histogram (quantiles are not additive, histograms
+  are), so days merge hours by addition and an experiment's cumulative
+  statistics never need the raw events again (the gbstats model);
+* ``hourly_signals``: events per indicator / error type per pattern segment;
+* ``hourly_sequences``: identical session sequences, counted once;
+* ``hourly_users``: per user and task type, the user-level loop's input.
+
+A week of a busy platform is then analysed by summing hours, not rescanning
+millions of events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aitl.events import events_frame
-from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup
+from aitl.patterns import signal_counts
+from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
 from aitl.store.writes import replace
 from aitl.window import Window
 
 STAT_COLUMNS = tuple(
-    c.name for c in HourlyRollup.__table__.columns if c.name not in ("hour", *SEGMENT_COLUMNS)
+    c.name
+    for c in HourlyRollup.__table__.columns
+    if c.name not in ("hour", "duration_hist", *SEGMENT_COLUMNS)
 )
+# Log-spaced bucket edges from 0.1 s to 10,000 s, 8 per decade (about 33% wide):
+# bucket i holds durations in [edge[i-1], edge[i]); 0 and the last are open-ended.
+DURATION_EDGES = np.logspace(-1, 4, 41)
+BUCKETS = len(DURATION_EDGES) + 1
 EVENT_COLUMNS = (
     *SEGMENT_COLUMNS,
+    "session_id",
+    "user_id",
+    "complexity",
+    "style_issues",
     "success",
     "duration_s",
     "quality_score",
@@ -47,7 +65,7 @@ def _list_len(values: pd.Series) -> np.ndarray:
 def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
     """Aggregate events into one row per (hour, segment) with additive statistics."""
     if events.empty:
-        return pd.DataFrame(columns=["hour", *SEGMENT_COLUMNS, *STAT_COLUMNS])
+        return pd.DataFrame(columns=["hour", *SEGMENT_COLUMNS, *STAT_COLUMNS, "duration_hist"])
     frame = pd.DataFrame({"hour": events["ts"].dt.floor("h")})
     for name in SEGMENT_COLUMNS:
         filler = 0 if name == "prompt_version" else ""
@@ -80,68 +98,109 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
         tokens_out_sum=events["tokens_out"].fillna(0).astype("int64"),
         cost_sum=events["cost_usd"].fillna(0.0).astype(float),
     )
-    grouped = frame.groupby(["hour", *SEGMENT_COLUMNS], sort=True, as_index=False)
-    return grouped[list(STAT_COLUMNS)].sum()
+    keys = ["hour", *SEGMENT_COLUMNS]
+    sums = frame.groupby(keys, sort=True)[list(STAT_COLUMNS)].sum()
+    hist = duration_histograms(frame.assign(duration_s=duration), keys)
+    return sums.join(hist).reset_index()
+
+
+def duration_histograms(events: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per group of ``keys``, the list of event counts per duration bucket."""
+    buckets = np.searchsorted(DURATION_EDGES, events["duration_s"].to_numpy(dtype=float), side="right")
+    counts = events[keys].assign(bucket=buckets).value_counts().unstack("bucket", fill_value=0)
+    counts = counts.reindex(columns=range(BUCKETS), fill_value=0)
+    return pd.Series(counts.to_numpy().tolist(), index=counts.index, name="duration_hist")
+
+
+def hist_quantile(hist: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of a duration histogram, interpolated geometrically in its bucket."""
+    total = hist.sum()
+    if total == 0:
+        return float("nan")
+    cumulative = np.cumsum(hist)
+    bucket = int(np.searchsorted(cumulative, q * total, side="left"))
+    low = DURATION_EDGES[bucket - 1] if bucket > 0 else DURATION_EDGES[0] / 10
+    high = DURATION_EDGES[bucket] if bucket < len(DURATION_EDGES) else DURATION_EDGES[-1] * 10
+    before = cumulative[bucket - 1] if bucket > 0 else 0
+    within = (q * total - before) / hist[bucket] if hist[bucket] else 0.5
+    return float(low * (high / low) ** within)
+
+
+def outcome_token(success: bool, errors: list[dict[str, Any]] | None) -> str:
+    """One event in a session sequence: its first error type, else ok / fail."""
+    if errors:
+        return str(errors[0]["type"])
+    return "ok" if success else "fail"
+
+
+def session_sequences(events: pd.DataFrame) -> pd.DataFrame:
+    """Per hour, each distinct session sequence (tokens in time order) and how many sessions had it."""
+    if events.empty:
+        return pd.DataFrame(columns=["hour", "sequence", "sessions"])
+    ordered = events.sort_values(["session_id", "ts"], kind="stable")
+    tokens = [
+        outcome_token(ok, errors) for ok, errors in zip(ordered["success"], ordered["errors"], strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "hour": ordered["ts"].dt.floor("h").to_numpy(),
+            "session": ordered["session_id"].to_numpy(),
+            "t": tokens,
+        }
+    )
+    per_session = frame.groupby(["hour", "session"], sort=False)["t"].agg(" ".join)
+    counted = per_session.reset_index().groupby(["hour", "t"]).size().rename("sessions").reset_index()
+    return counted.rename(columns={"t": "sequence"})
+
+
+def user_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Per hour, user and task type: executions, successes, quality and satisfaction sums."""
+    columns = [
+        "hour",
+        "user_id",
+        "task_type",
+        "n",
+        "successes",
+        "quality_sum",
+        "satisfaction_n",
+        "satisfaction_sum",
+    ]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
+    frame = pd.DataFrame(
+        {
+            "hour": events["ts"].dt.floor("h"),
+            "user_id": events["user_id"],
+            "task_type": events["task_type"].fillna(""),
+            "n": 1,
+            "successes": events["success"].astype(bool).astype(int),
+            "quality_sum": events["quality_score"].astype(float),
+            "satisfaction_n": satisfaction.notna().astype(int),
+            "satisfaction_sum": satisfaction.fillna(0.0),
+        }
+    )
+    return frame.groupby(["hour", "user_id", "task_type"], as_index=False)[columns[3:]].sum()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict("records")
+    for record in records:
+        record["hour"] = pd.Timestamp(record["hour"]).to_pydatetime()
+    return records
 
 
 def build_rollups(session: Session, window: Window) -> dict[str, int]:
-    """Replace the rollups of every hour in the window by ones computed from its events."""
+    """Replace every hourly summary of the window by ones computed from its events."""
     events = events_frame(session, window, EVENT_COLUMNS)
-    rollups = rollup_frame(events)
-    records = rollups.to_dict("records")
-    for record in records:
-        record["hour"] = record["hour"].to_pydatetime()
-    table = HourlyRollup.__table__
-    replace(
-        session,
-        table,
-        (table.c.hour >= window.start) & (table.c.hour < window.end),
-        records,
-    )
-    return {"events": len(events), "rollup_rows": len(records), "segments": len(records)}
-
-
-@dataclass(frozen=True)
-class SegmentStats:
-    """Merged sufficient statistics of any set of rollup rows."""
-
-    n: int = 0
-    successes: int = 0
-    duration_sum: float = 0.0
-    duration_sumsq: float = 0.0
-    log_duration_sum: float = 0.0
-    log_duration_sumsq: float = 0.0
-    quality_sum: float = 0.0
-    quality_sumsq: float = 0.0
-    error_events: int = 0
-
-    def __add__(self, other: SegmentStats) -> SegmentStats:
-        return SegmentStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    @property
-    def success_rate(self) -> float:
-        return self.successes / self.n if self.n else float("nan")
-
-    def mean_var(self, metric: str) -> tuple[float, float]:
-        """Mean and unbiased variance of ``quality``, ``duration`` or ``log_duration``."""
-        total, squares = getattr(self, f"{metric}_sum"), getattr(self, f"{metric}_sumsq")
-        if self.n < 2:
-            return (total / self.n if self.n else float("nan")), float("nan")
-        mean = total / self.n
-        variance = max(squares - self.n * mean * mean, 0.0) / (self.n - 1)
-        return mean, variance
-
-
-def merged_stats(session: Session, window: Window, **segment: Any) -> SegmentStats:
-    """Add up the rollups of ``window`` whose segment columns equal ``segment``."""
-    table = HourlyRollup.__table__
-    names = [f.name for f in fields(SegmentStats)]
-    query = select(*(table.c[name] for name in names)).where(
-        table.c.hour >= window.start, table.c.hour < window.end
-    )
-    for column, value in segment.items():
-        query = query.where(table.c[column] == value)
-    total = SegmentStats()
-    for row in session.execute(query):
-        total = total + SegmentStats(*row)
-    return total
+    written = {"events": len(events)}
+    for model, frame in (
+        (HourlyRollup, rollup_frame(events)),
+        (HourlySignal, signal_counts(events)),
+        (HourlySequence, session_sequences(events)),
+        (HourlyUser, user_frame(events)),
+    ):
+        table = model.__table__
+        in_window = (table.c.hour >= window.start) & (table.c.hour < window.end)
+        written[str(table.name)] = replace(session, table, in_window, _records(frame))
+    return written

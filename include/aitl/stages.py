@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from aitl import ingest, insights, patterns, planning, rollups
+from aitl import ingest, insights, patterns, planning, rollups, summaries
 from aitl.config import Settings
 from aitl.events import events_frame
 from aitl.implementation import implement
@@ -76,11 +76,11 @@ def _window_rows(session: Session, model: type, window: Window) -> list[dict[str
 
 def extract_patterns(session: Session, window: Window, settings: Settings) -> StageResult:
     thresholds = settings.thresholds
-    events = events_frame(session, window, patterns.EVENT_COLUMNS)
-    patterns_events = len(events)
+    counts = summaries.window_signal_counts(session, window)
+    patterns_events = int(counts.loc[counts["signal_kind"] == patterns.SIZE_KIND, "count"].sum())
     found = []
     if patterns_events >= thresholds.min_feedback_count:
-        found = patterns.extract_frequency(events, thresholds.min_frequency)
+        found = patterns.extract_frequency(counts, thresholds.min_frequency)
     rows = [p.row(LEVEL, window) for p in found]
     replace(session, Pattern.__table__, _window_filter(Pattern, window), rows)
     summary = {
@@ -150,7 +150,7 @@ def implement_stage(session: Session, window: Window, settings: Settings) -> Sta
 
 
 def verify_stage(session: Session, window: Window, settings: Settings) -> StageResult:
-    summary = verify(session, window, settings.thresholds.alpha)
+    summary = verify(session, window, settings.thresholds.alpha, LEVEL)
     return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
 
 

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aitl.rollups import SegmentStats, merged_stats
 from aitl.stats import TestResult, two_proportions, welch_from_stats
 from aitl.store.models import Experiment, ExperimentResult
 from aitl.store.writes import replace
+from aitl.summaries import SegmentStats, merged_stats
 from aitl.window import Window
 
 MIN_PER_ARM = 30  # below this no verdict, only the running numbers
@@ -61,7 +61,7 @@ def compare_arms(control: SegmentStats, variant: SegmentStats, alpha: float) -> 
     return results
 
 
-def verify(session: Session, window: Window, alpha: float) -> dict[str, Any]:
+def verify(session: Session, window: Window, alpha: float, level: str) -> dict[str, Any]:
     experiments = session.scalars(
         select(Experiment)
         .where(Experiment.status == "running", Experiment.started_at < window.end)
@@ -82,6 +82,7 @@ def verify(session: Session, window: Window, alpha: float) -> dict[str, Any]:
             verdict = _verdict(result, alpha)
             rows.append(
                 {
+                    "level": level,
                     "experiment_id": experiment.id,
                     "window_end": window.end,
                     "metric": metric,
@@ -92,5 +93,5 @@ def verify(session: Session, window: Window, alpha: float) -> dict[str, Any]:
             look[metric] = {"effect": result.effect, "p_value": result.p_value, "verdict": verdict}
         looks[experiment.id] = look
     table = ExperimentResult.__table__
-    replace(session, table, table.c.window_end == window.end, rows)
+    replace(session, table, (table.c.level == level) & (table.c.window_end == window.end), rows)
     return {"experiments": len(experiments), "results": len(rows), "looks": looks}

@@ -44,7 +44,7 @@ def _is_sqlite(url: str) -> bool:
 
 
 def json_text(value: object) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 # JSON columns (signal lists, errors, summaries) are read by the hundred

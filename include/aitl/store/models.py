@@ -172,6 +172,61 @@ class HourlyRollup(Base):
     tokens_in_sum: Mapped[int] = mapped_column(BigInteger)
     tokens_out_sum: Mapped[int] = mapped_column(BigInteger)
     cost_sum: Mapped[float] = mapped_column(Float)
+    # Counts per fixed log-spaced duration bucket (aitl.rollups.DURATION_EDGES):
+    # quantiles such as p95 are not additive, histograms are.
+    duration_hist: Mapped[list[int]] = mapped_column(JSON)
+
+
+PATTERN_SEGMENT = ("prompt_id", "task_type", "language", "complexity_band")
+
+
+class HourlySignal(Base):
+    """How many events of one hour and pattern segment carried a signal.
+
+    ``signal_kind`` is ``indicator`` or ``error_type``; the row with kind
+    ``events`` and an empty signal holds the segment's event count, so rates
+    need nothing else. Additive: a week's frequencies are sums of these.
+    """
+
+    __tablename__ = "hourly_signals"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(64), primary_key=True)
+    complexity_band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    signal_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class HourlySequence(Base):
+    """Identical session sequences of one hour, counted once (sequence mining input).
+
+    A session's sequence is its events' outcome tokens in time order; sessions
+    are cut at the hour boundary, which the platform's sessions rarely cross.
+    """
+
+    __tablename__ = "hourly_sequences"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    sequence: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+
+
+class HourlyUser(Base):
+    """One user's executions of one task type in one hour (the user-level loop's input)."""
+
+    __tablename__ = "hourly_users"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    successes: Mapped[int] = mapped_column(Integer)
+    quality_sum: Mapped[float] = mapped_column(Float)
+    satisfaction_n: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[float] = mapped_column(Float)
 
 
 class Pattern(Base):
@@ -196,6 +251,8 @@ class Pattern(Base):
     baseline_rate: Mapped[float] = mapped_column(Float)
     lift: Mapped[float | None] = mapped_column(Float)
     p_value: Mapped[float | None] = mapped_column(Float)
+    # What the other kinds (sequence, correlation, anomaly) need beyond the columns.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Insight(Base):
@@ -291,6 +348,7 @@ class ExperimentResult(Base):
 
     __tablename__ = "experiment_results"
 
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
     experiment_id: Mapped[str] = mapped_column(Id, primary_key=True)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
