@@ -42,8 +42,9 @@ def test_migrations_go_down_and_up_and_keep_existing_looks(store_url):
     with connect(store_url).begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO experiment_results (experiment_id, window_end, metric, test, n_control, n_variant,"
-                " verdict) VALUES ('e', :at, 'success_rate', 'z', 1, 1, 'insufficient_data')"
+                "INSERT INTO experiment_results (experiment_id, window_end, metric, test,"
+                " n_control, n_variant, verdict)"
+                " VALUES ('e', :at, 'success_rate', 'z', 1, 1, 'insufficient_data')"
             ),
             {"at": datetime(2026, 11, 20, tzinfo=UTC).replace(tzinfo=None)},
         )
