@@ -26,6 +26,7 @@ WINDOW = Window(datetime(2026, 11, 20, 5, tzinfo=UTC), datetime(2026, 11, 20, 6,
 def frame(rows: list[dict]) -> pd.DataFrame:
     defaults = {
         "event_id": None,
+        "agent_tier": "T1",
         "prompt_id": "p",
         "task_type": "t",
         "language": "python",
@@ -130,7 +131,7 @@ def test_adaptive_timeout_policy():
 
 def planned_rows(session, events, window=WINDOW, **kw):
     insights = insight_rows(pattern_dicts(events), "hourly", window, alpha=0.05)
-    args = {"confidence_threshold": 0.7, "max_per_cycle": 10} | kw
+    args = {"confidence_threshold": 0.7, "max_per_cycle": 10, "level": "hourly"} | kw
     return plan(session, insights, events, window, **args)
 
 
@@ -175,6 +176,7 @@ def test_timeouts_become_workflow_settings(sqlite_url):
 def improvement(**fields) -> Improvement:
     base = {
         "id": "imp-1",
+        "level": "hourly",
         "insight_id": "i",
         "window_start": WINDOW.start,
         "window_end": WINDOW.end,
@@ -215,7 +217,9 @@ def test_implementation_gates(sqlite_url, fields, thresholds, status, reason):
         registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
         session.add(improvement(**fields))
     with transaction(connect(sqlite_url)) as session:
-        summary = implement(session, WINDOW, Thresholds.resolve("staging", thresholds), dry_run=False)
+        summary = implement(
+            session, WINDOW, Thresholds.resolve("staging", thresholds), dry_run=False, level="hourly"
+        )
     with transaction(connect(sqlite_url)) as session:
         stored = session.get(Improvement, "imp-1")
         assert stored.status == status
@@ -231,7 +235,7 @@ def test_a_second_experiment_on_the_same_prompt_waits(sqlite_url):
         session.add(improvement(id="a", dedupe_key="a", priority_score=3.0))
         session.add(improvement(id="b", dedupe_key="b", priority_score=2.0))
     with transaction(connect(sqlite_url)) as session:
-        implement(session, WINDOW, Thresholds.resolve(), dry_run=False)
+        implement(session, WINDOW, Thresholds.resolve(), dry_run=False, level="hourly")
     with transaction(connect(sqlite_url)) as session:
         assert session.get(Improvement, "a").status == "running"
         assert "conflict" in session.get(Improvement, "b").status_reason
@@ -242,7 +246,7 @@ def test_dry_run_changes_nothing(sqlite_url):
         registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
         session.add(improvement())
     with transaction(connect(sqlite_url)) as session:
-        summary = implement(session, WINDOW, Thresholds.resolve(), dry_run=True)
+        summary = implement(session, WINDOW, Thresholds.resolve(), dry_run=True, level="hourly")
     assert summary["launched"] == 1 and summary["dry_run"]
     with transaction(connect(sqlite_url)) as session:
         assert session.get(Improvement, "imp-1").status == "planned"

@@ -118,11 +118,17 @@ def launch(session: Session, improvement: Improvement, window: Window, threshold
     return experiment
 
 
-def implement(session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool) -> dict[str, Any]:
-    """Gate and launch this window's planned improvements (highest priority first)."""
+def implement(
+    session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool, level: str
+) -> dict[str, Any]:
+    """Gate and launch this run's planned improvements (highest priority first)."""
     planned = session.scalars(
         select(Improvement)
-        .where(Improvement.window_start == window.start, Improvement.status == "planned")
+        .where(
+            Improvement.level == level,
+            Improvement.window_start == window.start,
+            Improvement.status == "planned",
+        )
         .order_by(Improvement.priority_score.desc(), Improvement.id)
     ).all()
     running = (

@@ -109,16 +109,18 @@ def segment_frame(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def signal_counts(events: pd.DataFrame) -> pd.DataFrame:
-    """Per hour and pattern segment: events per signal, plus the segment's size.
+    """Per hour, agent tier and pattern segment: events per signal, plus the segment's size.
 
     The size rows have ``signal_kind == "events"`` and an empty signal. This is
     what normalization stores (``hourly_signals``): additive, so any window's
     frequencies are sums, with no raw event read again.
     """
-    columns = ["hour", *PATTERN_SEGMENT, "signal_kind", "signal", "count"]
+    columns = ["hour", "agent_tier", *PATTERN_SEGMENT, "signal_kind", "signal", "count"]
     if events.empty:
         return pd.DataFrame(columns=columns)
-    keys = segment_frame(events).assign(hour=events["ts"].dt.floor("h").to_numpy())
+    keys = segment_frame(events).assign(
+        hour=events["ts"].dt.floor("h").to_numpy(), agent_tier=events["agent_tier"].fillna("").to_numpy()
+    )
     sizes = keys.value_counts().rename("count").reset_index().assign(signal_kind=SIZE_KIND, signal="")
     signals = signal_table(events)
     hits = signals.join(keys, on="position").drop(columns="position")

@@ -81,10 +81,12 @@ def refinement_text(insight: dict[str, Any]) -> str:
     )
 
 
-def _plan_one(insight: dict[str, Any], events: pd.DataFrame, policy: TimeoutPolicy):
+def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy):
     segment = insight["segment"]
-    signal_kind = insight["evidence"]["signal_kind"]
+    signal_kind = insight["evidence"].get("signal_kind")
     if signal_kind == "error_type" and insight["signal"] == "timeout" and segment:
+        if events is None:
+            return None
         task_type, band = segment.get("task_type", ""), segment.get("complexity_band", "unknown")
         mask = (events["task_type"].fillna("") == task_type) & (events["band"] == band)
         ok = mask & events["success"].astype(bool)
@@ -108,17 +110,23 @@ def _plan_one(insight: dict[str, Any], events: pd.DataFrame, policy: TimeoutPoli
 def plan(
     session: Session,
     insights: list[dict[str, Any]],
-    events: pd.DataFrame,
+    events: pd.DataFrame | None,
     window: Window,
     *,
     confidence_threshold: float,
     max_per_cycle: int,
+    level: str,
     policy: TimeoutPolicy | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Improvement rows for this window's insights and why others were not planned."""
+    """Improvement rows for this window's insights and why others were not planned.
+
+    ``events`` (task type, complexity, size, success, duration) feeds the
+    adaptive timeouts; without it (``None``) timeouts are left to the hourly cycle.
+    """
     policy = policy or TimeoutPolicy()
     skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
-    events = events.assign(band=_bands(events))
+    if events is not None:
+        events = events.assign(band=_bands(events))
     candidates: dict[str, dict[str, Any]] = {}
     for insight in insights:
         if insight["confidence"] < confidence_threshold:
@@ -130,12 +138,13 @@ def plan(
             continue
         kind, target_kind, target_id, modification = planned
         key = f"{kind}|{target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
-        if _blocked(session, key, window):
+        if _blocked(session, key, window, level):
             skipped["already_active"] += 1
             continue
         label, score = priority_of(insight["severity"], insight["confidence"], insight["evidence"]["rate"])
         row = {
-            "id": stable_id("improvement", window.start.isoformat(), key),
+            "id": stable_id("improvement", level, window.start.isoformat(), key),
+            "level": level,
             "insight_id": insight["id"],
             "window_start": window.start,
             "window_end": window.end,
@@ -169,11 +178,15 @@ def _bands(events: pd.DataFrame) -> pd.Series:
     return complexity_band(events["complexity"]) if len(events) else pd.Series(dtype=object)
 
 
-def _blocked(session: Session, key: str, window: Window) -> bool:
-    """Another window's improvement with this key is still active or was just rejected."""
+def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
+    """Another run's improvement with this key is still active or was just rejected.
+
+    Any level counts (a daily plan must not repeat what an hourly run launched);
+    this run's own earlier plans do not, so a rerun plans the same again.
+    """
     query = select(Improvement.status, Improvement.updated_at).where(
         Improvement.dedupe_key == key,
-        Improvement.window_start != window.start,
+        ~((Improvement.level == level) & (Improvement.window_start == window.start)),
         Improvement.window_start < window.end,
     )
     for status, updated_at in session.execute(query):

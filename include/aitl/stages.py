@@ -130,10 +130,15 @@ def plan_actions(session: Session, window: Window, settings: Settings) -> StageR
         window,
         confidence_threshold=thresholds.pattern_confidence_threshold,
         max_per_cycle=thresholds.max_improvements_per_cycle,
+        level=LEVEL,
     )
     table = Improvement.__table__
     # Improvements already acted upon keep their state; only untouched plans are redone.
-    session.execute(delete(table).where(table.c.window_start == window.start, table.c.status == "planned"))
+    session.execute(
+        delete(table).where(
+            table.c.level == LEVEL, table.c.window_start == window.start, table.c.status == "planned"
+        )
+    )
     insert_ignore(session, table, rows)
     summary = {
         "insights": len(found),
@@ -145,7 +150,7 @@ def plan_actions(session: Session, window: Window, settings: Settings) -> StageR
 
 
 def implement_stage(session: Session, window: Window, settings: Settings) -> StageResult:
-    summary = implement(session, window, settings.thresholds, dry_run=settings.dry_run)
+    summary = implement(session, window, settings.thresholds, dry_run=settings.dry_run, level=LEVEL)
     return StageResult(summary, stop=None if summary["considered"] else "no planned improvements")
 
 

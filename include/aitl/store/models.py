@@ -181,7 +181,7 @@ PATTERN_SEGMENT = ("prompt_id", "task_type", "language", "complexity_band")
 
 
 class HourlySignal(Base):
-    """How many events of one hour and pattern segment carried a signal.
+    """How many events of one hour, agent tier and pattern segment carried a signal.
 
     ``signal_kind`` is ``indicator`` or ``error_type``; the row with kind
     ``events`` and an empty signal holds the segment's event count, so rates
@@ -191,6 +191,7 @@ class HourlySignal(Base):
     __tablename__ = "hourly_signals"
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    agent_tier: Mapped[str] = mapped_column(String(64), primary_key=True)
     prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
     task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     language: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -273,6 +274,62 @@ class Insight(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     severity: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[float] = mapped_column(Float)
+    # Daily findings are one row per finding, updated from day to day:
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    occurrences: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class InsightObservation(Base):
+    """One day on which a daily finding was observed, with that day's evidence.
+
+    The ``insights`` row of a daily finding is derived from these (latest
+    observation, first day, number of days), so reruns and backfills in any
+    order give the same result.
+    """
+
+    __tablename__ = "insight_observations"
+
+    insight_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    title: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+
+
+class Tracking(Base):
+    """A day's performance by agent tier x task type, and quality by language."""
+
+    __tablename__ = "tracking"
+
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    successes: Mapped[int] = mapped_column(Integer)
+    success_rate: Mapped[float] = mapped_column(Float)
+    mean_duration_s: Mapped[float] = mapped_column(Float)
+    mean_quality: Mapped[float] = mapped_column(Float)
+    error_types: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class PerformanceTrend(Base):
+    """A metric's trend over the trailing window, its next-day forecast and what to do."""
+
+    __tablename__ = "performance_trends"
+
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    direction: Mapped[str] = mapped_column(String(16))
+    slope_per_day: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(Integer)
+    anomalies: Mapped[int] = mapped_column(Integer)
+    forecast: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    recommendation: Mapped[str | None] = mapped_column(Text)
 
 
 class Improvement(Base):
@@ -282,6 +339,7 @@ class Improvement(Base):
     __table_args__ = (Index("ix_improvements_status", "status"),)
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), server_default="hourly")
     insight_id: Mapped[str] = mapped_column(Id)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
