@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from aitl.config import Settings
-from aitl.stages import STAGES, run_stage
+from aitl.runner import run_stage, stages_of
 from aitl.store import upgrade
 from aitl.window import Window, parse_utc
 
@@ -38,7 +38,7 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         upgrade(store_url)
         summary = run_stage("collect", window, settings).summary
     else:
-        summary = {name: run_stage(name, window, settings).stop for name in list(STAGES)[1:]}
+        summary = {name: run_stage(name, window, settings).stop for name in list(stages_of("hourly"))[1:]}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"summary": summary, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
 

@@ -14,7 +14,7 @@ from aitl import registry
 from aitl.config import Thresholds
 from aitl.implementation import implement
 from aitl.insights import insight_rows
-from aitl.patterns import complexity_band, extract_frequency, signal_counts
+from aitl.patterns import complexity_band, extract_frequency, pattern_row, signal_counts
 from aitl.planning import TimeoutPolicy, plan
 from aitl.store import connect, transaction
 from aitl.store.models import Experiment, Improvement
@@ -93,7 +93,7 @@ def test_complexity_bands():
 
 
 def pattern_dicts(events: pd.DataFrame) -> list[dict]:
-    return [p.row("hourly", WINDOW) for p in freq(events)]
+    return [pattern_row("hourly", WINDOW, p.fields()) for p in freq(events)]
 
 
 def test_insights_need_significance_and_lift():

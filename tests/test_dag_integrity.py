@@ -13,7 +13,7 @@ import pendulum
 import pytest
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
-EXPECTED = {"aitl_feedback_hourly"}
+EXPECTED = {"aitl_feedback_hourly", "aitl_system_daily"}
 
 
 @pytest.fixture(scope="module")

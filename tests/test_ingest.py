@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from aitl.config import Settings
 from aitl.ingest import MAX_RECORD_BYTES, landing_hour_dir
-from aitl.stages import run_stage
+from aitl.runner import run_stage
 from aitl.store import connect, transaction
 from aitl.store.models import Event, Quarantine
 from aitl.window import Window

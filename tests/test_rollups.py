@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from aitl.config import Settings
 from aitl.ingest import landing_hour_dir
-from aitl.stages import run_stage
+from aitl.runner import run_stage
 from aitl.store import connect, transaction
 from aitl.store.models import HourlyRollup
 from aitl.summaries import SegmentStats, merged_stats

@@ -72,7 +72,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aitl.stages import run_cycle
+    from aitl.runner import run_cycle
 
     settings = _settings(args)
     window = _window(args)
@@ -93,6 +93,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     with transaction(connect(settings.store_url)) as session:
         summary = summarize(session, _window(args))
     print(json.dumps(summary, default=str, indent=2) if args.json else render(summary))
+    return 0
+
+
+def _output(path: str | None, text: str) -> None:
+    if path:
+        Path(path).write_text(text)
+    else:
+        print(text)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """The daily analytics on a file: anomalies, trend, sequences, patterns."""
+    from aitl import analyze
+
+    try:
+        if args.what == "anomalies":
+            frame = analyze.anomalies(Path(args.input), args.time_col, args.value_col, args.sensitivity)
+            text = frame.to_csv(index=False)
+        elif args.what == "trend":
+            text = json.dumps(
+                analyze.trend(Path(args.input), args.time_col, args.value_col, args.higher_is_better)
+            )
+        elif args.what == "sequences":
+            found = analyze.sequences_of(Path(args.input), args.min_support, args.min_confidence)
+            text = json.dumps(found, indent=2)
+        else:
+            text = json.dumps(analyze.patterns(Path(args.input), args.min_frequency), indent=2)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    _output(args.output, text)
     return 0
 
 
@@ -138,6 +168,39 @@ def build_parser() -> argparse.ArgumentParser:
     rep = with_window(with_store(commands.add_parser("report", help="summarize what the runs did")))
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_report)
+
+    analyze = commands.add_parser("analyze", help="run an analysis on a file (notebooks, investigations)")
+    kinds = analyze.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("anomalies", "flag anomalous points of a series (CSV)"),
+        ("trend", "trend of a series"),
+    ):
+        series = kinds.add_parser(name, help=text)
+        series.add_argument("--input", required=True, help="CSV with a time and a value column")
+        series.add_argument("--time-col", default="timestamp")
+        series.add_argument("--value-col", default="value")
+        series.add_argument("--output", help="file to write (default: standard output)")
+        series.set_defaults(func=cmd_analyze)
+    kinds.choices["anomalies"].add_argument(
+        "--sensitivity", type=float, default=0.95, help="about 1 - sensitivity of normal points get flagged"
+    )
+    kinds.choices["trend"].add_argument(
+        "--lower-is-better",
+        dest="higher_is_better",
+        action="store_false",
+        help="the metric improves when it falls (durations, error rates)",
+    )
+    seqs = kinds.add_parser("sequences", help="frequent sequences and rules of sessions (one per line)")
+    seqs.add_argument("--input", required=True)
+    seqs.add_argument("--min-support", type=float, default=0.1)
+    seqs.add_argument("--min-confidence", type=float, default=0.7)
+    seqs.add_argument("--output")
+    seqs.set_defaults(func=cmd_analyze)
+    pats = kinds.add_parser("patterns", help="frequency and correlation patterns of events (JSONL)")
+    pats.add_argument("--input", required=True)
+    pats.add_argument("--min-frequency", type=int, default=5)
+    pats.add_argument("--output")
+    pats.set_defaults(func=cmd_analyze)
 
     commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(func=cmd_schema)
     return parser

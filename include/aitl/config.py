@@ -20,7 +20,12 @@ AITL_CONFIG: dict[str, Any] = {
     "min_feedback_count": 10,
     "pattern_confidence_threshold": 0.7,
     "pattern_support_threshold": 0.1,
+    # PatternExtractor (seed): frequency, correlation and anomaly settings and
+    # the trailing window of the daily analysis.
     "min_frequency": 5,
+    "correlation_threshold": 0.6,
+    "sensitivity": 0.95,
+    "window_days": 7,
     "max_improvements_per_cycle": 10,
     "improvement_confidence_threshold": 0.8,
     "auto_implement_threshold": 0.9,
@@ -70,6 +75,9 @@ class Thresholds:
     pattern_confidence_threshold: float
     pattern_support_threshold: float
     min_frequency: int
+    correlation_threshold: float
+    sensitivity: float
+    window_days: int
     max_improvements_per_cycle: int
     improvement_confidence_threshold: float
     auto_implement_threshold: float

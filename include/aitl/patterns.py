@@ -60,14 +60,10 @@ class FoundPattern:
     lift: float | None
     p_value: float
 
-    def row(self, level: str, window: Window) -> dict[str, Any]:
-        key = sorted(self.segment.items())
+    def fields(self) -> dict[str, Any]:
+        """The ``patterns`` columns this finding fills (all but id, level and window)."""
         return {
-            "id": stable_id(level, window.start.isoformat(), self.signal_kind, self.signal, key),
-            "level": level,
             "kind": "frequency",
-            "window_start": window.start,
-            "window_end": window.end,
             "signal_kind": self.signal_kind,
             "signal": self.signal,
             "category": self.category,
@@ -79,7 +75,20 @@ class FoundPattern:
             "baseline_rate": self.baseline_rate,
             "lift": self.lift,
             "p_value": self.p_value,
+            "details": None,
         }
+
+
+def pattern_row(level: str, window: Window, fields: dict[str, Any]) -> dict[str, Any]:
+    """A ``patterns`` row; its id is derived from what it describes, so reruns rewrite it."""
+    key = (fields["kind"], fields["signal_kind"], fields["signal"], sorted(fields["segment"].items()))
+    return {
+        "id": stable_id(level, window.start.isoformat(), *key),
+        "level": level,
+        "window_start": window.start,
+        "window_end": window.end,
+        **fields,
+    }
 
 
 def signal_table(events: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
 
 from aitl.config import Settings
-from aitl.stages import run_stage
+from aitl.runner import run_stage
 from aitl.window import Window
 
 log = logging.getLogger(__name__)
@@ -41,21 +41,26 @@ def window_of(context: dict[str, Any]) -> Window:
     return Window(context["data_interval_start"], context["data_interval_end"])
 
 
+# Params that override a threshold of the same name for one run.
+THRESHOLD_PARAMS = ("window_days", "sensitivity")
+
+
 def settings_of(context: dict[str, Any]) -> Settings:
     params = context.get("params") or {}
     return Settings.from_env(
         store_url=store_url(),
         profile=params.get("profile"),
+        overrides={name: params[name] for name in THRESHOLD_PARAMS if params.get(name) is not None},
         dry_run=bool(params.get("dry_run", False)),
     )
 
 
-def run(stage: str, context: dict[str, Any]) -> dict[str, Any]:
+def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str, Any]:
     """Run one stage for the task's window; a stop becomes an AirflowSkipException."""
     window = window_of(context)
-    result = run_stage(stage, window, settings_of(context))
+    result = run_stage(stage, window, settings_of(context), level)
     numbers = {k: v for k, v in result.summary.items() if isinstance(v, int | float | bool)}
-    log.info("aitl %s %s: %s", stage, window, json.dumps(numbers, sort_keys=True))
+    log.info("aitl %s %s %s: %s", level, stage, window, json.dumps(numbers, sort_keys=True))
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
     return result.summary

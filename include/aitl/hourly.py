@@ -1,19 +1,13 @@
-"""The seven stages of the feedback cycle (seed: FeedbackPipeline).
+"""The hourly cycle: the seven stages over the hour that just closed (seed: FeedbackPipeline).
 
 collect -> normalize -> extract_patterns -> generate_insights -> plan_actions
--> implement -> verify. Each stage is a plain function of (session, window,
-settings) returning a small summary; ``run_stage`` runs one inside a single
-transaction together with its ``pipeline_runs`` record, so a failed stage leaves
-no partial writes and a rerun of the window replaces what the previous run
-wrote. A stage may end the cycle early (``StageResult.stop``): Airflow shows
-that as a skip, not a failure.
+-> implement -> verify: the execution- and session-level loops. Each stage is a
+plain function of (session, window, settings) returning a ``StageResult``;
+``aitl.runner`` runs them transactionally and records them.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,19 +19,13 @@ from aitl import ingest, insights, patterns, planning, rollups, summaries
 from aitl.config import Settings
 from aitl.events import events_frame
 from aitl.implementation import implement
-from aitl.store.database import connect, transaction
-from aitl.store.models import Event, Improvement, Insight, Pattern, PipelineRun
+from aitl.runner import Stage, StageResult, count_by
+from aitl.store.models import Event, Improvement, Insight, Pattern
 from aitl.store.writes import insert_ignore, replace
 from aitl.verification import verify
 from aitl.window import Window
 
 LEVEL = "hourly"
-
-
-@dataclass
-class StageResult:
-    summary: dict[str, Any] = field(default_factory=dict)
-    stop: str | None = None
 
 
 def collect(session: Session, window: Window, settings: Settings) -> StageResult:
@@ -81,13 +69,13 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
     found = []
     if patterns_events >= thresholds.min_feedback_count:
         found = patterns.extract_frequency(counts, thresholds.min_frequency)
-    rows = [p.row(LEVEL, window) for p in found]
+    rows = [patterns.pattern_row(LEVEL, window, p.fields()) for p in found]
     replace(session, Pattern.__table__, _window_filter(Pattern, window), rows)
     summary = {
         "events": patterns_events,
         "patterns": len(rows),
         "segment_patterns": sum(1 for r in rows if r["segment"]),
-        "by_category": _count(rows, "category"),
+        "by_category": count_by(rows, "category"),
         "top": [
             {
                 "signal": r["signal"],
@@ -113,7 +101,7 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
     summary = {
         "patterns": len(found),
         "insights": len(rows),
-        "by_severity": _count(rows, "severity"),
+        "by_severity": count_by(rows, "severity"),
         "titles": [r["title"] for r in sorted(rows, key=lambda r: -r["confidence"])[:5]],
     }
     return StageResult(summary, stop=None if rows else "no significant pattern")
@@ -144,7 +132,7 @@ def plan_actions(session: Session, window: Window, settings: Settings) -> StageR
         "insights": len(found),
         "planned": len(rows),
         "skipped": skipped,
-        "by_type": _count(rows, "type"),
+        "by_type": count_by(rows, "type"),
     }
     return StageResult(summary, stop=None if rows else "nothing to improve")
 
@@ -159,14 +147,7 @@ def verify_stage(session: Session, window: Window, settings: Settings) -> StageR
     return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
 
 
-def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row[key]] = counts.get(row[key], 0) + 1
-    return dict(sorted(counts.items()))
-
-
-STAGES: dict[str, Callable[[Session, Window, Settings], StageResult]] = {
+STAGES: dict[str, Stage] = {
     "collect": collect,
     "normalize": normalize,
     "extract_patterns": extract_patterns,
@@ -175,52 +156,3 @@ STAGES: dict[str, Callable[[Session, Window, Settings], StageResult]] = {
     "implement": implement_stage,
     "verify": verify_stage,
 }
-
-
-def run_stage(name: str, window: Window, settings: Settings) -> StageResult:
-    """Run one stage and record it, all in one transaction."""
-    stage = STAGES[name]
-    started = time.perf_counter()
-    with transaction(connect(settings.store_url)) as session:
-        result = stage(session, window, settings)
-        record = {
-            "level": LEVEL,
-            "window_start": window.start,
-            "stage": name,
-            "window_end": window.end,
-            "status": "skipped" if result.stop else "success",
-            "summary": {**result.summary, "stop": result.stop},
-            "settings": {
-                "profile": settings.profile,
-                "dry_run": settings.dry_run,
-                **settings.thresholds.as_dict(),
-            },
-            "duration_s": round(time.perf_counter() - started, 6),
-            "finished_at": datetime.now(UTC),
-        }
-        table = PipelineRun.__table__
-        replace(
-            session,
-            table,
-            (table.c.level == LEVEL) & (table.c.window_start == window.start) & (table.c.stage == name),
-            [record],
-        )
-    return result
-
-
-def run_cycle(window: Window, settings: Settings) -> dict[str, StageResult]:
-    """All seven stages in order outside Airflow, honoring early stops like the DAG.
-
-    ``verify`` runs whenever normalization did, as in the DAG: running
-    experiments need their look even in an hour with nothing new to improve.
-    """
-    results: dict[str, StageResult] = {}
-    stopped = False
-    for name in STAGES:
-        if name == "verify":
-            stopped = "normalize" not in results
-        if stopped:
-            continue
-        results[name] = run_stage(name, window, settings)
-        stopped = results[name].stop is not None
-    return results

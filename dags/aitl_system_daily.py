@@ -1,0 +1,122 @@
+"""
+### AITL system analysis, daily
+
+Every day, for the day that just closed, the user- and system-level loops over
+a trailing window (default 7 days, the `window_days` param). It reads only the
+hourly summaries that `aitl_feedback_hourly` wrote for hours before the end of
+the day, so a backfilled run reproduces exactly what a live run saw.
+
+1. **wait_for_last_hour**: a deferrable wait of 20 minutes past midnight, so the
+   hourly run of 23:00 is in (a backfill does not wait).
+2. **collect**: how much of the window is summarised (hours, events).
+3. **normalize**: the day's tracking by agent tier x task type and by language (`tracking`).
+4. **extract_patterns**: frequency, sequence (PrefixSpan, rules), correlation and
+   anomaly patterns (`patterns`, level `daily`).
+5. **analyze_performance**: trend (Mann-Kendall, Sen's slope), next-day forecast
+   and a recommendation per metric and segment (`performance_trends`).
+6. **generate_insights**: findings filed under the taxonomy; a finding seen
+   again updates its insight (`insights.occurrences`, `insight_observations`).
+7. **plan_actions** / **implement** / **verify**: as hourly, at the daily level.
+
+A skipped task means there was nothing to do; its log says why.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+
+def _stage(name: str, context) -> dict:
+    from aitl_airflow.tasks import run  # imported in the task: keeps DAG parsing light
+
+    return run(name, context, level="daily")
+
+
+@dag(
+    dag_id="aitl_system_daily",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "aitl", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["aitl", "daily", "analysis"],
+    doc_md=__doc__,
+    params={
+        "window_days": Param(
+            7, type="integer", minimum=1, maximum=90, description="Trailing window in days."
+        ),
+        "sensitivity": Param(
+            0.95,
+            type="number",
+            exclusiveMinimum=0,
+            exclusiveMaximum=1,
+            description="Anomaly sensitivity: about 1 - sensitivity of normal hours get flagged.",
+        ),
+        "profile": Param(
+            "staging",
+            enum=["production", "staging", "development"],
+            description="Environment profile: which AITL_CONFIG thresholds apply.",
+        ),
+        "dry_run": Param(False, type="boolean", description="Analyze and plan, but launch nothing."),
+    },
+)
+def aitl_system_daily():
+    wait = TimeDeltaSensor(
+        task_id="wait_for_last_hour",
+        delta=timedelta(minutes=20),
+        deferrable=True,
+        doc_md="Give the hourly run of the day's last hour time to finish.",
+    )
+
+    @task
+    def collect(**context):
+        """How much of the window the hourly cycle has summarised."""
+        return _stage("collect", context)
+
+    @task
+    def normalize(**context):
+        """The day's tracking by agent tier x task type and by language."""
+        return _stage("normalize", context)
+
+    @task
+    def extract_patterns(**context):
+        """Frequency, sequence, correlation and anomaly patterns over the window."""
+        return _stage("extract_patterns", context)
+
+    @task
+    def analyze_performance(**context):
+        """Trends, forecasts and recommendations per metric and segment."""
+        return _stage("analyze_performance", context)
+
+    @task
+    def generate_insights(**context):
+        """Findings filed under LEARNING_PATTERNS; recurring ones updated, not repeated."""
+        return _stage("generate_insights", context)
+
+    @task
+    def plan_actions(**context):
+        """Prompt refinements for the day's findings, never repeating an active one."""
+        return _stage("plan_actions", context)
+
+    @task
+    def implement(**context):
+        """Gate the plans by the profile's thresholds; launch experiments."""
+        return _stage("implement", context)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def verify(**context):
+        """A daily look at every running experiment."""
+        return _stage("verify", context)
+
+    normalized = wait >> collect() >> normalize()
+    insights = normalized >> extract_patterns() >> analyze_performance() >> generate_insights()
+    implemented = insights >> plan_actions() >> implement()
+    [normalized, implemented] >> verify()
+
+
+aitl_system_daily()

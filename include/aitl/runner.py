@@ -1,0 +1,102 @@
+"""Running stages: one transaction per stage, recorded in ``pipeline_runs``.
+
+A stage is a plain function of (session, window, settings) returning a small
+summary. ``run_stage`` runs one inside a single transaction together with its
+``pipeline_runs`` record, so a failed stage leaves no partial writes and a rerun
+of the window replaces what the previous run wrote. A stage may end the cycle
+early (``StageResult.stop``): Airflow shows that as a skip, not a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aitl.config import Settings
+from aitl.store.database import connect, transaction
+from aitl.store.models import PipelineRun
+from aitl.store.writes import replace
+from aitl.window import Window
+
+
+@dataclass
+class StageResult:
+    summary: dict[str, Any] = field(default_factory=dict)
+    stop: str | None = None
+
+
+Stage = Callable[[Session, Window, Settings], StageResult]
+
+
+def count_by(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[key]] = counts.get(row[key], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+LEVELS = ("hourly", "daily")
+
+
+def stages_of(level: str) -> dict[str, Stage]:
+    """The stages of the ``hourly`` or the ``daily`` cycle (module ``aitl.<level>``), in order."""
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r} is not one of {LEVELS}")
+    # Imported on use: each cycle imports this module, and an hourly task
+    # should not pay for the daily analytics' imports.
+    return importlib.import_module(f"aitl.{level}").STAGES
+
+
+def run_stage(name: str, window: Window, settings: Settings, level: str = "hourly") -> StageResult:
+    """Run one stage of a cycle and record it, all in one transaction."""
+    stage = stages_of(level)[name]
+    started = time.perf_counter()
+    with transaction(connect(settings.store_url)) as session:
+        result = stage(session, window, settings)
+        record = {
+            "level": level,
+            "window_start": window.start,
+            "stage": name,
+            "window_end": window.end,
+            "status": "skipped" if result.stop else "success",
+            "summary": {**result.summary, "stop": result.stop},
+            "settings": {
+                "profile": settings.profile,
+                "dry_run": settings.dry_run,
+                **settings.thresholds.as_dict(),
+            },
+            "duration_s": round(time.perf_counter() - started, 6),
+            "finished_at": datetime.now(UTC),
+        }
+        table = PipelineRun.__table__
+        replace(
+            session,
+            table,
+            (table.c.level == level) & (table.c.window_start == window.start) & (table.c.stage == name),
+            [record],
+        )
+    return result
+
+
+def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict[str, StageResult]:
+    """All stages of a cycle in order outside Airflow, honoring early stops like the DAGs.
+
+    ``verify`` runs whenever normalization did, as in the DAGs: running
+    experiments need their look even when nothing new was planned.
+    """
+    results: dict[str, StageResult] = {}
+    stopped = False
+    for name in stages_of(level):
+        if name == "verify":
+            stopped = "normalize" not in results
+        if stopped:
+            continue
+        results[name] = run_stage(name, window, settings, level)
+        stopped = results[name].stop is not None
+    return results
