@@ -64,7 +64,7 @@ STAT_SUMS = [
 
 
 def analysis_window(day: Window, settings: Settings) -> Window:
-    return Window(day.end - timedelta(days=settings.window_days), day.end)
+    return Window(day.end - timedelta(days=settings.thresholds.window_days), day.end)
 
 
 def _day_filter(model: type, day: Window):
@@ -88,7 +88,7 @@ def collect(session: Session, day: Window, settings: Settings) -> StageResult:
     day_hours, day_events = volume(day)
     summary = {
         "window_start": window.start.isoformat(),
-        "window_days": settings.window_days,
+        "window_days": settings.thresholds.window_days,
         "hours_with_events": hours,
         "events": events,
         "day_hours_with_events": day_hours,

@@ -31,7 +31,11 @@ class Window:
             value = getattr(self, name)
             if value.tzinfo is None:
                 raise ValueError(f"window {name} {value!r} has no timezone")
-            object.__setattr__(self, name, value.astimezone(UTC))
+            utc = value.astimezone(UTC)
+            # A plain datetime, even when Airflow hands over pendulum's subclass,
+            # whose arithmetic can lose a stdlib timezone.
+            plain = datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
+            object.__setattr__(self, name, plain)
         if self.end <= self.start:
             raise ValueError(f"window end {self.end} is not after start {self.start}")
 
