@@ -213,3 +213,44 @@ def test_daily_dag_runs_in_airflow(airflow_home, store_url, tmp_path, monkeypatc
         collect = session.get(PipelineRun, ("daily", DAY_18.start, "collect"))
     assert collect.summary["window_days"] == 2
     assert json.dumps(collect.summary)
+
+
+def test_empty_window_stops_at_collect(sqlite_url, tmp_path):
+    settings = Settings(store_url=sqlite_url, landing_dir=tmp_path)
+    results = run_cycle(DAY_18, settings, level="daily")
+    assert list(results) == ["collect"]
+    assert "no normalized events" in results["collect"].stop
+
+
+def test_tiny_data_one_hour_three_event_segment_single_event_sessions(sqlite_url, tmp_path):
+    """Edge cases: one hour of data, a segment of 3 events, sessions of one event."""
+    from tests.factories import event
+    from tests.test_rollups import land
+
+    at = DAY_18.start + timedelta(hours=5)
+    events = [
+        event(at + timedelta(minutes=i), session_id=f"solo-{i}", task_type="refactor") for i in range(12)
+    ]
+    events += [
+        event(
+            at + timedelta(minutes=30 + i),
+            task_type="ui_component",
+            language="typescript",
+            success=False,
+            errors=[{"type": "timeout"}],
+        )
+        for i in range(3)
+    ]
+    land(tmp_path, events)
+    settings = Settings(store_url=sqlite_url, landing_dir=tmp_path)
+    summarise_hours(settings, DAY_18.start, DAY_18.end)
+    results = run_cycle(DAY_18, settings, level="daily")
+    assert results["collect"].summary["events"] == 15
+    assert results["collect"].summary["hours_with_events"] == 1
+    assert results["analyze_performance"].summary["by_direction"] == {"insufficient_data": 6}
+    with transaction(connect(sqlite_url)) as session:
+        tracking = {
+            t.key: t for t in session.scalars(select(Tracking).where(Tracking.dimension == "tier_task"))
+        }
+    assert tracking["T1|ui_component"].attempts == 3
+    assert tracking["T1|ui_component"].error_types == {"timeout": 3}

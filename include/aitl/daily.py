@@ -22,10 +22,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from scipy.stats import norm
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from aitl import correlations, performance, sequences, summaries, users
+from aitl import correlations, performance, sequences, summaries, timeseries, users
 from aitl.config import Settings
 from aitl.implementation import implement
 from aitl.insights import insight_rows
@@ -222,7 +223,8 @@ def extract_patterns(session: Session, day: Window, settings: Settings) -> Stage
         "by_kind": count_by(rows, "kind"),
         "by_category": count_by(rows, "category"),
     }
-    return StageResult(summary, stop=None if rows else "no pattern in the window")
+    # No stop without patterns: performance trends and user-level findings still follow.
+    return StageResult(summary)
 
 
 def analyze_performance(session: Session, day: Window, settings: Settings) -> StageResult:
@@ -363,6 +365,8 @@ def _pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict
                 "value": p["rate"],
                 "usual": p["baseline_rate"],
             }
+            score = abs(p["details"]["score"])
+            strong = score >= 2 * timeseries.threshold(p["details"]["sensitivity"])
             found.append(
                 _finding(
                     "anomaly",
@@ -372,8 +376,8 @@ def _pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict
                     segment,
                     title,
                     evidence,
-                    "high",
-                    p["details"]["sensitivity"],
+                    "high" if strong else "low",
+                    1 - 2 * float(norm.sf(score)),  # how unlikely so large a score is by chance
                 )
             )
     return found
@@ -466,9 +470,12 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
         *_trend_findings(trends),
         *_user_findings(session, analysis_window(day, settings), alpha),
     ]
-    observations = {}
+    observations: dict[str, dict[str, Any]] = {}
     for f in findings:
-        observations[_finding_id(f)] = f
+        # One observation per finding and day: of several anomalous hours, the strongest.
+        key = _finding_id(f)
+        if key not in observations or f["confidence"] > observations[key]["confidence"]:
+            observations[key] = f
     table = InsightObservation.__table__
     touched = set(session.scalars(select(table.c.insight_id).where(table.c.day == day.start)))
     session.execute(delete(table).where(table.c.day == day.start))
