@@ -29,6 +29,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sequences.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/daily.py
 
 clean:
 	rm -rf $(VENV) .demo

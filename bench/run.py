@@ -24,10 +24,11 @@ SIZES = [int(s) for s in os.environ.get("AITL_BENCH_SIZES", "10000,100000,100000
 HOUR = "2026-11-20T05:00:00+00:00"
 
 
-def step(name: str, store: str, landing: Path, rate: int = 0) -> dict:
+def step(name: str, store: str, landing: Path, rate: float = 0, hour: str = HOUR) -> dict:
+    """One bench/stage.py step in a fresh process: its summary, seconds inside, peak MB, process seconds."""
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "stage.py"), name, store, str(landing), HOUR, str(rate)],
+        [sys.executable, str(ROOT / "bench" / "stage.py"), name, store, str(landing), hour, str(rate)],
         check=True,
         capture_output=True,
         text=True,

@@ -1,6 +1,10 @@
 """One benchmark step in its own process, so time and peak memory are the whole process's.
 
-Usage: python bench/stage.py {simulate|ingest|cycle|parse} STORE_URL LANDING_DIR HOUR_ISO [RATE]
+Usage: python bench/stage.py {simulate|ingest|cycle|parse|week|daily} STORE_URL LANDING_DIR HOUR_ISO [RATE]
+
+``week`` simulates, ingests and normalizes every hour of the 7 days before HOUR
+(RATE events an hour) as the hourly DAG would; ``daily`` runs the daily cycle
+for the day before HOUR.
 Prints one JSON line: the step's summary, wall seconds inside the process, and peak RSS.
 """
 
@@ -10,11 +14,11 @@ import json
 import resource
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aitl.config import Settings
-from aitl.runner import run_stage, stages_of
+from aitl.runner import run_cycle, run_stage, stages_of
 from aitl.store import upgrade
 from aitl.window import Window, parse_utc
 
@@ -34,6 +38,16 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         started = time.perf_counter()  # Airflow's own import is not the DAG files' cost
         bag = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags"))
         summary = {"dags": sorted(bag.dag_ids), "import_errors": len(bag.import_errors)}
+    elif step == "week":
+        summary = prepare_week(settings, window.start, float(rate))
+    elif step == "daily":
+        day = Window(window.start - timedelta(days=1), window.start)
+        results = run_cycle(day, settings, level="daily")
+        summary = {
+            "stages": {name: r.stop or "ok" for name, r in results.items()},
+            "events": results["collect"].summary["events"],
+            "patterns": results["extract_patterns"].summary["by_kind"],
+        }
     elif step == "ingest":
         upgrade(store_url)
         summary = run_stage("collect", window, settings).summary
@@ -41,6 +55,28 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         summary = {name: run_stage(name, window, settings).stop for name in list(stages_of("hourly"))[1:]}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"summary": summary, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
+
+
+def prepare_week(settings: Settings, end: datetime, rate: float) -> dict[str, float]:
+    """Every hour of the week before ``end``: simulated, collected, normalized (the hourly DAG's work)."""
+    from aitl.simulate import simulate
+
+    upgrade(settings.store_url)
+    spent = {"events": 0, "simulate": 0.0, "collect": 0.0, "normalize": 0.0}
+    hour = end - timedelta(days=7)
+    while hour < end:
+        window = Window(hour, hour + timedelta(hours=1))
+        started = time.perf_counter()
+        spent["events"] += simulate(settings.landing_dir, window, rate=rate, seed=1).events
+        spent["simulate"] += time.perf_counter() - started
+        for stage in ("collect", "normalize"):
+            started = time.perf_counter()
+            run_stage(stage, window, settings)
+            spent[stage] += time.perf_counter() - started
+        for path in settings.landing_dir.rglob("*.jsonl"):
+            path.unlink()  # ingested: keep the disk small
+        hour += timedelta(hours=1)
+    return spent
 
 
 if __name__ == "__main__":
