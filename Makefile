@@ -31,6 +31,7 @@ bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sequences.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/daily.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ground_truth.py
 
 clean:
 	rm -rf $(VENV) .demo
