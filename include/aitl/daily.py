@@ -20,22 +20,20 @@ generate_insights -> plan_actions -> implement -> verify
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from scipy.stats import norm
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from aitl import correlations, performance, sequences, summaries, timeseries, users
+from aitl import actions, correlations, performance, sequences, summaries, timeseries, users
 from aitl.config import Settings
-from aitl.implementation import implement
 from aitl.insights import insight_rows
 from aitl.patterns import extract_frequency, pattern_row, stable_id
-from aitl.planning import plan
 from aitl.runner import StageResult, count_by
 from aitl.store.models import (
     HourlyRollup,
-    Improvement,
     Insight,
     InsightObservation,
     Pattern,
@@ -44,7 +42,6 @@ from aitl.store.models import (
 )
 from aitl.store.writes import insert_ignore, replace
 from aitl.taxonomy import classify_error
-from aitl.verification import verify
 from aitl.window import Window
 
 LEVEL = "daily"
@@ -562,35 +559,7 @@ def plan_actions(session: Session, day: Window, settings: Settings) -> StageResu
         for i in session.scalars(select(Insight).where(Insight.id.in_(observed)))
         if i.evidence.get("finding") == "frequency"  # only frequency findings name a prompt to refine
     ]
-    rows, skipped = plan(
-        session,
-        found,
-        None,
-        day,
-        confidence_threshold=thresholds.pattern_confidence_threshold,
-        max_per_cycle=thresholds.max_improvements_per_cycle,
-        level=LEVEL,
-    )
-    table = Improvement.__table__
-    session.execute(delete(table).where(_day_filter(Improvement, day), table.c.status == "planned"))
-    insert_ignore(session, table, rows)
-    summary = {
-        "insights": len(found),
-        "planned": len(rows),
-        "skipped": skipped,
-        "by_type": count_by(rows, "type"),
-    }
-    return StageResult(summary, stop=None if rows else "nothing to improve")
-
-
-def implement_stage(session: Session, day: Window, settings: Settings) -> StageResult:
-    summary = implement(session, day, settings.thresholds, dry_run=settings.dry_run, level=LEVEL)
-    return StageResult(summary, stop=None if summary["considered"] else "no planned improvements")
-
-
-def verify_stage(session: Session, day: Window, settings: Settings) -> StageResult:
-    summary = verify(session, day, settings.thresholds.alpha, LEVEL)
-    return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
+    return actions.plan_and_store(session, day, settings, found, None, LEVEL)
 
 
 STAGES = {
@@ -600,6 +569,6 @@ STAGES = {
     "analyze_performance": analyze_performance,
     "generate_insights": generate_insights,
     "plan_actions": plan_actions,
-    "implement": implement_stage,
-    "verify": verify_stage,
+    "implement": partial(actions.implement_stage, level=LEVEL),
+    "verify": partial(actions.verify_stage, level=LEVEL),
 }

@@ -9,20 +9,19 @@ plain function of (session, window, settings) returning a ``StageResult``;
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from aitl import ingest, insights, patterns, planning, rollups, summaries
+from aitl import actions, ingest, insights, patterns, rollups, summaries
 from aitl.config import Settings
 from aitl.events import events_frame
-from aitl.implementation import implement
 from aitl.runner import Stage, StageResult, count_by
-from aitl.store.models import Event, Improvement, Insight, Pattern
-from aitl.store.writes import insert_ignore, replace
-from aitl.verification import verify
+from aitl.store.models import Event, Insight, Pattern
+from aitl.store.writes import replace
 from aitl.window import Window
 
 LEVEL = "hourly"
@@ -108,43 +107,9 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
 
 
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
-    thresholds = settings.thresholds
     found = _window_rows(session, Insight, window)
     events = events_frame(session, window, ("task_type", "complexity", "size", "success", "duration_s"))
-    rows, skipped = planning.plan(
-        session,
-        found,
-        events,
-        window,
-        confidence_threshold=thresholds.pattern_confidence_threshold,
-        max_per_cycle=thresholds.max_improvements_per_cycle,
-        level=LEVEL,
-    )
-    table = Improvement.__table__
-    # Improvements already acted upon keep their state; only untouched plans are redone.
-    session.execute(
-        delete(table).where(
-            table.c.level == LEVEL, table.c.window_start == window.start, table.c.status == "planned"
-        )
-    )
-    insert_ignore(session, table, rows)
-    summary = {
-        "insights": len(found),
-        "planned": len(rows),
-        "skipped": skipped,
-        "by_type": count_by(rows, "type"),
-    }
-    return StageResult(summary, stop=None if rows else "nothing to improve")
-
-
-def implement_stage(session: Session, window: Window, settings: Settings) -> StageResult:
-    summary = implement(session, window, settings.thresholds, dry_run=settings.dry_run, level=LEVEL)
-    return StageResult(summary, stop=None if summary["considered"] else "no planned improvements")
-
-
-def verify_stage(session: Session, window: Window, settings: Settings) -> StageResult:
-    summary = verify(session, window, settings.thresholds.alpha, LEVEL)
-    return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
+    return actions.plan_and_store(session, window, settings, found, events, LEVEL)
 
 
 STAGES: dict[str, Stage] = {
@@ -153,6 +118,6 @@ STAGES: dict[str, Stage] = {
     "extract_patterns": extract_patterns,
     "generate_insights": generate_insights,
     "plan_actions": plan_actions,
-    "implement": implement_stage,
-    "verify": verify_stage,
+    "implement": partial(actions.implement_stage, level=LEVEL),
+    "verify": partial(actions.verify_stage, level=LEVEL),
 }
