@@ -542,7 +542,6 @@ def _refresh_insight(session: Session, insight_id: str, today: dict[str, Any] | 
 
 
 def plan_actions(session: Session, day: Window, settings: Settings) -> StageResult:
-    thresholds = settings.thresholds
     observed = select(InsightObservation.insight_id).where(InsightObservation.day == day.start)
     found = [
         {
