@@ -24,16 +24,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, Param, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from aitl_airflow.dagkit import stage_task
+
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
-
-
-def _stage(name: str, context) -> dict:
-    from aitl_airflow.tasks import run  # imported in the task: keeps DAG parsing light
-
-    return run(name, context)
 
 
 @dag(
@@ -55,44 +51,23 @@ def _stage(name: str, context) -> dict:
     },
 )
 def aitl_feedback_hourly():
-    @task
-    def collect(**context):
-        """Ingest the hour's events; quarantine what breaks the contract."""
-        return _stage("collect", context)
+    def stage(name: str, doc: str, **kwargs):
+        return stage_task(name, "hourly", doc, **kwargs)()
 
-    @task(outlets=[HOURLY_ROLLUPS])
-    def normalize(**context):
-        """Replace the hour's rollups of sufficient statistics."""
-        return _stage("normalize", context)
+    collect = stage("collect", "Ingest the hour's events; quarantine what breaks the contract.")
+    normalize = stage("normalize", "Replace the hour's rollups and summaries.", outlets=[HOURLY_ROLLUPS])
+    extract = stage("extract_patterns", "Frequencies of indicators and error types, overall and per segment.")
+    insights = stage("generate_insights", "Significant concentrations, mapped to LEARNING_PATTERNS.")
+    plan = stage("plan_actions", "Prompt refinements and workflow settings, prioritized and capped.")
+    implement = stage("implement", "Gate the plans by the profile's thresholds; launch experiments.")
+    verify = stage(
+        "verify",
+        "Test every running experiment on all it has collected so far.",
+        trigger_rule="none_failed_min_one_success",
+    )
 
-    @task
-    def extract_patterns(**context):
-        """Frequencies of indicators and error types, overall and per segment."""
-        return _stage("extract_patterns", context)
-
-    @task
-    def generate_insights(**context):
-        """Significant concentrations, mapped to LEARNING_PATTERNS."""
-        return _stage("generate_insights", context)
-
-    @task
-    def plan_actions(**context):
-        """Prompt refinements and workflow settings, prioritized and capped."""
-        return _stage("plan_actions", context)
-
-    @task
-    def implement(**context):
-        """Gate the plans by the profile's thresholds; launch experiments."""
-        return _stage("implement", context)
-
-    @task(trigger_rule="none_failed_min_one_success")
-    def verify(**context):
-        """Test every running experiment on all it has collected so far."""
-        return _stage("verify", context)
-
-    normalized = collect() >> normalize()
-    implemented = normalized >> extract_patterns() >> generate_insights() >> plan_actions() >> implement()
-    [normalized, implemented] >> verify()
+    collect >> normalize >> extract >> insights >> plan >> implement
+    [normalize, implement] >> verify
 
 
 aitl_feedback_hourly()

@@ -27,14 +27,10 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-
-def _stage(name: str, context) -> dict:
-    from aitl_airflow.tasks import run  # imported in the task: keeps DAG parsing light
-
-    return run(name, context, level="daily")
+from aitl_airflow.dagkit import stage_task
 
 
 @dag(
@@ -73,50 +69,26 @@ def aitl_system_daily():
         doc_md="Give the hourly run of the day's last hour time to finish.",
     )
 
-    @task
-    def collect(**context):
-        """How much of the window the hourly cycle has summarised."""
-        return _stage("collect", context)
+    def stage(name: str, doc: str, **kwargs):
+        return stage_task(name, "daily", doc, **kwargs)()
 
-    @task
-    def normalize(**context):
-        """The day's tracking by agent tier x task type and by language."""
-        return _stage("normalize", context)
+    collect = stage("collect", "How much of the window the hourly cycle has summarised.")
+    normalize = stage("normalize", "The day's tracking by agent tier x task type and by language.")
+    extract = stage(
+        "extract_patterns", "Frequency, sequence, correlation and anomaly patterns over the window."
+    )
+    performance = stage(
+        "analyze_performance", "Trends, forecasts and recommendations per metric and segment."
+    )
+    insights = stage("generate_insights", "Findings filed under LEARNING_PATTERNS; recurring ones updated.")
+    plan = stage("plan_actions", "Prompt refinements for the day's findings, never repeating an active one.")
+    implement = stage("implement", "Gate the plans by the profile's thresholds; launch experiments.")
+    verify = stage(
+        "verify", "A daily look at every running experiment.", trigger_rule="none_failed_min_one_success"
+    )
 
-    @task
-    def extract_patterns(**context):
-        """Frequency, sequence, correlation and anomaly patterns over the window."""
-        return _stage("extract_patterns", context)
-
-    @task
-    def analyze_performance(**context):
-        """Trends, forecasts and recommendations per metric and segment."""
-        return _stage("analyze_performance", context)
-
-    @task
-    def generate_insights(**context):
-        """Findings filed under LEARNING_PATTERNS; recurring ones updated, not repeated."""
-        return _stage("generate_insights", context)
-
-    @task
-    def plan_actions(**context):
-        """Prompt refinements for the day's findings, never repeating an active one."""
-        return _stage("plan_actions", context)
-
-    @task
-    def implement(**context):
-        """Gate the plans by the profile's thresholds; launch experiments."""
-        return _stage("implement", context)
-
-    @task(trigger_rule="none_failed_min_one_success")
-    def verify(**context):
-        """A daily look at every running experiment."""
-        return _stage("verify", context)
-
-    normalized = wait >> collect() >> normalize()
-    insights = normalized >> extract_patterns() >> analyze_performance() >> generate_insights()
-    implemented = insights >> plan_actions() >> implement()
-    [normalized, implemented] >> verify()
+    wait >> collect >> normalize >> extract >> performance >> insights >> plan >> implement
+    [normalize, implement] >> verify
 
 
 aitl_system_daily()

@@ -1,0 +1,23 @@
+"""Building blocks of the DAG files: one Airflow task per ``aitl`` stage.
+
+Imported at parse time, so it imports nothing but the Task SDK; the library
+is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+
+def stage_task(stage: str, level: str, doc: str, **task_kwargs: Any):
+    """A TaskFlow task (id ``stage``) running that stage of the ``level`` cycle for the run's window."""
+
+    def run_stage(**context: Any) -> dict[str, Any]:
+        from aitl_airflow.tasks import run
+
+        return run(stage, context, level)
+
+    run_stage.__doc__ = doc
+    return task(task_id=stage, **task_kwargs)(run_stage)
