@@ -20,6 +20,7 @@ import platform
 import random
 import sys
 import time
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -129,14 +130,19 @@ def main() -> None:
     parser.add_argument("--reference-max", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    print(
+    lines = [
+        f"\n#### Sequence mining against the prefixspan package ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n",
         f"{cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"prefixspan {version('prefixspan')}, min_support {args.min_support}, seed {args.seed}"
-    )
-    print(table_row(COLUMNS))
-    print(table_row(("-" * 11 + ":",) * len(COLUMNS)))
+        f"prefixspan {version('prefixspan')}, min_support {args.min_support}, seed {args.seed}\n",
+        table_row(COLUMNS),
+        table_row(("-" * 11 + ":",) * len(COLUMNS)),
+    ]
+    print("\n".join(lines), flush=True)
     for size in args.sizes:
-        print(run(size, args.min_support, args.seed, size <= args.reference_max), flush=True)
+        lines.append(run(size, args.min_support, args.seed, size <= args.reference_max))
+        print(lines[-1], flush=True)
+    with (Path(__file__).resolve().parent.parent / "BENCHMARKS.md").open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
