@@ -30,7 +30,9 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
     """Totals and highlights of every hourly run whose window starts in ``window``."""
     runs = session.scalars(
         select(PipelineRun).where(
-            PipelineRun.window_start >= window.start, PipelineRun.window_start < window.end
+            PipelineRun.level == "hourly",
+            PipelineRun.window_start >= window.start,
+            PipelineRun.window_start < window.end,
         )
     ).all()
     ingest = Counter()
@@ -41,13 +43,19 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         if run.stage == "collect":
             ingest.update({k: run.summary.get(k, 0) for k in INGEST_KEYS})
             quarantined_by_field.update(run.summary.get("quarantine_reasons", {}))
-    in_span = (Pattern.window_start >= window.start) & (Pattern.window_start < window.end)
+    in_span = (
+        (Pattern.level == "hourly")
+        & (Pattern.window_start >= window.start)
+        & (Pattern.window_start < window.end)
+    )
     top_patterns = Counter()
     for p in session.scalars(select(Pattern).where(in_span)):
         if p.segment:  # window-wide rows would count the same events twice
             top_patterns[(p.category, p.subtype, p.signal)] += p.count
     insight_rows = session.scalars(
-        select(Insight).where(Insight.window_start >= window.start, Insight.window_start < window.end)
+        select(Insight).where(
+            Insight.level == "hourly", Insight.window_start >= window.start, Insight.window_start < window.end
+        )
     ).all()
     improvements = session.scalars(
         select(Improvement).where(
