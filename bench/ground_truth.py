@@ -31,11 +31,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from aitl.config import Settings
-from aitl.runner import run_cycle, run_stage
+from aitl.runner import run_cycle, run_hours
 from aitl.simulate import Scenario, simulate
 from aitl.store import connect, transaction, upgrade
 from aitl.store.models import Pattern
-from aitl.window import HOUR, Window
+from aitl.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 6, tzinfo=UTC)
@@ -143,12 +143,8 @@ def main() -> int:
         simulate(
             settings.landing_dir, Window(START, END), rate=RATE, seed=21, store_url=url, scenario=scenario
         )
-        hour = START
-        while hour < END:
-            window = Window(hour, hour + HOUR)
-            if run_stage("collect", window, settings).stop is None:
-                run_stage("normalize", window, settings)
-            hour += HOUR
+        for _ in run_hours(Window(START, END), settings, ("collect", "normalize")):
+            pass
         by_day = {}
         for offset in range(7, 0, -1):
             day = Window(END - timedelta(days=offset), END - timedelta(days=offset - 1))

@@ -88,7 +88,7 @@ def main() -> int:
 
     from aitl.config import Settings
     from aitl.report import render, render_daily, summarize, summarize_daily
-    from aitl.runner import run_stage
+    from aitl.runner import run_hours
     from aitl.simulate import Scenario, simulate
     from aitl.store import connect, transaction, upgrade
     from aitl.window import Window
@@ -104,11 +104,8 @@ def main() -> int:
     step(f"Summarising {HISTORY.days} days of history from before the pipeline was switched on")
     history = Window(START - HISTORY, START)
     events = simulate(landing, history, rate=RATE, seed=SEED, store_url=store_url, scenario=scenario).events
-    settings = Settings.from_env()
-    for hour in history.hours():
-        window = Window(hour, hour + timedelta(hours=1))
-        if run_stage("collect", window, settings).stop is None:
-            run_stage("normalize", window, settings)
+    for _ in run_hours(history, Settings.from_env(), ("collect", "normalize")):
+        pass
     print(f"  {events} events of {history} ingested and summarised (aitl's collect and normalize stages)")
 
     step(f"Running aitl_feedback_hourly for {HOURS} hours of simulated traffic ({RATE:.0f} events/h)")

@@ -62,3 +62,20 @@ def test_bad_arguments_get_one_line_naming_them(argv, named, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert named in err
+
+
+def test_run_only_some_stages_brings_history_in(tmp_path, capsys):
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    landing = str(tmp_path / "landing")
+    window = ["--start", "2026-11-19T10:00", "--end", "2026-11-19T12:00"]
+    assert main(["db", "upgrade", "--store", store]) == 0
+    assert (
+        main(["simulate", *window, "--rate", "200", "--landing", landing, "--store", store, "--no-registry"])
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(["run", *window, "--landing", landing, "--store", store, "--stages", "collect,normalize"]) == 0
+    )
+    hours = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [h["stages"] for h in hours] == [["collect", "normalize"]] * 2

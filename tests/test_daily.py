@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from aitl.config import Settings
-from aitl.runner import run_cycle, run_stage
+from aitl.runner import run_cycle, run_hours
 from aitl.simulate import Scenario, simulate
 from aitl.store import connect, transaction
 from aitl.store.models import Insight, InsightObservation, Pattern, PerformanceTrend, PipelineRun, Tracking
-from aitl.window import HOUR, Window
+from aitl.window import Window
 from tests.test_hourly_dag import snapshot
 
 WEEK_START = datetime(2026, 11, 12, tzinfo=UTC)
@@ -26,12 +26,8 @@ RATE = 250
 
 def summarise_hours(settings: Settings, start: datetime, end: datetime) -> None:
     """What the hourly DAG leaves behind for the daily one: events and hourly summaries."""
-    hour = start
-    while hour < end:
-        window = Window(hour, hour + HOUR)
-        if run_stage("collect", window, settings).stop is None:
-            run_stage("normalize", window, settings)
-        hour += HOUR
+    for _ in run_hours(Window(start, end), settings, ("collect", "normalize")):
+        pass
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aitl.config import ConfigError, Settings
-from aitl.window import HOUR, Window, parse_utc
+from aitl.window import Window, parse_utc
 
 
 class UsageError(Exception):
@@ -72,16 +72,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aitl.runner import run_cycle
+    from aitl.runner import run_hours
 
-    settings = _settings(args)
-    window = _window(args)
-    hour = window.start
-    while hour < window.end:
-        results = run_cycle(Window(hour, hour + HOUR), settings)
+    stages = tuple(args.stages.split(",")) if args.stages else None
+    for hour, results in run_hours(_window(args), _settings(args), stages):
         stops = {name: r.stop for name, r in results.items() if r.stop}
-        print(json.dumps({"hour": hour.isoformat(), "stages": list(results), "stops": stops}))
-        hour += HOUR
+        print(json.dumps({"hour": hour.start.isoformat(), "stages": list(results), "stops": stops}))
     return 0
 
 
@@ -163,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing")
     run.add_argument("--profile", help="production, staging or development")
     run.add_argument("--dry-run", action="store_true", help="analyze and plan, launch nothing")
+    run.add_argument(
+        "--stages", help="only these stages, comma-separated (collect,normalize brings history in)"
+    )
     run.set_defaults(func=cmd_run)
 
     rep = with_window(with_store(commands.add_parser("report", help="summarize what the runs did")))

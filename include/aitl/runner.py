@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from aitl.config import Settings
 from aitl.store.database import connect, transaction
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
-from aitl.window import Window
+from aitl.window import HOUR, Window
 
 
 @dataclass
@@ -100,3 +100,24 @@ def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict
         results[name] = run_stage(name, window, settings, level)
         stopped = results[name].stop is not None
     return results
+
+
+def run_hours(
+    window: Window, settings: Settings, stages: tuple[str, ...] | None = None
+) -> Iterator[tuple[Window, dict[str, StageResult]]]:
+    """The hourly cycle for every hour of ``window``, or only the given stages of it.
+
+    ``stages=("collect", "normalize")`` is what bringing history in needs: the
+    events and the hourly summaries the daily analysis reads, without acting.
+    """
+    for hour in window.hours():
+        hour_window = Window(hour, hour + HOUR)
+        if stages is None:
+            yield hour_window, run_cycle(hour_window, settings)
+            continue
+        results: dict[str, StageResult] = {}
+        for name in stages:
+            results[name] = run_stage(name, hour_window, settings)
+            if results[name].stop:
+                break
+        yield hour_window, results
