@@ -40,10 +40,6 @@ class IngestReport:
     files: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def balanced(self) -> bool:
-        return self.read == self.stored + self.duplicates + self.quarantined
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
