@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from aitl.config import Settings
 from aitl.implementation import implement
 from aitl.planning import plan
-from aitl.runner import StageResult, count_by
+from aitl.runner import StageResult, count_by, owned_by
 from aitl.store.models import Improvement
 from aitl.store.writes import insert_ignore
 from aitl.verification import verify
@@ -44,11 +44,7 @@ def plan_and_store(
     )
     table = Improvement.__table__
     # Improvements already acted upon keep their state; only untouched plans are redone.
-    session.execute(
-        delete(table).where(
-            table.c.level == level, table.c.window_start == window.start, table.c.status == "planned"
-        )
-    )
+    session.execute(delete(table).where(owned_by(Improvement, level, window), table.c.status == "planned"))
     insert_ignore(session, table, rows)
     summary = {
         "insights": len(insights),

@@ -31,7 +31,7 @@ from aitl import actions, correlations, performance, sequences, summaries, times
 from aitl.config import Settings
 from aitl.insights import insight_rows
 from aitl.patterns import extract_frequency, pattern_row, stable_id
-from aitl.runner import StageResult, count_by
+from aitl.runner import StageResult, count_by, owned_by
 from aitl.store.models import (
     HourlyRollup,
     Insight,
@@ -63,11 +63,6 @@ STAT_SUMS = [
 
 def analysis_window(day: Window, settings: Settings) -> Window:
     return Window(day.end - timedelta(days=settings.thresholds.window_days), day.end)
-
-
-def _day_filter(model: type, day: Window):
-    table = model.__table__
-    return (table.c.level == LEVEL) & (table.c.window_start == day.start)
 
 
 def collect(session: Session, day: Window, settings: Settings) -> StageResult:
@@ -221,7 +216,7 @@ def extract_patterns(session: Session, day: Window, settings: Settings) -> Stage
         *_anomaly_fields(session, window, day, settings),
     ]
     rows = [pattern_row(LEVEL, day, f) for f in fields]
-    replace(session, Pattern.__table__, _day_filter(Pattern, day), rows)
+    replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, day), rows)
     summary = {
         "patterns": len(rows),
         "by_kind": count_by(rows, "kind"),
@@ -262,7 +257,7 @@ def _anomalies_by_series(session: Session, day: Window) -> dict[tuple[str, str],
     """The day's anomalous hours per (metric, segment), as extract_patterns found them."""
     found: dict[tuple[str, str], list[str]] = {}
     query = select(Pattern.signal, Pattern.segment).where(
-        _day_filter(Pattern, day), Pattern.kind == "anomaly"
+        owned_by(Pattern, LEVEL, day), Pattern.kind == "anomaly"
     )
     for metric, segment in session.execute(query):
         rest = {k: v for k, v in segment.items() if k != "hour"}
@@ -465,7 +460,7 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
     alpha = settings.thresholds.alpha
     patterns = [
         dict(r)
-        for r in session.execute(select(Pattern.__table__).where(_day_filter(Pattern, day))).mappings()
+        for r in session.execute(select(Pattern.__table__).where(owned_by(Pattern, LEVEL, day))).mappings()
     ]
     trends = session.scalars(select(PerformanceTrend).where(PerformanceTrend.day == day.start)).all()
     findings = [

@@ -14,12 +14,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
 
 from aitl import actions, ingest, insights, patterns, rollups, summaries
 from aitl.config import Settings
 from aitl.events import events_frame
-from aitl.runner import Stage, StageResult, count_by
+from aitl.runner import Stage, StageResult, count_by, owned_by
 from aitl.store.models import Event, Insight, Pattern
 from aitl.store.writes import replace
 from aitl.window import Window
@@ -50,14 +49,8 @@ def normalize(session: Session, window: Window, settings: Settings) -> StageResu
     return StageResult(rollups.build_rollups(session, window))
 
 
-def _window_filter(model: type, window: Window) -> ColumnElement[bool]:
-    """The rows an hourly run of ``window`` owns (and replaces when rerun)."""
-    table = model.__table__
-    return (table.c.level == LEVEL) & (table.c.window_start == window.start)
-
-
 def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:
-    query = select(model.__table__).where(_window_filter(model, window))
+    query = select(model.__table__).where(owned_by(model, LEVEL, window))
     return [dict(row) for row in session.execute(query).mappings()]
 
 
@@ -69,7 +62,7 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
     if patterns_events >= thresholds.min_feedback_count:
         found = patterns.extract_frequency(counts, thresholds.min_frequency)
     rows = [patterns.pattern_row(LEVEL, window, p.fields()) for p in found]
-    replace(session, Pattern.__table__, _window_filter(Pattern, window), rows)
+    replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, window), rows)
     summary = {
         "events": patterns_events,
         "patterns": len(rows),
@@ -96,7 +89,7 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
 def generate_insights(session: Session, window: Window, settings: Settings) -> StageResult:
     found = _window_rows(session, Pattern, window)
     rows = insights.insight_rows(found, LEVEL, window, settings.thresholds.alpha)
-    replace(session, Insight.__table__, _window_filter(Insight, window), rows)
+    replace(session, Insight.__table__, owned_by(Insight, LEVEL, window), rows)
     summary = {
         "patterns": len(found),
         "insights": len(rows),

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from aitl.config import Settings
 from aitl.store.database import connect, transaction
@@ -42,6 +43,12 @@ def count_by(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
 
 
 LEVELS = ("hourly", "daily")
+
+
+def owned_by(model: type, level: str, window: Window) -> ColumnElement[bool]:
+    """The rows of ``model`` a run of ``level`` for ``window`` owns, and replaces when rerun."""
+    table = model.__table__
+    return (table.c.level == level) & (table.c.window_start == window.start)
 
 
 def stages_of(level: str) -> dict[str, Stage]:
