@@ -264,3 +264,77 @@ def test_development_profile_relaxes_and_unknown_overrides_are_refused():
         Thresholds.resolve("staging", {"alpha": "high"})
     with pytest.raises(ConfigError, match="profile 'prod'"):
         Thresholds.resolve("prod")
+
+
+def rollup(arm: str, n: int, successes: int, hour) -> dict:
+    from aitl.rollups import BUCKETS
+
+    return {
+        "hour": hour,
+        "agent_tier": "T1",
+        "task_type": "t",
+        "language": "python",
+        "model": "m",
+        "prompt_id": "hot",
+        "prompt_version": 1 if arm == "control" else 2,
+        "experiment_id": "exp-1",
+        "arm": arm,
+        "n": n,
+        "successes": successes,
+        "duration_sum": 10.0 * n,
+        "duration_sumsq": 100.0 * n,
+        "log_duration_sum": 2.0 * n,
+        "log_duration_sumsq": 4.5 * n,
+        "quality_sum": 0.7 * n,
+        "quality_sumsq": 0.5 * n,
+        "error_events": 0,
+        "error_count": 0,
+        "security_events": 0,
+        "syntax_error_events": 0,
+        "satisfaction_n": 0,
+        "satisfaction_sum": 0.0,
+        "satisfaction_sumsq": 0.0,
+        "accepted_n": 0,
+        "accepted_count": 0,
+        "tokens_in_sum": 0,
+        "tokens_out_sum": 0,
+        "cost_sum": 0.0,
+        "duration_hist": [0] * BUCKETS,
+    }
+
+
+@pytest.mark.parametrize(
+    ("control_n", "variant_n", "verdict"), [(500, 500, "ok"), (600, 400, "sample_ratio_mismatch")]
+)
+def test_a_sample_ratio_mismatch_blocks_every_verdict_of_the_look(sqlite_url, control_n, variant_n, verdict):
+    from aitl.store.models import Experiment, ExperimentResult, HourlyRollup
+    from aitl.verification import verify
+
+    started = WINDOW.start - timedelta(hours=1)
+    with transaction(connect(sqlite_url)) as session:
+        session.add(
+            Experiment(
+                id="exp-1",
+                improvement_id="imp-1",
+                prompt_id="hot",
+                control_version=1,
+                variant_version=2,
+                assignment_unit="user_id",
+                traffic_split=0.5,
+                primary_metric="success_rate",
+                planned_n_per_arm=100,
+                status="running",
+                started_at=started,
+                ended_at=None,
+            )
+        )
+        for arm, n in (("control", control_n), ("variant", variant_n)):
+            session.add(HourlyRollup(**rollup(arm, n, int(n * (0.6 if arm == "control" else 0.8)), started)))
+    with transaction(connect(sqlite_url)) as session:
+        verify(session, WINDOW, alpha=0.05, level="hourly")
+        verdicts = {r.metric: r.verdict for r in session.scalars(select(ExperimentResult))}
+    assert verdicts["sample_ratio"] == verdict
+    if verdict == "ok":
+        assert verdicts["success_rate"] == "variant_better"
+    else:
+        assert verdicts["success_rate"] == verdicts["quality_score"] == "blocked_by_srm"

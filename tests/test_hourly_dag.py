@@ -188,6 +188,7 @@ def test_next_hour_verifies_the_running_experiment(hourly_dag, deployment):
     assert success.ci_low > 0
     assert success.verdict == "variant_better"
     assert results["quality_score"].test == "welch_t"
+    assert (results["sample_ratio"].test, results["sample_ratio"].verdict) == ("srm_chi_square", "ok")
 
 
 def test_rerunning_an_hour_leaves_an_identical_store(hourly_dag, deployment):

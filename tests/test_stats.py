@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from aitl.stats import sample_size_two_proportions, two_proportions, welch_from_stats
+from aitl.stats import SRM_ALPHA, sample_ratio, sample_size_two_proportions, two_proportions, welch_from_stats
 
 
 def normal_two_sided_p(z: float) -> float:
@@ -94,3 +94,31 @@ def test_power_under_a_known_effect_matches_the_plan():
         [two_proportions(c, n, v, n).p_value < 0.05 for c, v in zip(control, variant, strict=True)]
     )
     assert 0.76 <= power <= 0.84, power
+
+
+def test_sample_ratio_chi_square_by_hand():
+    result = sample_ratio(5000, 5200, 0.5)
+    chi2 = 2 * 100**2 / 5100  # (observed - expected)^2 / expected, both arms
+    assert result.test == "srm_chi_square"
+    assert result.statistic == pytest.approx(chi2)
+    assert result.p_value == pytest.approx(math.erfc(math.sqrt(chi2 / 2)))  # chi2 with 1 df
+    assert result.effect == pytest.approx(5200 / 10200 - 0.5)
+    assert result.ci_low < result.effect < result.ci_high
+    uneven = sample_ratio(700, 300, 0.3)  # exactly the planned 30% variant
+    assert uneven.statistic == pytest.approx(0.0) and uneven.p_value == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="split"):
+        sample_ratio(1, 1, 1.0)
+
+
+def test_sample_ratio_false_alarms_and_power():
+    rng = np.random.default_rng(13)
+    trials = 20_000
+    variant = rng.binomial(4000, 0.5, trials)
+    alarms = sum(sample_ratio(4000 - v, v, 0.5).p_value < SRM_ALPHA for v in variant)
+    # Expected 20 of 20,000 (0.1%); Poisson's 99.9% range is about 8 to 36.
+    assert alarms <= 36, alarms
+    skewed = rng.binomial(4000, 0.53, 1000)  # a 53/47 split: a broken assignment
+    power = np.mean([sample_ratio(4000 - v, v, 0.5).p_value < SRM_ALPHA for v in skewed])
+    shift = 0.03 / math.sqrt(0.25 / 4000)  # the mismatch in standard errors
+    expected = sps.norm.sf(sps.norm.isf(SRM_ALPHA / 2) - shift)  # ~0.69
+    assert power == pytest.approx(expected, abs=0.05)

@@ -16,6 +16,7 @@ from scipy import stats as sps
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
+    proportion_confint,
     proportion_effectsize,
     proportions_ztest,
 )
@@ -137,6 +138,39 @@ def welch_from_stats(
         effect,
         float(low),
         float(high),
+        float(result.statistic),
+        float(result.pvalue),
+    )
+
+
+# A sample-ratio mismatch means the assignment itself is broken: no comparison of
+# the arms can be trusted. Experimentation platforms test it at 0.001 so that a
+# false alarm is rare even over many daily looks.
+SRM_ALPHA = 0.001
+
+
+def sample_ratio(n_control: int, n_variant: int, traffic_split: float, alpha: float = 0.05) -> TestResult:
+    """Do the arm sizes fit the planned split? Pearson's chi-square goodness of fit (scipy).
+
+    The estimates are the planned and the observed variant share; the interval
+    is Wilson's for the observed share, shifted by the planned one.
+    """
+    total = n_control + n_variant
+    if total < 1 or not 0 < traffic_split < 1:
+        raise ValueError("need at least one assignment and a split strictly between 0 and 1")
+    expected = [total * (1 - traffic_split), total * traffic_split]
+    result = sps.chisquare([n_control, n_variant], f_exp=expected)
+    observed = n_variant / total
+    low, high = proportion_confint(n_variant, total, alpha=alpha, method="wilson")
+    return TestResult(
+        "srm_chi_square",
+        n_control,
+        n_variant,
+        traffic_split,
+        observed,
+        observed - traffic_split,
+        float(low - traffic_split),
+        float(high - traffic_split),
         float(result.statistic),
         float(result.pvalue),
     )

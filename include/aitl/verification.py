@@ -5,7 +5,10 @@ end of the window (sufficient statistics, so no raw events are re-read) and
 tests the variant against control:
 
 * ``success_rate``: two-proportion z-test, Fisher's exact test for small counts;
-* ``quality_score``: Welch's t-test from the arms' means and variances.
+* ``quality_score``: Welch's t-test from the arms' means and variances;
+* ``sample_ratio``: whether the arm sizes fit the planned split (chi-square). A
+  mismatch (p < 0.001) means the assignment is broken, and every other verdict
+  of that look becomes ``blocked_by_srm``.
 
 Each result is stored with its test, sample sizes, estimates, effect,
 confidence interval and p-value. The verdict here is per look and nominal; it
@@ -21,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aitl.stats import TestResult, two_proportions, welch_from_stats
+from aitl.stats import SRM_ALPHA, TestResult, sample_ratio, two_proportions, welch_from_stats
 from aitl.store.models import Experiment, ExperimentResult
 from aitl.store.writes import replace
 from aitl.summaries import SegmentStats, merged_stats
@@ -78,8 +81,17 @@ def verify(session: Session, window: Window, alpha: float, level: str) -> dict[s
             "n_variant": variant.n,
             "planned_n_per_arm": experiment.planned_n_per_arm,
         }
-        for metric, result in compare_arms(control, variant, alpha):
-            verdict = _verdict(result, alpha)
+        compared = compare_arms(control, variant, alpha)
+        mismatch = False
+        if control.n + variant.n:
+            srm = sample_ratio(control.n, variant.n, experiment.traffic_split, alpha)
+            mismatch = srm.p_value < SRM_ALPHA
+            compared.append(("sample_ratio", srm))
+        for metric, result in compared:
+            if metric == "sample_ratio":
+                verdict = "sample_ratio_mismatch" if mismatch else "ok"
+            else:
+                verdict = "blocked_by_srm" if mismatch else _verdict(result, alpha)
             rows.append(
                 {
                     "level": level,
