@@ -24,10 +24,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag
+from airflow.sdk import Asset, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from aitl_airflow.dagkit import stage_task
+from aitl_airflow.dagkit import run_params, stage_task
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
 
@@ -41,14 +41,7 @@ HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
     default_args={"owner": "aitl", "retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["aitl", "hourly", "feedback"],
     doc_md=__doc__,
-    params={
-        "profile": Param(
-            "staging",
-            enum=["production", "staging", "development"],
-            description="Environment profile: which AITL_CONFIG thresholds apply.",
-        ),
-        "dry_run": Param(False, type="boolean", description="Analyze and plan, but launch nothing."),
-    },
+    params=run_params(),
 )
 def aitl_feedback_hourly():
     def stage(name: str, doc: str, **kwargs):

@@ -30,7 +30,7 @@ from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
 from airflow.sdk import Param, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from aitl_airflow.dagkit import stage_task
+from aitl_airflow.dagkit import run_params, stage_task
 
 
 @dag(
@@ -53,12 +53,7 @@ from aitl_airflow.dagkit import stage_task
             exclusiveMaximum=1,
             description="Anomaly sensitivity: about 1 - sensitivity of normal hours get flagged.",
         ),
-        "profile": Param(
-            "staging",
-            enum=["production", "staging", "development"],
-            description="Environment profile: which AITL_CONFIG thresholds apply.",
-        ),
-        "dry_run": Param(False, type="boolean", description="Analyze and plan, but launch nothing."),
+        **run_params(),
     },
 )
 def aitl_system_daily():

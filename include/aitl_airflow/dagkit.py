@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import task
+from airflow.sdk import Param, task
+
+
+def run_params() -> dict[str, Param]:
+    """The trigger-form params every AITL DAG takes (a DAG adds its own); fresh per DAG."""
+    return {
+        "profile": Param(
+            "staging",
+            enum=["production", "staging", "development"],
+            description="Environment profile: which AITL_CONFIG thresholds apply.",
+        ),
+        "dry_run": Param(False, type="boolean", description="Analyze and plan, but launch nothing."),
+    }
 
 
 def stage_task(stage: str, level: str, doc: str, **task_kwargs: Any):
