@@ -395,6 +395,9 @@ class Experiment(Base):
     assignment_unit: Mapped[str] = mapped_column(String(32))
     traffic_split: Mapped[float] = mapped_column(Float)
     primary_metric: Mapped[str] = mapped_column(String(32))
+    # Metrics that must not degrade: a significant degradation beyond
+    # rollback_threshold rolls the variant back.
+    guardrail_metrics: Mapped[list[str] | None] = mapped_column(JSON)
     planned_n_per_arm: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -421,6 +424,124 @@ class ExperimentResult(Base):
     statistic: Mapped[float | None] = mapped_column(Float)
     p_value: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[str] = mapped_column(String(32))
+
+
+class Decision(Base):
+    """One decision look at one experiment: continue, promote, roll back or stop.
+
+    Made by the daily verification only (one look per day), with the group-
+    sequential boundary of that look; the full record of the test that drove
+    the decision is kept, and the other metrics' records are in ``details``.
+    """
+
+    __tablename__ = "decisions"
+
+    experiment_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    look: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str | None] = mapped_column(String(32))
+    test: Mapped[str | None] = mapped_column(String(64))
+    n_control: Mapped[int] = mapped_column(Integer)
+    n_variant: Mapped[int] = mapped_column(Integer)
+    effect: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    p_adjusted: Mapped[float | None] = mapped_column(Float)
+    information_fraction: Mapped[float] = mapped_column(Float)
+    alpha_spent: Mapped[float] = mapped_column(Float)
+    nominal_alpha: Mapped[float] = mapped_column(Float)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ConfigTarget(Base):
+    """A platform setting the loop may change (agent tier, model, timeout, ...) and its current version."""
+
+    __tablename__ = "configs"
+
+    target_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    current_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConfigVersion(Base):
+    """Every version of every setting, with its lineage, diff and the improvement behind it."""
+
+    __tablename__ = "config_versions"
+
+    target_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parent_version: Mapped[int | None] = mapped_column(Integer)
+    diff: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    improvement_id: Mapped[str | None] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImpactMeasurement(Base):
+    """Before/after impact of a change applied without an experiment (seed: ImpactMeasurement)."""
+
+    __tablename__ = "impact_measurements"
+
+    improvement_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    test: Mapped[str] = mapped_column(String(64))
+    n_before: Mapped[int] = mapped_column(Integer)
+    n_after: Mapped[int] = mapped_column(Integer)
+    value_before: Mapped[float | None] = mapped_column(Float)
+    value_after: Mapped[float | None] = mapped_column(Float)
+    effect: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(32))
+
+
+class Effectiveness(Base):
+    """How well the loop itself works, per run (seed: AITLMetrics)."""
+
+    __tablename__ = "effectiveness"
+
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutboxMessage(Base):
+    """A decision the platform must learn of, kept until a sink has delivered it.
+
+    Written in the same transaction as the decision itself, so nothing decided
+    can be lost by a sink that is down: delivery is retried on every publish.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SinkState(Base):
+    """The circuit breaker of each sink, shared by every task process."""
+
+    __tablename__ = "sink_state"
+
+    sink: Mapped[str] = mapped_column(Name, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    failures: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PipelineRun(Base):
