@@ -348,6 +348,9 @@ class Improvement(Base):
     target_id: Mapped[str] = mapped_column(Name)
     dedupe_key: Mapped[str] = mapped_column(String(400), index=True)
     modification: Mapped[str] = mapped_column(Text)
+    # The machine-readable change: {"append": text} for a prompt, the new
+    # setting (e.g. {"timeout_s": 300}) for a configuration target.
+    change: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     expected_effect: Mapped[str] = mapped_column(Text)
     priority: Mapped[str] = mapped_column(String(8))
     priority_score: Mapped[float] = mapped_column(Float)

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 14:23:43.648863
+Create Date: 2026-11-29 14:24:46.372952
 """
 
 from collections.abc import Sequence
@@ -117,8 +117,14 @@ def upgrade() -> None:
     with op.batch_alter_table("experiments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("guardrail_metrics", sa.JSON(), nullable=True))
 
+    with op.batch_alter_table("improvements", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("change", sa.JSON(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("improvements", schema=None) as batch_op:
+        batch_op.drop_column("change")
+
     with op.batch_alter_table("experiments", schema=None) as batch_op:
         batch_op.drop_column("guardrail_metrics")
 
