@@ -11,7 +11,11 @@ stages of the AI-in-the-loop feedback cycle:
 4. **generate_insights**: significant concentrations, filed under the taxonomy (`insights`).
 5. **plan_actions**: prompt refinements and workflow settings (`improvements`).
 6. **implement**: launches safe improvements as A/B experiments (`prompt_versions`, `experiments`).
-7. **verify**: tests each running experiment, variant vs control (`experiment_results`).
+7. **verify**: tests each running experiment, variant vs control, on success
+   rate, error rate, quality and duration (`experiment_results`: evidence; the
+   daily DAG decides), and records the loop's effectiveness (`effectiveness`).
+8. **publish**: delivers launches and decisions to the platform through the
+   sink (`outbox`); a sink that is down delays delivery, never loses it.
 
 A skipped task means the cycle ended early with nothing to do (its log says why);
 the run is still a success. Each task returns a small summary (XCom) and writes
@@ -52,15 +56,24 @@ def aitl_feedback_hourly():
     extract = stage("extract_patterns", "Frequencies of indicators and error types, overall and per segment.")
     insights = stage("generate_insights", "Significant concentrations, mapped to LEARNING_PATTERNS.")
     plan = stage("plan_actions", "Prompt refinements and workflow settings, prioritized and capped.")
-    implement = stage("implement", "Gate the plans by the profile's thresholds; launch experiments.")
+    implement = stage(
+        "implement", "Gate the plans by the profile's thresholds; launch experiments, apply settings."
+    )
     verify = stage(
         "verify",
         "Test every running experiment on all it has collected so far.",
         trigger_rule="none_failed_min_one_success",
     )
 
+    publish = stage(
+        "publish",
+        "Deliver queued launches and decisions through the sink (retries, circuit breaker).",
+        trigger_rule="none_failed_min_one_success",
+    )
+
     collect >> normalize >> extract >> insights >> plan >> implement
     [normalize, implement] >> verify
+    [normalize, verify] >> publish
 
 
 aitl_feedback_hourly()

@@ -16,7 +16,13 @@ the day, so a backfilled run reproduces exactly what a live run saw.
    and a recommendation per metric and segment (`performance_trends`).
 6. **generate_insights**: findings filed under the taxonomy; a finding seen
    again updates its insight (`insights.occurrences`, `insight_observations`).
-7. **plan_actions** / **implement** / **verify**: as hourly, at the daily level.
+7. **plan_actions** / **implement**: as hourly, at the daily level.
+8. **verify**: the daily *decision look* at every running experiment: promote,
+   roll back, stop as inconclusive or continue, with alpha spending over the
+   daily looks and multiple-testing correction (`decisions`); before/after
+   impact of settings changed without an experiment (`impact_measurements`);
+   the loop's effectiveness for the day (`effectiveness`).
+9. **publish**: delivers decisions to the platform through the sink (`outbox`).
 
 A skipped task means there was nothing to do; its log says why.
 """
@@ -79,11 +85,19 @@ def aitl_system_daily():
     plan = stage("plan_actions", "Prompt refinements for the day's findings, never repeating an active one.")
     implement = stage("implement", "Gate the plans by the profile's thresholds; launch experiments.")
     verify = stage(
-        "verify", "A daily look at every running experiment.", trigger_rule="none_failed_min_one_success"
+        "verify",
+        "Decide every running experiment; measure changed settings; record effectiveness.",
+        trigger_rule="none_failed_min_one_success",
+    )
+    publish = stage(
+        "publish",
+        "Deliver queued decisions through the sink (retries, circuit breaker).",
+        trigger_rule="none_failed_min_one_success",
     )
 
     wait >> collect >> normalize >> extract >> performance >> insights >> plan >> implement
     [normalize, implement] >> verify
+    [normalize, verify] >> publish
 
 
 aitl_system_daily()

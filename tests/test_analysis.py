@@ -196,18 +196,23 @@ def improvement(**fields) -> Improvement:
     return Improvement(**(base | fields))
 
 
+SETTING = {
+    "type": "workflow_optimization",
+    "target_kind": "config",
+    "target_id": "timeout:x:high",
+    "change": {"timeout_s": 90},
+}
+
+
 @pytest.mark.parametrize(
     ("fields", "thresholds", "status", "reason"),
     [
         ({"confidence": 0.5}, {}, "rejected", "improvement_confidence_threshold"),
-        (
-            {"type": "workflow_optimization", "target_id": "timeout:x:high"},
-            {},
-            "proposed",
-            "never auto-applied",
-        ),
+        ({**SETTING}, {}, "proposed", "never changes settings unattended"),
+        ({**SETTING}, {"safety_mode": False}, "applied", "timeout:x:high v2 applied"),
         ({"confidence": 0.85}, {}, "proposed", "auto_implement_threshold"),
         ({}, {"max_concurrent_improvements": 0}, "proposed", "safety mode"),
+        ({}, {"improvement_budget": 5}, "proposed", "budget: 0 of improvement_budget 5"),
         ({"target_id": "unregistered"}, {}, "proposed", "not registered"),
         ({}, {}, "running", "launched"),
     ],

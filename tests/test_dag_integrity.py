@@ -13,7 +13,7 @@ import pendulum
 import pytest
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
-EXPECTED = {"aitl_feedback_hourly", "aitl_system_daily"}
+EXPECTED = {"aitl_feedback_hourly", "aitl_system_daily", "aitl_improvement_review"}
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,12 @@ def test_hourly_dag_owns_the_hour_that_just_closed(dagbag):
         "plan_actions",
         "implement",
         "verify",
+        "publish",
     ]
     assert dag.get_task("verify").trigger_rule == "none_failed_min_one_success"
     assert set(dag.get_task("verify").upstream_task_ids) == {"normalize", "implement"}
+    assert dag.get_task("publish").trigger_rule == "none_failed_min_one_success"
+    assert set(dag.get_task("publish").upstream_task_ids) == {"normalize", "verify"}
     assert [o.uri for o in dag.get_task("normalize").outlets] == ["aitl://store/hourly_rollups"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,7 +126,11 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
         "implement": "success",
         # the experiment starts at the end of this hour: nothing to verify yet
         "verify": "skipped",
+        "publish": "success",
     }
+    lines = Path(os.environ["AITL_HOME"], "published.jsonl").read_text().splitlines()
+    published = [json.loads(line) for line in lines]
+    assert [m["kind"] for m in published] == ["experiment_started"]
     with transaction(connect(url)) as session:
         pattern = session.scalars(
             select(Pattern).where(Pattern.signal == "sql injection", Pattern.window_start == HOUR)
@@ -165,6 +170,7 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
         assert experiment.planned_n_per_arm > 100
         runs = {r.stage: r.status for r in session.scalars(select(PipelineRun))}
         assert runs["collect"] == "success" and runs["verify"] == "skipped"
+        assert published[0]["payload"]["experiment_id"] == experiment.id
 
 
 def test_next_hour_verifies_the_running_experiment(hourly_dag, deployment):
@@ -211,10 +217,13 @@ def test_an_hour_without_events_is_a_skip_not_a_failure(hourly_dag, deployment):
 
 
 def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deployment, monkeypatch):
-    """Deployments configure the store as an Airflow connection, not an AITL variable."""
+    """Deployments configure the store and the sink as Airflow connections, not AITL variables."""
     url, landing = deployment
     monkeypatch.delenv("AITL_STORE_URL")
     monkeypatch.setenv("AITL_HOME", str(landing.parent / "unused-default-home"))
+    sink = landing.parent / "published.jsonl"
+    sink_conn = {"conn_type": "generic", "extra": {"url": str(sink)}}
+    monkeypatch.setenv("AIRFLOW_CONN_AITL_SINK", json.dumps(sink_conn))
     if url.startswith("postgresql"):
         # the form a Postgres connection takes in AIRFLOW_CONN_*: a plain URI
         monkeypatch.setenv("AIRFLOW_CONN_AITL_STORE", url.replace("postgresql+psycopg2://", "postgresql://"))
@@ -225,4 +234,7 @@ def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deploymen
     assert run_hour(hourly_dag, HOUR)["collect"] == "success"
     with transaction(connect(url)) as session:
         assert session.get(PipelineRun, ("hourly", HOUR, "collect")).summary["stored"] == 50
+        launched = session.scalars(select(Experiment.id)).all()
     assert not (landing.parent / "unused-default-home").exists()
+    delivered = [json.loads(line)["payload"]["experiment_id"] for line in sink.read_text().splitlines()]
+    assert delivered == launched

@@ -9,7 +9,14 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from aitl.stats import SRM_ALPHA, sample_ratio, sample_size_two_proportions, two_proportions, welch_from_stats
+from aitl.stats import (
+    SRM_ALPHA,
+    adjust,
+    sample_ratio,
+    sample_size_two_proportions,
+    two_proportions,
+    welch_from_stats,
+)
 
 
 def normal_two_sided_p(z: float) -> float:
@@ -122,3 +129,56 @@ def test_sample_ratio_false_alarms_and_power():
     shift = 0.03 / math.sqrt(0.25 / 4000)  # the mismatch in standard errors
     expected = sps.norm.sf(sps.norm.isf(SRM_ALPHA / 2) - shift)  # ~0.69
     assert power == pytest.approx(expected, abs=0.05)
+
+
+# Benjamini & Hochberg (1995), JRSS B 57:289, section 4: 15 p-values from a trial.
+BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240]
+BH_1995 += [0.4262, 0.5719, 0.6528, 0.7590, 1.0000]
+
+
+def test_adjust_benjamini_hochberg_1995_example():
+    # The paper: Bonferroni (p <= 0.05/15 = 0.0033) rejects 3, the step-up FDR procedure 4
+    # (0.0095 <= 4/15 * 0.05 = 0.0133, while 0.0201 > 5/15 * 0.05).
+    reject, adjusted = adjust(BH_1995, "fdr_bh", 0.05)
+    assert reject == [True] * 4 + [False] * 11
+    assert adjusted[3] == pytest.approx(0.0095 * 15 / 4)
+    # Holm: 0.0001 * 15, 0.0004 * 14 and 0.0019 * 13 = 0.0247 pass, 0.0095 * 12 = 0.114 does not.
+    reject, adjusted = adjust(BH_1995, "holm", 0.05)
+    assert reject == [True] * 3 + [False] * 12
+    assert adjusted[:4] == pytest.approx([0.0015, 0.0056, 0.0247, 0.114])
+    for _, adjusted in (adjust(BH_1995, "holm", 0.05), adjust(BH_1995, "fdr_bh", 0.05)):
+        assert adjusted == sorted(adjusted)  # monotone in the raw p-values (sorted here)
+        assert all(raw <= adj <= 1 for raw, adj in zip(BH_1995, adjusted, strict=True))
+
+
+def test_adjust_by_hand():
+    p = [0.01, 0.04, 0.03, 0.005]  # out of order: results come back in input order
+    # Holm, sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04,
+    # then the running maximum: 0.02, 0.03, 0.06, 0.06.
+    reject, adjusted = adjust(p, "holm", 0.05)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert reject == [True, False, False, True]
+    # BH, sorted times 4/1, 4/2, 4/3, 4/4 = 0.02, 0.02, 0.04, 0.04, then the running
+    # minimum from the largest: unchanged.
+    reject, adjusted = adjust(p, "fdr_bh", 0.05)
+    assert adjusted == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert reject == [True, True, True, True]
+    assert adjust(p, "fdr_bh", 0.03)[0] == [True, False, False, True]
+    assert adjust([], "holm", 0.05) == ([], [])
+    with pytest.raises(ValueError, match="holm, fdr_bh"):
+        adjust(p, "bonferroni", 0.05)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        adjust([0.2, 1.5], "holm", 0.05)
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_adjust_agrees_with_statsmodels(method):
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(11)
+    for size in (1, 2, 5, 17, 60):
+        p_values = np.round(rng.uniform(0, 0.2, size) ** 2, 3)  # rounding makes ties
+        rejected, adjusted = adjust(list(p_values), method, 0.05)
+        reference = multipletests(p_values, alpha=0.05, method=method)
+        assert rejected == list(reference[0])
+        assert adjusted == pytest.approx(list(reference[1]), abs=1e-12)

@@ -1,24 +1,30 @@
-"""The acting half of a cycle, the same at every level: plan, implement, verify.
+"""The acting half of a cycle, the same at every level: plan, implement, verify, publish.
 
 The hourly and daily cycles differ in what they find; what they do with it
 is this. Each function takes the cycle's ``level`` so a daily plan never
-replaces an hourly one that started in the same instant.
+replaces an hourly one that started in the same instant. Only the daily
+verification decides (promote, roll back, stop) and measures settings before
+and after; the hourly one records evidence. Both record the loop's
+effectiveness for their window.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from aitl import decisions, impact, sinks
 from aitl.config import Settings
+from aitl.effectiveness import effectiveness
 from aitl.implementation import implement
 from aitl.planning import plan
 from aitl.runner import StageResult, count_by, owned_by
-from aitl.store.models import Improvement
-from aitl.store.writes import insert_ignore
+from aitl.store.models import Effectiveness, Improvement
+from aitl.store.writes import insert_ignore, replace
 from aitl.verification import verify
 from aitl.window import Window
 
@@ -41,6 +47,7 @@ def plan_and_store(
         confidence_threshold=thresholds.pattern_confidence_threshold,
         max_per_cycle=thresholds.max_improvements_per_cycle,
         level=level,
+        alpha=thresholds.alpha,
     )
     table = Improvement.__table__
     # Improvements already acted upon keep their state; only untouched plans are redone.
@@ -61,5 +68,34 @@ def implement_stage(session: Session, window: Window, settings: Settings, *, lev
 
 
 def verify_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:
-    summary = verify(session, window, settings.thresholds.alpha, level)
-    return StageResult(summary, stop=None if summary["experiments"] else "no running experiments")
+    """Look at every running experiment; at the daily level also decide and measure settings."""
+    thresholds, dry_run = settings.thresholds, settings.dry_run
+    summary = verify(session, window, thresholds.alpha, level)
+    acted = summary["experiments"]
+    if level == "daily":
+        summary["decisions"] = decisions.decide(session, window, thresholds, dry_run=dry_run)
+        summary["impact"] = impact.measure(session, window, thresholds, dry_run=dry_run)
+        acted += summary["impact"]["settings"]
+    summary["effectiveness"] = effectiveness(session, window, thresholds.window_days)
+    if not dry_run:
+        table = Effectiveness.__table__
+        row = {
+            "level": level,
+            "window_start": window.start,
+            "window_end": window.end,
+            "metrics": summary["effectiveness"],
+        }
+        replace(session, table, owned_by(Effectiveness, level, window), [row])
+    return StageResult(summary, stop=None if acted else "no running experiments or changed settings")
+
+
+def publish_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:
+    """Deliver what the platform must learn of (launches, decisions, settings) through the sink.
+
+    A sink that is down is not a failure of the cycle: the messages stay in
+    the outbox and the next run delivers them (see ``aitl.sinks``).
+    """
+    if settings.dry_run:
+        return StageResult({"dry_run": True}, stop="dry run: nothing to publish")
+    summary = sinks.publish(session, sinks.sink_from_url(settings.sink_url), datetime.now(UTC))
+    return StageResult(summary, stop=None if summary["pending_before"] else "nothing to publish")

@@ -122,6 +122,111 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(path: str | None, result: dict) -> None:
+    _output(path, json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _scenario(path: str | None):
+    from aitl.simulate import Scenario
+
+    try:
+        return Scenario.from_json(Path(path)) if path else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from aitl import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
+        if args.what == "loop":
+            if args.weeks < 1:
+                raise UsageError(f"--weeks: must be at least 1, got {args.weeks}")
+            result = evaluate.run_loop(
+                Path(scratch),
+                days=7 * args.weeks,
+                seed=args.seed,
+                rate=args.rate,
+                scenario=_scenario(args.scenario),
+                profile=args.profile,
+                progress=lambda day: print(json.dumps(day), file=sys.stderr),
+            )
+        else:
+            effect = args.effect if args.what == "power" else 0.0
+            if args.experiments < 1:
+                raise UsageError(f"--experiments: must be at least 1, got {args.experiments}")
+            try:
+                result = evaluate.evaluate_experiments(
+                    f"sqlite:///{Path(scratch) / 'evaluate.db'}",
+                    experiments=args.experiments,
+                    seed=args.seed,
+                    effect=effect,
+                    concurrent=args.concurrent,
+                )
+            except ValueError as exc:
+                raise UsageError(f"--effect: {exc}") from None
+    _write_json(args.output, result)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.implementation import ReviewError, review
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            result = review(
+                session,
+                args.improvement_id,
+                args.decision,
+                at=datetime.now(UTC),
+                thresholds=settings.thresholds,
+                reviewer=args.reviewer,
+                note=args.note,
+            )
+    except ReviewError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from aitl.registry import RegistryError, history
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            versions = history(session, args.target)
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    _write_json(None, {"target": args.target, "versions": versions})
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.sinks import publish, sink_from_url
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    url = args.sink or settings.sink_url
+    try:
+        sink = sink_from_url(url)
+    except ValueError as exc:
+        raise UsageError(f"--sink: {exc}") from None
+    with transaction(connect(settings.store_url)) as session:
+        summary = publish(session, sink, datetime.now(UTC))
+    print(json.dumps(summary, sort_keys=True, default=str))
+    return 0 if not summary.get("still_pending") else 1
+
+
 def cmd_schema(_args: argparse.Namespace) -> int:
     from aitl.contract import schema
 
@@ -200,6 +305,46 @@ def build_parser() -> argparse.ArgumentParser:
     pats.add_argument("--min-frequency", type=int, default=5)
     pats.add_argument("--output")
     pats.set_defaults(func=cmd_analyze)
+
+    evaluate = commands.add_parser("evaluate", help="check the decision statistics on simulated experiments")
+    checks = evaluate.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("aa", "A/A experiments: how often is nothing promoted or rolled back (false decisions)"),
+        ("power", "experiments with a known effect: how often is it promoted (or rolled back)"),
+    ):
+        check = checks.add_parser(name, help=text)
+        check.add_argument("--experiments", type=int, default=200)
+        check.add_argument("--concurrent", type=int, default=5, help="experiments deciding side by side")
+        check.add_argument("--seed", type=int, default=7)
+        check.add_argument("--output", help="JSON file to write (default: standard output)")
+        check.set_defaults(func=cmd_evaluate)
+    checks.choices["power"].add_argument(
+        "--effect", type=float, default=0.05, help="variant minus control success rate (negative: harm)"
+    )
+    loop = checks.add_parser("loop", help="the closed loop on simulated traffic, scored against the truth")
+    loop.add_argument("--weeks", type=int, default=4)
+    loop.add_argument("--seed", type=int, default=7)
+    loop.add_argument("--rate", type=float, default=1000.0, help="mean events per hour")
+    loop.add_argument("--scenario", help="JSON scenario file (README: 'Scenario files')")
+    loop.add_argument("--profile", default="development", help="environment profile of the loop")
+    loop.add_argument("--output", help="JSON file to write (default: standard output)")
+    loop.set_defaults(func=cmd_evaluate)
+
+    rev = with_store(commands.add_parser("review", help="approve or reject a proposed improvement"))
+    rev.add_argument("improvement_id")
+    rev.add_argument("decision", choices=["approve", "reject"])
+    rev.add_argument("--note", default="", help="why (kept with the improvement)")
+    rev.add_argument("--reviewer", default="cli")
+    rev.add_argument("--profile", help="production, staging or development")
+    rev.set_defaults(func=cmd_review)
+
+    hist = with_store(commands.add_parser("history", help="every version of a prompt or setting"))
+    hist.add_argument("target", help="a prompt id (api_endpoint-gen) or a setting (model:refactor)")
+    hist.set_defaults(func=cmd_history)
+
+    pub = with_store(commands.add_parser("publish", help="deliver queued decisions through a sink"))
+    pub.add_argument("--sink", help="file path, http(s) URL or SQLAlchemy URL (default: AITL_SINK_URL)")
+    pub.set_defaults(func=cmd_publish)
 
     commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(func=cmd_schema)
     return parser

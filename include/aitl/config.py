@@ -130,6 +130,9 @@ class Settings:
     profile: str = DEFAULT_PROFILE
     thresholds: Thresholds = field(default_factory=Thresholds.resolve)
     dry_run: bool = False
+    # Where launches, decisions and setting changes are published for the
+    # platform: a file path, an http(s) URL or a SQLAlchemy URL (aitl.sinks).
+    sink_url: str = field(default_factory=lambda: str(default_home() / "published.jsonl"))
 
     @classmethod
     def from_env(
@@ -139,6 +142,7 @@ class Settings:
         profile: str | None = None,
         overrides: dict[str, Any] | None = None,
         dry_run: bool = False,
+        sink_url: str | None = None,
     ) -> Settings:
         home = default_home()
         profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
@@ -151,4 +155,5 @@ class Settings:
             profile=profile,
             thresholds=Thresholds.resolve(profile, overrides),
             dry_run=dry_run,
+            sink_url=sink_url or os.environ.get("AITL_SINK_URL") or str(home / "published.jsonl"),
         )

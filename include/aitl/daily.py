@@ -572,4 +572,5 @@ STAGES = {
     "plan_actions": plan_actions,
     "implement": partial(actions.implement_stage, level=LEVEL),
     "verify": partial(actions.verify_stage, level=LEVEL),
+    "publish": partial(actions.publish_stage, level=LEVEL),
 }

@@ -101,7 +101,9 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
 
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
     found = _window_rows(session, Insight, window)
-    events = events_frame(session, window, ("task_type", "complexity", "size", "success", "duration_s"))
+    events = events_frame(
+        session, window, ("task_type", "complexity", "size", "success", "duration_s", "cpu_s", "memory_mb")
+    )
     return actions.plan_and_store(session, window, settings, found, events, LEVEL)
 
 
@@ -113,4 +115,5 @@ STAGES: dict[str, Stage] = {
     "plan_actions": plan_actions,
     "implement": partial(actions.implement_stage, level=LEVEL),
     "verify": partial(actions.verify_stage, level=LEVEL),
+    "publish": partial(actions.publish_stage, level=LEVEL),
 }

@@ -1,18 +1,25 @@
-"""Action planning: concrete improvements from insights.
+"""Action planning: concrete improvements from insights and from the window's configuration evidence.
 
-Two kinds are planned from an hour's insights:
+Two kinds are planned from a window's insights:
 
 * ``prompt_refinement`` for any insight with a prompt to blame: a new
   instruction built from the taxonomy's remedies for that subtype, naming the
-  signal and the evidence, appended to the prompt in a new version;
+  signal and the evidence, appended to the prompt in a new version
+  (change ``{"append": text}``);
 * ``workflow_optimization`` for timeouts: the seed's adaptive timeout for the
   task type and complexity band (p95 x 1.2 over at least 5 samples, a
-  complexity heuristic below that, within bounds).
+  complexity heuristic below that, within bounds; change ``{"timeout_s": n}``).
 
-An improvement is not planned again while one with the same target and
-finding is proposed or running, or was rejected in the last week. Plans are
-ordered by priority (severity x confidence x rate) and capped at
+The configuration changes of ``aitl.tuning`` (model, agent tier, batch size,
+concurrency) join them as candidates: all pass the same confidence threshold,
+are ranked together by priority (severity x confidence x rate) and capped at
 ``max_improvements_per_cycle``.
+
+An improvement is not planned again while one with the same dedupe key is
+planned, proposed, running or applied, or was rejected in the last week. A
+prompt refinement's key names its finding (two findings may refine one
+prompt); a setting's key is its target alone, so one change at a time per
+setting.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aitl.insights import SEVERITY_WEIGHT, describe_segment
-from aitl.patterns import complexity_band, stable_id
+from aitl.insights import describe_segment
+from aitl.patterns import complexity_band
 from aitl.store.models import Improvement
 from aitl.taxonomy import LEARNING_PATTERNS
+from aitl.tuning import config_key, configuration_plans, improvement_row, priority_of
 from aitl.window import Window
 
-ACTIVE_STATUSES = ("planned", "proposed", "running")
+ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
 REJECTION_MEMORY = timedelta(days=7)
 
 
@@ -57,12 +65,6 @@ class TimeoutPolicy:
         return max(self.min_s, min(value, self.max_s)), basis
 
 
-def priority_of(severity: str, confidence: float, rate: float) -> tuple[str, float]:
-    score = SEVERITY_WEIGHT[severity] * confidence * (0.5 + rate)
-    label = "high" if score >= 2.0 else "medium" if score >= 1.0 else "low"
-    return label, round(score, 6)
-
-
 def refinement_text(insight: dict[str, Any]) -> str:
     spec = LEARNING_PATTERNS[insight["category"]][insight["subtype"]]
     segment = insight["segment"]
@@ -81,7 +83,25 @@ def refinement_text(insight: dict[str, Any]) -> str:
     )
 
 
-def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy):
+@dataclass(frozen=True)
+class Planned:
+    """What an insight leads to: the target, the human text and the machine-readable change."""
+
+    kind: str
+    target_kind: str
+    target_id: str
+    modification: str
+    change: dict[str, Any]
+
+    def key(self, insight: dict[str, Any]) -> str:
+        if self.kind == "prompt_refinement":
+            return (
+                f"{self.kind}|{self.target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
+            )
+        return config_key(self.kind, self.target_id)
+
+
+def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy) -> Planned | None:
     segment = insight["segment"]
     signal_kind = insight["evidence"].get("signal_kind")
     if signal_kind == "error_type" and insight["signal"] == "timeout" and segment:
@@ -94,16 +114,18 @@ def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: Time
         complexity = float(events.loc[mask, "complexity"].astype(float).mean() or 0.5)
         size = float(events.loc[mask, "size"].astype(float).mean() or 100.0)
         seconds, basis = policy.timeout(durations, complexity, size)
-        return (
+        return Planned(
             "workflow_optimization",
             "workflow",
             f"timeout:{task_type}:{band}",
             f"Set the execution timeout of {task_type} tasks of {band} complexity to "
             f"{seconds:.0f} s ({basis}, bounds {policy.min_s:.0f}-{policy.max_s:.0f} s).",
+            {"timeout_s": round(seconds)},
         )
     prompt_id = segment.get("prompt_id")
     if prompt_id:
-        return "prompt_refinement", "prompt", prompt_id, refinement_text(insight)
+        text = refinement_text(insight)
+        return Planned("prompt_refinement", "prompt", prompt_id, text, {"append": text})
     return None
 
 
@@ -116,18 +138,21 @@ def plan(
     confidence_threshold: float,
     max_per_cycle: int,
     level: str,
+    alpha: float = 0.05,
     policy: TimeoutPolicy | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Improvement rows for this window's insights and why others were not planned.
+    """Improvement rows for this window and why other candidates were not planned.
 
     ``events`` (task type, complexity, size, success, duration) feeds the
-    adaptive timeouts; without it (``None``) timeouts are left to the hourly cycle.
+    adaptive timeouts, and with ``cpu_s`` / ``memory_mb`` the batch size and
+    concurrency settings; without it (``None``) those are left to the hourly
+    cycle. ``alpha`` is the level of the model and agent-tier comparisons.
     """
     policy = policy or TimeoutPolicy()
     skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
     if events is not None:
         events = events.assign(band=_bands(events))
-    candidates: dict[str, dict[str, Any]] = {}
+    candidates: list[dict[str, Any]] = []
     for insight in insights:
         if insight["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
@@ -136,40 +161,42 @@ def plan(
         if planned is None:
             skipped["no_target"] += 1
             continue
-        kind, target_kind, target_id, modification = planned
-        key = f"{kind}|{target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
+        candidates.append(
+            improvement_row(
+                level,
+                window,
+                insight_id=insight["id"],
+                kind=planned.kind,
+                target_kind=planned.target_kind,
+                target_id=planned.target_id,
+                key=planned.key(insight),
+                modification=planned.modification,
+                change=planned.change,
+                expected_effect=(
+                    f"Bring {insight['signal']!r} in {describe_segment(insight['segment'])} from "
+                    f"{insight['evidence']['rate']:.1%} toward "
+                    f"{insight['evidence']['baseline_rate']:.1%} and raise its success rate"
+                ),
+                priority=priority_of(insight["severity"], insight["confidence"], insight["evidence"]["rate"]),
+                confidence=insight["confidence"],
+                reason=f"from insight: {insight['title']}",
+            )
+        )
+    for row in configuration_plans(session, window, level, events, alpha):
+        if row["confidence"] < confidence_threshold:
+            skipped["low_confidence"] += 1
+        else:
+            candidates.append(row)
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in candidates:
+        key = row["dedupe_key"]
         if _blocked(session, key, window, level):
             skipped["already_active"] += 1
-            continue
-        label, score = priority_of(insight["severity"], insight["confidence"], insight["evidence"]["rate"])
-        row = {
-            "id": stable_id("improvement", level, window.start.isoformat(), key),
-            "level": level,
-            "insight_id": insight["id"],
-            "window_start": window.start,
-            "window_end": window.end,
-            "type": kind,
-            "target_kind": target_kind,
-            "target_id": target_id,
-            "dedupe_key": key,
-            "modification": modification,
-            "expected_effect": (
-                f"Bring {insight['signal']!r} in {describe_segment(insight['segment'])} from "
-                f"{insight['evidence']['rate']:.1%} toward "
-                f"{insight['evidence']['baseline_rate']:.1%} and raise its success rate"
-            ),
-            "priority": label,
-            "priority_score": score,
-            "confidence": insight["confidence"],
-            "status": "planned",
-            "status_reason": f"from insight: {insight['title']}",
-            "updated_at": window.end,
-        }
         # Two insights can lead to the same change (e.g. two segments of one
         # prompt); keep the stronger one.
-        if key not in candidates or score > candidates[key]["priority_score"]:
-            candidates[key] = row
-    ranked = sorted(candidates.values(), key=lambda r: (-r["priority_score"], r["id"]))
+        elif key not in chosen or row["priority_score"] > chosen[key]["priority_score"]:
+            chosen[key] = row
+    ranked = sorted(chosen.values(), key=lambda r: (-r["priority_score"], r["id"]))
     skipped["over_cap"] = max(0, len(ranked) - max_per_cycle)
     return ranked[:max_per_cycle], skipped
 

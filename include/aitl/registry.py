@@ -1,22 +1,26 @@
-"""The versioned prompt registry: every version, its parent, its diff and its reason.
+"""The versioned registry of prompts and settings: every version, its parent, its diff and its reason.
 
 The platform serves ``prompts.current_version`` by default; an experiment
 serves its variant version to the users its assignment puts in the variant arm.
-Versions are never edited or deleted, so the history of any prompt (and which
-improvement produced which text) can always be read back.
+Settings the loop changes (an agent tier or a model for a task type, a
+timeout, a batch size) are versioned the same way, as JSON values. Versions
+are never edited or deleted, so the history of any prompt or setting (and
+which improvement produced it) can always be read back.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aitl.store.models import Experiment, Prompt, PromptVersion
+from aitl.store.models import ConfigTarget, ConfigVersion, Experiment, Prompt, PromptVersion
 
 
 class RegistryError(LookupError):
@@ -142,3 +146,105 @@ def assign_arm(experiment_id: str, unit_id: str, traffic_split: float) -> str:
     digest = hashlib.sha256(f"{experiment_id}:{unit_id}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") / 2**64
     return "variant" if bucket < traffic_split else "control"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def config_text(value: dict[str, Any]) -> str:
+    """A setting's value as stable, diffable text."""
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+def current_config(session: Session, target_id: str) -> ConfigVersion | None:
+    target = session.get(ConfigTarget, target_id)
+    if target is None:
+        return None
+    return session.get(ConfigVersion, (target_id, target.current_version))
+
+
+def apply_config(
+    session: Session,
+    target_id: str,
+    kind: str,
+    value: dict[str, Any],
+    *,
+    at: datetime,
+    reason: str,
+    improvement_id: str | None = None,
+) -> ConfigVersion:
+    """Store a new version of a setting and make it current (the platform applies it from the outbox)."""
+    parent = current_config(session, target_id)
+    latest = session.scalar(
+        select(func.max(ConfigVersion.version)).where(ConfigVersion.target_id == target_id)
+    )
+    number = (latest or 0) + 1
+    old_text = config_text(parent.value) if parent else ""
+    version = ConfigVersion(
+        target_id=target_id,
+        version=number,
+        value=value,
+        parent_version=parent.version if parent else None,
+        diff="".join(
+            difflib.unified_diff(
+                old_text.splitlines(keepends=True),
+                config_text(value).splitlines(keepends=True),
+                fromfile=f"{target_id}@v{parent.version}" if parent else "/dev/null",
+                tofile=f"{target_id}@v{number}",
+            )
+        ),
+        reason=reason,
+        improvement_id=improvement_id,
+        created_at=at,
+    )
+    session.add(version)
+    target = session.get(ConfigTarget, target_id)
+    if target is None:
+        session.add(ConfigTarget(target_id=target_id, kind=kind, current_version=number, updated_at=at))
+    else:
+        target.current_version, target.updated_at = number, at
+    session.flush()
+    return version
+
+
+def revert_config(session: Session, target_id: str, *, at: datetime, reason: str) -> ConfigVersion:
+    """Roll a setting back to the parent of its current version, as a new version."""
+    current = current_config(session, target_id)
+    if current is None or current.parent_version is None:
+        raise RegistryError(f"setting {target_id!r} has no earlier version to return to")
+    parent = session.get(ConfigVersion, (target_id, current.parent_version))
+    target = session.get(ConfigTarget, target_id)
+    return apply_config(session, target_id, target.kind, parent.value, at=at, reason=reason)
+
+
+def history(session: Session, target_id: str) -> list[dict[str, Any]]:
+    """Every version of a prompt or a setting, oldest first, with lineage, reason and diff."""
+    rows: list[Any] = list(
+        session.scalars(
+            select(PromptVersion).where(PromptVersion.prompt_id == target_id).order_by(PromptVersion.version)
+        )
+    )
+    current_version = getattr(session.get(Prompt, target_id), "current_version", None)
+    if not rows:
+        rows = list(
+            session.scalars(
+                select(ConfigVersion)
+                .where(ConfigVersion.target_id == target_id)
+                .order_by(ConfigVersion.version)
+            )
+        )
+        current_version = getattr(session.get(ConfigTarget, target_id), "current_version", None)
+    if not rows:
+        raise RegistryError(f"{target_id!r} is neither a registered prompt nor a setting")
+    return [
+        {
+            "version": row.version,
+            "current": row.version == current_version,
+            "parent_version": row.parent_version,
+            "created_at": row.created_at.isoformat(),
+            "reason": row.reason,
+            "improvement_id": row.improvement_id,
+            "diff": row.diff,
+        }
+        for row in rows
+    ]

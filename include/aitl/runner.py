@@ -94,13 +94,14 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
 def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict[str, StageResult]:
     """All stages of a cycle in order outside Airflow, honoring early stops like the DAGs.
 
-    ``verify`` runs whenever normalization did, as in the DAGs: running
-    experiments need their look even when nothing new was planned.
+    ``verify`` and ``publish`` run whenever normalization did, as in the
+    DAGs: running experiments need their look, and queued decisions their
+    delivery, even when nothing new was planned.
     """
     results: dict[str, StageResult] = {}
     stopped = False
     for name in stages_of(level):
-        if name == "verify":
+        if name in ("verify", "publish"):
             stopped = "normalize" not in results
         if stopped:
             continue

@@ -287,6 +287,10 @@ class Scenario:
     weekend_factor: float = 0.5
     users: int = 400
     malformed_rate: float = 0.0
+    # Remedy phrase (case-insensitive substring of a served prompt text) ->
+    # change of success probability: the platform's ground truth of which
+    # instructions help and which hurt, for ``aitl evaluate loop``.
+    success_effects: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         hours = tuple(
@@ -325,6 +329,14 @@ class Scenario:
                 raise ValueError(f"{name}: must be positive")
         if int(self.users) < 1:
             raise ValueError("users: must be at least 1")
+        for phrase, delta in self.success_effects.items():
+            if not phrase.strip() or not -1.0 <= delta <= 1.0:
+                raise ValueError(f"success_effects: {phrase!r}: {delta!r} must be in [-1, 1]")
+
+    def success_effect(self, text: str) -> float:
+        """The summed ``success_effects`` of the phrases ``text`` contains."""
+        folded = text.lower()
+        return sum(delta for phrase, delta in self.success_effects.items() if phrase.lower() in folded)
 
     @classmethod
     def from_json(cls, path: Path) -> Scenario:
@@ -345,6 +357,12 @@ class Scenario:
                     kwargs[name] = tuple(parse_utc(v) for v in value)
                 elif name == "regression_at":
                     kwargs[name] = parse_utc(value)
+                elif name == "success_effects":
+                    if not isinstance(value, dict) or not all(
+                        isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+                    ):
+                        raise TypeError("expected an object of phrase -> number")
+                    kwargs[name] = {str(k): float(v) for k, v in value.items()}
                 elif name == "users":
                     if isinstance(value, bool) or not isinstance(value, int):
                         raise TypeError("expected an integer")
@@ -673,10 +691,48 @@ def _effect_arrays(ctx: _Context, hour: datetime):
             version[p, arm] = served_version.version
             security[p, arm] = effects.get("security_rate_factor", 1.0)
             timeout[p, arm] = effects.get("timeout_rate_factor", 1.0)
-            success[p, arm] = effects.get("success_delta", 0.0)
+            success[p, arm] = effects.get("success_delta", 0.0) + sc.success_effect(served_version.text)
             if REGRESSION_LINE in served_version.text:
                 regression[p, arm] = effects.get("regression_factor", 1.0)
     return version, security, timeout, success, regression, experiments
+
+
+# Success probability of a complex execution, roughly, for the timeout term of
+# ``expected_success_change`` (the mix of tiers, models and users averages near it).
+_COMPLEX_SUCCESS = 0.6
+
+
+def expected_success_change(
+    scenario: Scenario, prompt_id: str, control_text: str, variant_text: str, at: datetime
+) -> float:
+    """The true change in a prompt's success rate from serving ``variant_text`` instead of ``control_text``.
+
+    The ground truth ``aitl evaluate loop`` scores decisions against: the
+    effects of both texts on that prompt's traffic (security fix on the
+    planted segment's share, fewer timeouts on the complex share, the
+    regression's penalty after its release, direct success effects), to first
+    order: clipping of probabilities is ignored.
+    """
+    from scipy.stats import beta
+
+    task = PROMPT_IDS.index(prompt_id)
+    released = prompt_id == scenario.regression_prompt and at >= scenario.regression_at
+
+    def success_of(text: str) -> float:
+        effects = text_effects(text) or {}
+        value = effects.get("success_delta", 0.0) + scenario.success_effect(text)
+        if TASK_TYPES[task] == scenario.security_task_type:
+            hot_share = LANGUAGE_P[task, LANGUAGES.index(scenario.security_language)]
+            planted = scenario.security_rate * effects.get("security_rate_factor", 1.0)
+            value -= 0.20 * planted * hot_share
+        complex_share = float(beta.sf(scenario.timeout_complexity, COMPLEXITY_A[task], COMPLEXITY_B[task]))
+        timeouts = scenario.timeout_rate * effects.get("timeout_rate_factor", 1.0)
+        value -= _COMPLEX_SUCCESS * timeouts * complex_share
+        if released and REGRESSION_LINE in text:
+            value -= scenario.regression_success_drop * effects.get("regression_factor", 1.0)
+        return value
+
+    return success_of(variant_text) - success_of(control_text)
 
 
 def _hour_seed(seed: int, hour: datetime) -> np.random.Generator:

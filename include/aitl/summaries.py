@@ -37,6 +37,10 @@ class SegmentStats:
     def __add__(self, other: SegmentStats) -> SegmentStats:
         return SegmentStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
+    def __sub__(self, other: SegmentStats) -> SegmentStats:
+        """The statistics of a superset minus a subset of it: the rest of the traffic."""
+        return SegmentStats(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
     @property
     def success_rate(self) -> float:
         return self.successes / self.n if self.n else float("nan")

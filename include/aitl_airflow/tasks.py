@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 from aitl.config import Settings
+from aitl.implementation import ReviewError, review
 from aitl.runner import run_stage
+from aitl.store.database import connect, transaction
 from aitl.window import Window
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,23 @@ def store_url() -> str | None:
     return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
 
 
+SINK_CONN_ID = "aitl_sink"
+
+
+def sink_url() -> str | None:
+    """Where decisions are published, from the ``aitl_sink`` connection, if defined.
+
+    Its extra ``url`` (a file path, an http(s) URL or a SQLAlchemy URL) wins;
+    otherwise its URI (``http://host:port/path``). Without the connection
+    ``AITL_SINK_URL`` applies, then a JSON-lines file in ``AITL_HOME``.
+    """
+    try:
+        conn = BaseHook.get_connection(SINK_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    return conn.extra_dejson.get("url") or conn.get_uri()
+
+
 def window_of(context: dict[str, Any]) -> Window:
     return Window(context["data_interval_start"], context["data_interval_end"])
 
@@ -52,6 +72,7 @@ def settings_of(context: dict[str, Any]) -> Settings:
         profile=params.get("profile"),
         overrides={name: params[name] for name in THRESHOLD_PARAMS if params.get(name) is not None},
         dry_run=bool(params.get("dry_run", False)),
+        sink_url=sink_url(),
     )
 
 
@@ -64,3 +85,29 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
     return result.summary
+
+
+def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
+    """Approve or reject the improvement named by the run's params.
+
+    A refused review (unknown id, not proposed, unsafe now) fails the task
+    without retries: retrying cannot change the answer.
+    """
+    params = context["params"]
+    settings = settings_of(context)
+    reviewer = getattr(context.get("dag_run"), "triggering_user_name", None) or "airflow"
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            result = review(
+                session,
+                params["improvement_id"],
+                params["decision"],
+                at=datetime.now(UTC),
+                thresholds=settings.thresholds,
+                reviewer=reviewer,
+                note=params.get("note") or "",
+            )
+    except ReviewError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    log.info("aitl review %s: %s", params["improvement_id"], json.dumps(result, sort_keys=True))
+    return result
