@@ -237,3 +237,25 @@ def test_dry_run_decides_nothing(sqlite_url):
     assert stored(sqlite_url) == []
     with transaction(connect(sqlite_url)) as session:
         assert session.get(Experiment, "exp-1").status == "running"
+
+
+def test_effectiveness_counts_the_promotion_and_estimates_its_return(sqlite_url):
+    from aitl.effectiveness import effectiveness
+    from aitl.summaries import merged_stats
+
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(success=0.90), days=2)
+    with transaction(connect(sqlite_url)) as session:
+        decision = session.scalars(select(Decision).where(Decision.decision == "promoted")).one()
+        window = Window(decision.window_end - DAY, decision.window_end)
+        metrics = effectiveness(session, window, window_days=7)
+        week = merged_stats(session, Window(window.end - 7 * DAY, window.end), prompt_id="p")
+    assert metrics["promoted"] == 1 and metrics["rolled_back"] == 0
+    assert metrics["totals"] == {"promoted": 1, "rolled_back": 0, "inconclusive": 0}
+    assert metrics["improvement_success_rate"] == 1.0
+    assert metrics["learning_velocity"] == pytest.approx(1 / 7, abs=1e-4)
+    assert metrics["adaptation_speed_h"]["finding_to_launch"] == 0.0
+    assert metrics["roi"]["extra_successes_per_day"] == pytest.approx(decision.effect * week.n / 7, abs=0.01)
+    assert metrics["roi"]["successes_lost"] == 0
+    assert 0.7 < metrics["success_rate"] < 0.9

@@ -41,6 +41,7 @@ def planted_hour(hour: datetime, n: int = 400, seed: int = 1, experiment: Experi
         hot = i % 4 == 0
         fields = {
             "event_id": f"{hour:%H}-{i}",
+            "execution_id": f"x-{hour:%H}-{i}",
             "user_id": f"user-{rng.integers(0, 150)}",
             "task_type": "api_endpoint" if hot else "refactor",
             "language": "python" if hot else "go",
@@ -49,7 +50,7 @@ def planted_hour(hour: datetime, n: int = 400, seed: int = 1, experiment: Experi
             "success": bool(rng.random() < 0.75),
         }
         if experiment is not None and hot:
-            arm = registry.assign_arm(experiment.id, fields["user_id"], experiment.traffic_split)
+            arm = registry.assign_arm(experiment.id, fields["execution_id"], experiment.traffic_split)
             fields |= {
                 "experiment_id": experiment.id,
                 "arm": arm,

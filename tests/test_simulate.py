@@ -397,7 +397,7 @@ def test_running_experiment_splits_traffic_and_the_variant_works(tmp_path, store
     assert 0.35 < arms["variant"] / len(api) < 0.65
     for event in api:
         assert event["prompt_version"] == (variant.version if event["arm"] == "variant" else 1)
-        assert event["arm"] == registry.assign_arm("exp-sqli", event["user_id"], 0.5)
+        assert event["arm"] == registry.assign_arm("exp-sqli", event["execution_id"], 0.5)
 
     control = [e for e in api if e["arm"] == "control" and hot(e)]
     treated = [e for e in api if e["arm"] == "variant" and hot(e)]

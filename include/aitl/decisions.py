@@ -62,6 +62,7 @@ from aitl.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_
 from aitl.window import Window
 
 MAX_EXPERIMENT_DAYS = 14
+LAST_BEFORE_FINAL = 0.95  # information fraction of a look past the planned size but not yet final
 FINAL = ("promoted", "rolled_back", "inconclusive")
 
 
@@ -128,8 +129,13 @@ def _previous_fractions(session: Session, experiment_id: str, window: Window) ->
 def _look(session: Session, experiment: Experiment, window: Window, thresholds: Thresholds) -> Look:
     control, variant = arm_stats(session, experiment, window.end)
     look = Look(experiment, control, variant)
+    age = window.end - experiment.started_at
     if min(control.n, variant.n) < MIN_PER_ARM:
-        look.reason = f"waiting for {MIN_PER_ARM} executions per arm (have {control.n} / {variant.n})"
+        if age >= timedelta(days=MAX_EXPERIMENT_DAYS):
+            look.decision = "inconclusive"
+            look.reason = f"too little traffic in {MAX_EXPERIMENT_DAYS} days ({control.n} / {variant.n})"
+        else:
+            look.reason = f"waiting for {MIN_PER_ARM} executions per arm (have {control.n} / {variant.n})"
         return look
     srm = sample_ratio(control.n, variant.n, experiment.traffic_split)
     if srm.p_value < SRM_ALPHA:
@@ -142,9 +148,12 @@ def _look(session: Session, experiment: Experiment, window: Window, thresholds: 
         return look
     previous = _previous_fractions(session, experiment.id, window)
     planned = experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
-    age = window.end - experiment.started_at
-    look.final = (control.n + variant.n) >= planned or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
-    look.fraction = 1.0 if look.final else (control.n + variant.n) / planned
+    # The final look needs the planned size and the minimum running time; a
+    # look short of the time stays just below the end so it spends little.
+    ran_long_enough = age >= parse_duration(thresholds.ab_test_duration)
+    reached = (control.n + variant.n) >= planned and ran_long_enough
+    look.final = reached or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
+    look.fraction = 1.0 if look.final else min((control.n + variant.n) / planned, LAST_BEFORE_FINAL)
     look.number = len(previous) + 1
     alpha = thresholds.alpha
     _, look.nominal_alpha, look.spent = look_threshold(previous, look.fraction, alpha)

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aitl.store.models import ConfigVersion, Decision, Experiment, Improvement
-from aitl.summaries import merged_stats, rollup_frame_of
+from aitl.summaries import merged_stats, window_totals
 from aitl.window import Window
 
 WEEK = timedelta(days=7)
@@ -63,12 +63,12 @@ def _median_hours(deltas: list[timedelta]) -> float | None:
 
 
 def _quality_trend(session: Session, window: Window, days: int) -> float | None:
-    frame = rollup_frame_of(
-        session, Window(window.end - timedelta(days=days), window.end), ["n", "quality_sum"]
-    )
-    if frame.empty:
+    span = Window(window.end - timedelta(days=days), window.end)
+    hourly = window_totals(session, span, ["hour"], ["n", "quality_sum"])
+    if hourly.empty:
         return None
-    daily = frame.assign(day=frame["hour"].map(lambda h: h.date())).groupby("day")[["n", "quality_sum"]].sum()
+    days_of = hourly["hour"].map(lambda hour: hour.date())
+    daily = hourly.assign(day=days_of).groupby("day")[["n", "quality_sum"]].sum()
     daily = daily[daily["n"] > 0]
     if len(daily) < 2:
         return None

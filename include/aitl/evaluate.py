@@ -49,6 +49,19 @@ DAY = timedelta(days=1)
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 TRUTH_BAND = 0.01  # |true change in success rate| below this is "null"
 
+# The default ground truth of ``aitl evaluate loop``: besides the planted
+# effects (parameterized queries, bounded execution, task clarity), some of the
+# taxonomy's remedies help this platform's models and some hurt them. The
+# planner proposes them from what it finds; it does not know which is which.
+LOOP_SUCCESS_EFFECTS = {
+    "reduce complexity": -0.12,  # the model drops requirements to keep code short
+    "add caching": -0.10,  # stale-data bugs
+    "implement oauth": -0.08,  # unrequested auth code breaks the tests
+    "structured format": 0.06,
+    "add context": 0.06,
+    "descriptive names": 0.05,
+}
+
 
 @dataclass(frozen=True)
 class Traffic:
@@ -235,7 +248,7 @@ def run_loop(
     progress: Any = None,
 ) -> dict[str, Any]:
     """The closed loop for ``days`` simulated days in a fresh store under ``home``; scored decisions."""
-    scenario = scenario or Scenario()
+    scenario = scenario or Scenario(success_effects=LOOP_SUCCESS_EFFECTS)
     home.mkdir(parents=True, exist_ok=True)
     store_url = f"sqlite:///{home / 'aitl.db'}"
     upgrade(store_url)

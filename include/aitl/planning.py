@@ -42,7 +42,16 @@ from aitl.tuning import config_key, configuration_plans, improvement_row, priori
 from aitl.window import Window
 
 ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
-REJECTION_MEMORY = timedelta(days=7)
+# How long a change that ended without success is not planned again. A
+# reviewer's rejection is remembered for a week; a change that was tested and
+# rolled back, or tested without a significant effect, for a month:
+# re-running the same experiment until it happens to come out significant
+# would undo the error control of every single test.
+MEMORY = {
+    "rejected": timedelta(days=7),
+    "rolled_back": timedelta(days=30),
+    "inconclusive": timedelta(days=30),
+}
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,7 @@ def _bands(events: pd.DataFrame) -> pd.Series:
 
 
 def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
-    """Another run's improvement with this key is still active or was just rejected.
+    """Another run's improvement with this key is still active, or ended without success recently.
 
     Any level counts (a daily plan must not repeat what an hourly run launched);
     this run's own earlier plans do not, so a rerun plans the same again.
@@ -219,6 +228,6 @@ def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
     for status, updated_at in session.execute(query):
         if status in ACTIVE_STATUSES:
             return True
-        if status == "rejected" and window.end - updated_at <= REJECTION_MEMORY:
+        if status in MEMORY and window.end - updated_at <= MEMORY[status]:
             return True
     return False

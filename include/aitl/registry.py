@@ -138,10 +138,13 @@ def served(session: Session) -> dict[str, ServedPrompt]:
 
 
 def assign_arm(experiment_id: str, unit_id: str, traffic_split: float) -> str:
-    """Deterministic assignment: the same user always lands in the same arm.
+    """Deterministic assignment: the same unit always lands in the same arm.
 
     A salted hash of (experiment, unit) mapped to [0, 1): independent across
-    experiments, stable across sessions, and reproducible by the platform.
+    experiments and reproducible by the platform. The unit is the execution:
+    every execution is then an independent draw, which is what the tests on
+    executions in ``aitl.verification`` assume (assigning users would make a
+    user's executions one correlated cluster and need user-level analysis).
     """
     digest = hashlib.sha256(f"{experiment_id}:{unit_id}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") / 2**64

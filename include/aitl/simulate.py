@@ -80,8 +80,8 @@ Registry (the closed loop)
     promoted by an experiment stays served. It then serves, per hour, the
     registry's current version (the regression prompt's baseline version before
     ``regression_at``); for a running experiment, from the hour of its
-    ``started_at`` on, users are split by ``registry.assign_arm`` and events get
-    ``experiment_id``, ``arm`` and the arm's version.
+    ``started_at`` on, executions are split by ``registry.assign_arm`` on their
+    ``execution_id`` and events get ``experiment_id``, ``arm`` and the arm's version.
 
     The ground-truth effect of any served version follows from its text, so an
     improvement keeps its effect once promoted. ``VARIANT_EFFECTS`` maps remedy
@@ -441,11 +441,11 @@ class _Serving:
 
     def plan(self, prompt_id: str, hour: datetime, scenario: Scenario) -> tuple[_Version, _Running | None]:
         """(control, running experiment or None) served in ``hour``."""
-        if prompt_id == scenario.regression_prompt and hour < scenario.regression_at:
-            return self.before_regression, None
         running = self.experiments.get(prompt_id)
         if running is not None and hour + HOUR > running.started_at:
             return running.control, running
+        if prompt_id == scenario.regression_prompt and hour < scenario.regression_at:
+            return self.before_regression, None
         return self.current[prompt_id], None
 
 
@@ -659,15 +659,6 @@ class _Context:
     user_ids: list[str]
     user_p: np.ndarray
     skill: np.ndarray
-    arm_cache: dict[tuple[str, float], np.ndarray] = field(default_factory=dict)
-
-    def variant_users(self, running: _Running) -> np.ndarray:
-        key = (running.experiment_id, running.split)
-        if key not in self.arm_cache:
-            self.arm_cache[key] = np.array(
-                [assign_arm(running.experiment_id, uid, running.split) == "variant" for uid in self.user_ids]
-            )
-        return self.arm_cache[key]
 
 
 def _effect_arrays(ctx: _Context, hour: datetime):
@@ -771,15 +762,17 @@ def _simulate_hour(ctx: _Context, hour: datetime) -> tuple[bytes, int, int, dict
     model_s = _pick(rng, MODEL_P, tier_s)
 
     version_t, security_t, timeout_t, success_t, regression_t, experiments = _effect_arrays(ctx, hour)
-    arm_s = np.zeros(m, dtype=np.int64)
+    # Events. Execution ids number the events as generated (``exec_prefix`` +
+    # index), so each execution's arm is known before its outcome is drawn.
+    user, task, lang, cx = user_s[sess], task_s[sess], lang_s[sess], cx_s[sess]
+    tier, model = tier_s[sess], model_s[sess]
+    exec_prefix = f"exe-{ctx.seed}-{hour:%Y%m%d%H}-"
+    arm = np.zeros(n, dtype=np.int64)
     for p, running in enumerate(experiments):
         if running is not None:
-            mask = task_s == p
-            arm_s[mask] = 1 + ctx.variant_users(running)[user_s[mask]]
-
-    # Events.
-    user, task, lang, cx = user_s[sess], task_s[sess], lang_s[sess], cx_s[sess]
-    tier, model, arm = tier_s[sess], model_s[sess], arm_s[sess]
+            for i in np.flatnonzero(task == p).tolist():
+                variant = assign_arm(running.experiment_id, f"{exec_prefix}{i:06d}", running.split)
+                arm[i] = 2 if variant == "variant" else 1
     skill = ctx.skill[user]
 
     hot = (task == TASK_TYPES.index(sc.security_task_type)) & (lang == LANGUAGES.index(sc.security_language))
@@ -932,7 +925,7 @@ def _simulate_hour(ctx: _Context, hour: datetime) -> tuple[bytes, int, int, dict
 
     tag = f"{hour:%Y%m%d%H}"
     event_prefix = f"sim-{ctx.seed}-{tag}-"
-    exec_prefix = f"exe-{ctx.seed}-{tag}-"
+    executions = order.tolist()
     session_prefix = f"ses-{ctx.seed}-{tag}-"
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
@@ -976,7 +969,7 @@ def _simulate_hour(ctx: _Context, hour: datetime) -> tuple[bytes, int, int, dict
             dumps(
                 {
                     "event_id": f"{event_prefix}{i:06d}",
-                    "execution_id": f"{exec_prefix}{i:06d}",
+                    "execution_id": f"{exec_prefix}{executions[i]:06d}",
                     "session_id": f"{session_prefix}{row[0]:05d}",
                     "user_id": row[1],
                     "timestamp": f"{row[2]}Z",

@@ -56,18 +56,22 @@ class SegmentStats:
 
 
 def merged_stats(session: Session, window: Window, **segment: Any) -> SegmentStats:
-    """Add up the rollups of ``window`` whose segment columns equal ``segment``."""
+    """Add up the rollups of ``window`` whose segment columns equal ``segment`` (summed in SQL)."""
     table = HourlyRollup.__table__
     names = [f.name for f in fields(SegmentStats)]
-    query = select(*(table.c[name] for name in names)).where(
+    query = select(*(func.coalesce(func.sum(table.c[name]), 0) for name in names)).where(
         table.c.hour >= window.start, table.c.hour < window.end
     )
     for column, value in segment.items():
         query = query.where(table.c[column] == value)
-    total = SegmentStats()
-    for row in session.execute(query):
-        total = total + SegmentStats(*row)
-    return total
+    row = session.execute(query).one()
+    # Each field keeps its own type (counts int, sums float) whatever the backend's SUM returns.
+    return SegmentStats(*(type(f.default)(v) for v, f in zip(row, fields(SegmentStats), strict=True)))
+
+
+def window_totals(session: Session, window: Window, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Rollup columns ``values`` summed over the window per ``keys`` (e.g. per hour)."""
+    return _summed(session, HourlyRollup.__table__, window, keys, values)
 
 
 def _in_window(table: Table, window: Window):
