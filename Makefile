@@ -32,6 +32,7 @@ bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sequences.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/daily.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ground_truth.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/decisions.py
 
 clean:
 	rm -rf $(VENV) .demo

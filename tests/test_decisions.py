@@ -259,3 +259,17 @@ def test_effectiveness_counts_the_promotion_and_estimates_its_return(sqlite_url)
     assert metrics["roi"]["extra_successes_per_day"] == pytest.approx(decision.effect * week.n / 7, abs=0.01)
     assert metrics["roi"]["successes_lost"] == 0
     assert 0.7 < metrics["success_rate"] < 0.9
+
+
+def test_a_metric_without_variation_is_left_out_not_nan():
+    from aitl.summaries import SegmentStats
+    from aitl.verification import compare_arms
+
+    def arm(n: int, successes: int) -> SegmentStats:
+        # every quality score 0 in both arms: Welch's test has no variance to work with
+        return SegmentStats(n=n, successes=successes, log_duration_sum=2.0 * n, log_duration_sumsq=4.5 * n)
+
+    results = compare_arms(arm(100, 70), arm(100, 80), 0.05)
+    assert "quality_score" not in results
+    assert set(results) == {"success_rate", "error_rate", "log_duration"}
+    assert all(math.isfinite(r.p_value) for r in results.values())

@@ -48,6 +48,7 @@ def planted_hour(hour: datetime, n: int = 400, seed: int = 1, experiment: Experi
             "prompt_id": PROMPT if hot else "refactor-gen",
             "security_warnings": ["sql injection"] if hot and rng.random() < 0.3 else [],
             "success": bool(rng.random() < 0.75),
+            "quality_score": round(float(rng.uniform(0.5, 0.9)), 3),
         }
         if experiment is not None and hot:
             arm = registry.assign_arm(experiment.id, fields["execution_id"], experiment.traffic_split)
@@ -72,6 +73,7 @@ def deployment(airflow_home, store_url, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     monkeypatch.setenv("AITL_STORE_URL", store_url)
     monkeypatch.setenv("AITL_LANDING_DIR", str(landing))
+    monkeypatch.setenv("AITL_SINK_URL", str(tmp_path / "published.jsonl"))
     with transaction(connect(store_url)) as session:
         registry.ensure_registered(session, PROMPT, "Write a REST endpoint.", at=HOUR)
     return store_url, landing
@@ -129,7 +131,7 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
         "verify": "skipped",
         "publish": "success",
     }
-    lines = Path(os.environ["AITL_HOME"], "published.jsonl").read_text().splitlines()
+    lines = Path(os.environ["AITL_SINK_URL"]).read_text().splitlines()
     published = [json.loads(line) for line in lines]
     assert [m["kind"] for m in published] == ["experiment_started"]
     with transaction(connect(url)) as session:
@@ -222,7 +224,8 @@ def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deploymen
     url, landing = deployment
     monkeypatch.delenv("AITL_STORE_URL")
     monkeypatch.setenv("AITL_HOME", str(landing.parent / "unused-default-home"))
-    sink = landing.parent / "published.jsonl"
+    monkeypatch.delenv("AITL_SINK_URL")
+    sink = landing.parent / "from-connection.jsonl"
     sink_conn = {"conn_type": "generic", "extra": {"url": str(sink)}}
     monkeypatch.setenv("AIRFLOW_CONN_AITL_SINK", json.dumps(sink_conn))
     if url.startswith("postgresql"):
@@ -231,11 +234,11 @@ def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deploymen
     else:
         extra = {"conn_type": "generic", "extra": {"sqlalchemy_url": url}}
         monkeypatch.setenv("AIRFLOW_CONN_AITL_STORE", json.dumps(extra))
-    land(landing, HOUR, planted_hour(HOUR, n=50))
+    land(landing, HOUR, planted_hour(HOUR, n=400))
     assert run_hour(hourly_dag, HOUR)["collect"] == "success"
     with transaction(connect(url)) as session:
-        assert session.get(PipelineRun, ("hourly", HOUR, "collect")).summary["stored"] == 50
+        assert session.get(PipelineRun, ("hourly", HOUR, "collect")).summary["stored"] == 400
         launched = session.scalars(select(Experiment.id)).all()
     assert not (landing.parent / "unused-default-home").exists()
     delivered = [json.loads(line)["payload"]["experiment_id"] for line in sink.read_text().splitlines()]
-    assert delivered == launched
+    assert launched and delivered == launched

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from aitl.insights import SEVERITY_WEIGHT
 from aitl.store.models import (
+    Decision,
+    Effectiveness,
     Experiment,
     ExperimentResult,
     Improvement,
@@ -202,6 +204,23 @@ def summarize_daily(session: Session, day: Window) -> dict[str, Any]:
             for t in trends
         ],
         "weakest": [(t.key, t.attempts, t.success_rate, t.error_types) for t in weakest],
+        "decisions": [
+            {
+                "experiment": d.experiment_id,
+                "decision": d.decision,
+                "look": d.look,
+                "metric": d.metric,
+                "effect": d.effect,
+                "ci": [d.ci_low, d.ci_high],
+                "p_value": d.p_value,
+                "p_adjusted": d.p_adjusted,
+                "reason": d.reason,
+            }
+            for d in session.scalars(
+                select(Decision).where(Decision.window_end == day.end).order_by(Decision.experiment_id)
+            )
+        ],
+        "effectiveness": getattr(session.get(Effectiveness, ("daily", day.start)), "metrics", None),
     }
 
 
@@ -218,6 +237,29 @@ def render_daily(summary: dict[str, Any]) -> str:
     for key, attempts, rate, errors in summary["weakest"]:
         top = ", ".join(f"{k} {v}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
         lines.append(f"    {key:<22} {rate:.0%} of {attempts} succeeded; errors: {top or 'none'}")
+    lines.append("  experiment decisions (deciding metric: effect, repeated-look interval, p-values):")
+    for d in summary["decisions"]:
+        numbers = ""
+        if d["effect"] is not None:
+            numbers = (
+                f" {d['metric']} {d['effect']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}],"
+                f" p={d['p_value']:.3g}, adjusted {d['p_adjusted']:.3g}"
+                if d["p_adjusted"] is not None
+                else f" {d['metric']} {d['effect']:+.3f}, p={d['p_value']:.3g}"
+            )
+        lines.append(f"    {d['experiment']} look {d['look']}: {d['decision'].upper()}{numbers}")
+        lines.append(f"      {d['reason']}")
+    if not summary["decisions"]:
+        lines.append("    none (no experiment running)")
+    metrics = summary["effectiveness"]
+    if metrics:
+        totals = metrics["totals"]
+        lines.append(
+            f"  loop effectiveness: {metrics['generated']} improvements planned, "
+            f"{metrics['implemented']} implemented today; since the start {totals['promoted']} promoted, "
+            f"{totals['rolled_back']} rolled back, {totals['inconclusive']} inconclusive; "
+            f"platform success rate {metrics['success_rate']}"
+        )
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ these rows (``aitl.decisions``).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +71,9 @@ def compare_arms(control: SegmentStats, variant: SegmentStats, alpha: float) -> 
             mean_c, var_c = control.mean_var(column)
             mean_v, var_v = variant.mean_var(column)
             results[metric] = welch_from_stats(mean_c, var_c, control.n, mean_v, var_v, variant.n, alpha)
-    return results
+    # A metric without variation in either arm (all durations equal) has no
+    # test: it is left out rather than carried as a NaN p-value.
+    return {metric: r for metric, r in results.items() if math.isfinite(r.p_value)}
 
 
 def arm_stats(session: Session, experiment: Experiment, end: datetime) -> tuple[SegmentStats, SegmentStats]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,7 +85,18 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     log.info("aitl %s %s %s: %s", level, stage, window, json.dumps(numbers, sort_keys=True))
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
-    return result.summary
+    return _json_safe(result.summary)
+
+
+def _json_safe(value: Any) -> Any:
+    """The summary with non-finite numbers (a rate of nothing, NaN) as None: XCom is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def review_improvement(context: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,84 @@
+"""The review DAG: a person approves or rejects a proposed improvement by triggering it with params."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from aitl import registry
+from aitl.store import connect, transaction
+from aitl.store.models import Experiment, Improvement
+
+pytestmark = pytest.mark.airflow
+
+AT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def review_dag(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags"))
+    return bag.dags["aitl_improvement_review"]
+
+
+@pytest.fixture
+def proposed(sqlite_url, monkeypatch):
+    monkeypatch.setenv("AITL_STORE_URL", sqlite_url)
+    with transaction(connect(sqlite_url)) as session:
+        registry.ensure_registered(session, "p", "Write an endpoint.", at=AT - timedelta(days=1))
+        session.add(
+            Improvement(
+                id="imp-1",
+                level="daily",
+                insight_id="i",
+                window_start=AT - timedelta(days=1),
+                window_end=AT,
+                type="prompt_refinement",
+                target_kind="prompt",
+                target_id="p",
+                dedupe_key="k",
+                modification="Always parameterize queries.",
+                change={"append": "Always parameterize queries."},
+                expected_effect="",
+                priority="medium",
+                priority_score=1.0,
+                confidence=0.85,
+                status="proposed",
+                status_reason="awaiting approval",
+                updated_at=AT,
+            )
+        )
+    return sqlite_url
+
+
+def trigger(dag, **conf):
+    run = dag.test(logical_date=pendulum.now("UTC"), run_conf=conf)
+    return run.state, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_approval_launches_the_experiment(review_dag, proposed):
+    state, tasks = trigger(review_dag, improvement_id="imp-1", decision="approve", note="ship it")
+    assert state == "success" and tasks == {"review": "success"}
+    with transaction(connect(proposed)) as session:
+        improvement = session.get(Improvement, "imp-1")
+        assert improvement.status == "running"
+        assert "approved by" in improvement.status_reason and "ship it" in improvement.status_reason
+        assert session.query(Experiment).count() == 1
+
+
+def test_a_refused_review_fails_without_retrying(review_dag, proposed):
+    state, tasks = trigger(review_dag, improvement_id="nope", decision="reject")
+    assert state == "failed" and tasks == {"review": "failed"}
+    with transaction(connect(proposed)) as session:
+        assert session.get(Improvement, "imp-1").status == "proposed"
+
+
+def test_an_invalid_param_is_refused_naming_it(review_dag, proposed):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="decision"):
+        trigger(review_dag, improvement_id="imp-1", decision="maybe")
