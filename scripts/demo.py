@@ -7,11 +7,13 @@ the platform's traffic, serving whatever experiments the pipeline has launched
 so far, and then Airflow runs ``aitl_feedback_hourly`` for that hour
 (``dag.test()``: real task instances, recorded in the metadata DB and visible
 in the Airflow UI afterwards). The loop closes: a fix launched at hour 1 is
-served to half the users from hour 2 on, and verification measures it. Two
-days of earlier traffic are summarised first (as if the platform had history
-before the pipeline was switched on), so that the daily DAG, run for the last
-two days, has seasonality to remove: it finds the planted anomalous hour on the
-first and the prompt regression on the second.
+served to half the executions from hour 2 on, and verification measures it.
+Two days of earlier traffic are summarised first (as if the platform had
+history before the pipeline was switched on), so that the daily DAG has
+seasonality to remove: run for the last day of history it finds the planted
+anomalous hour, for the demo day the prompt regression. A second day, its
+hours run by the library directly, gives the experiments the full day they
+need before the daily DAG may promote or roll them back.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def main() -> int:
 
     from aitl.config import Settings
     from aitl.report import render, render_daily, summarize, summarize_daily
-    from aitl.runner import run_hours
+    from aitl.runner import run_cycle, run_hours
     from aitl.simulate import Scenario, simulate
     from aitl.store import connect, transaction, upgrade
     from aitl.window import Window
@@ -107,6 +109,18 @@ def main() -> int:
     for _ in run_hours(history, Settings.from_env(), ("collect", "normalize")):
         pass
     print(f"  {events} events of {history} ingested and summarised (aitl's collect and normalize stages)")
+
+    def daily(day: Window) -> None:
+        step(f"Running aitl_system_daily for {day.start:%Y-%m-%d} (window_days=2: short history)")
+        with quiet(task_log):
+            run = dags["aitl_system_daily"].test(
+                logical_date=pendulum.instance(day.end), run_conf={"window_days": 2}
+            )
+        print(f"  run {run.state}")
+        with transaction(connect(store_url)) as session:
+            print(render_daily(summarize_daily(session, day)))
+
+    daily(Window(START - timedelta(days=1), START))
 
     step(f"Running aitl_feedback_hourly for {HOURS} hours of simulated traffic ({RATE:.0f} events/h)")
     started = time.monotonic()
@@ -127,21 +141,20 @@ def main() -> int:
     step("What the feedback cycle did")
     with transaction(connect(store_url)) as session:
         print(render(summarize(session, Window(START, START + timedelta(hours=HOURS)))))
+    if HOURS < 24:
+        return 0
+    daily(Window(START, START + timedelta(days=1)))
 
-    days = [Window(START - timedelta(days=1), START)] + (
-        [Window(START, START + timedelta(days=1))] * (HOURS >= 24)
-    )
-    for day in days:
-        step(
-            f"Running aitl_system_daily for {day.start:%Y-%m-%d} (window_days=2: the demo has 3 days of data)"
-        )
-        with quiet(task_log):
-            run = dags["aitl_system_daily"].test(
-                logical_date=pendulum.instance(day.end), run_conf={"window_days": 2}
-            )
-        print(f"  run {run.state}")
-        with transaction(connect(store_url)) as session:
-            print(render_daily(summarize_daily(session, day)))
+    # Experiments need a full day before they can be promoted: one more day,
+    # its hours run by the library directly (the same stages, without
+    # Airflow's per-run overhead), then the daily DAG decides.
+    next_day = Window(START + timedelta(days=1), START + timedelta(days=2))
+    step(f"One more simulated day, {next_day.start:%Y-%m-%d}: the hourly cycle through `aitl run`'s code")
+    for hour in next_day.hours():
+        hour_window = Window(hour, hour + timedelta(hours=1))
+        simulate(landing, hour_window, rate=RATE, seed=SEED, store_url=store_url, scenario=scenario)
+        run_cycle(hour_window, Settings.from_env())
+    daily(next_day)
 
     step("Look at the runs in the Airflow UI")
     print(
