@@ -70,6 +70,16 @@ def test_welch_from_summary_statistics_matches_raw_data():
     assert (result.ci_low, result.ci_high) == pytest.approx((low, high), rel=1e-9)
 
 
+def test_welch_matches_the_published_example():
+    # Wikipedia, "Welch's t-test", example 1 (unequal sample variances): t = 2.46, p = 0.021.
+    a1 = np.array([27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4])
+    a2 = np.array([27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4])
+    result = welch_from_stats(a1.mean(), a1.var(ddof=1), 15, a2.mean(), a2.var(ddof=1), 15)
+    assert round(result.statistic, 2) == 2.46
+    assert round(result.p_value, 3) == 0.021
+    assert result.effect == pytest.approx(a2.mean() - a1.mean())
+
+
 def test_sample_size_matches_the_textbook_formula():
     # Per arm n = 2 ((z_{1-a/2} + z_{1-b}) / h)^2 with Cohen's h; Cohen (1988), table
     # 6.4.1, gives about 1570 for h = 0.10. 0.50 -> 0.55 is h = 0.1001.
