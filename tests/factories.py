@@ -39,3 +39,33 @@ def event(ts: datetime | str, **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def improvement(at: datetime, **fields: Any):
+    """A prompt refinement of prompt "p" planned for the hour ending at ``at``; fields override."""
+    from datetime import timedelta
+
+    from aitl.store.models import Improvement
+
+    text = "Always parameterize queries."
+    base: dict[str, Any] = {
+        "id": "imp-1",
+        "level": "hourly",
+        "insight_id": "i",
+        "window_start": at - timedelta(hours=1),
+        "window_end": at,
+        "type": "prompt_refinement",
+        "target_kind": "prompt",
+        "target_id": "p",
+        "dedupe_key": "k",
+        "modification": text,
+        "change": {"append": text},
+        "expected_effect": "",
+        "priority": "high",
+        "priority_score": 3.0,
+        "confidence": 0.99,
+        "status": "planned",
+        "status_reason": "from insight",
+        "updated_at": at,
+    }
+    return Improvement(**(base | fields))

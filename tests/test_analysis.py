@@ -19,6 +19,7 @@ from aitl.planning import TimeoutPolicy, plan
 from aitl.store import connect, transaction
 from aitl.store.models import Experiment, Improvement
 from aitl.window import Window
+from tests import factories
 
 WINDOW = Window(datetime(2026, 11, 20, 5, tzinfo=UTC), datetime(2026, 11, 20, 6, tzinfo=UTC))
 
@@ -174,26 +175,7 @@ def test_timeouts_become_workflow_settings(sqlite_url):
 
 
 def improvement(**fields) -> Improvement:
-    base = {
-        "id": "imp-1",
-        "level": "hourly",
-        "insight_id": "i",
-        "window_start": WINDOW.start,
-        "window_end": WINDOW.end,
-        "type": "prompt_refinement",
-        "target_kind": "prompt",
-        "target_id": "hot",
-        "dedupe_key": "k",
-        "modification": "Always parameterize queries.",
-        "expected_effect": "",
-        "priority": "high",
-        "priority_score": 3.0,
-        "confidence": 0.99,
-        "status": "planned",
-        "status_reason": "from insight",
-        "updated_at": WINDOW.end,
-    }
-    return Improvement(**(base | fields))
+    return factories.improvement(WINDOW.end, **({"target_id": "hot"} | fields))
 
 
 SETTING = {

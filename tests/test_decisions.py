@@ -16,6 +16,7 @@ from aitl.evaluate import Traffic, synthetic_rollup
 from aitl.store import connect, transaction
 from aitl.store.models import Decision, Experiment, HourlyRollup, Improvement, OutboxMessage
 from aitl.window import Window
+from tests import factories
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -32,25 +33,15 @@ def setup_experiment(session, experiment_id: str = "exp-1", planned: int = PLANN
         session, "p", "Write code.\nBe careful.\n", at=START, reason="test", make_current=False
     )
     session.add(
-        Improvement(
+        factories.improvement(
+            START,
             id=f"imp-{experiment_id}",
-            level="hourly",
-            insight_id="i",
-            window_start=START - timedelta(hours=1),
-            window_end=START,
-            type="prompt_refinement",
-            target_kind="prompt",
-            target_id="p",
             dedupe_key=experiment_id,
             modification="Be careful.",
             change={"append": "Be careful."},
-            expected_effect="better",
-            priority="high",
-            priority_score=3.0,
             confidence=0.95,
             status="running",
             status_reason="launched",
-            updated_at=START,
         )
     )
     session.add(

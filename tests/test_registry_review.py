@@ -25,6 +25,7 @@ from aitl.store.models import (
 )
 from aitl.summaries import SegmentStats
 from aitl.window import Window
+from tests import factories
 
 AT = datetime(2026, 11, 10, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -41,27 +42,9 @@ def decide(session, improvement_id: str, decision: str, **kwargs):
 
 
 def improvement(**fields) -> Improvement:
-    base = {
-        "id": "imp-1",
-        "level": "daily",
-        "insight_id": "i",
-        "window_start": AT - DAY,
-        "window_end": AT,
-        "type": "prompt_refinement",
-        "target_kind": "prompt",
-        "target_id": "p",
-        "dedupe_key": "k",
-        "modification": "Always parameterize queries.",
-        "change": {"append": "Always parameterize queries."},
-        "expected_effect": "",
-        "priority": "medium",
-        "priority_score": 1.0,
-        "confidence": 0.85,
-        "status": "proposed",
-        "status_reason": "awaiting approval",
-        "updated_at": AT,
-    }
-    return Improvement(**(base | fields))
+    """A proposed prompt refinement from the daily run that ended at ``AT``."""
+    proposed = {"status": "proposed", "status_reason": "awaiting approval"}
+    return factories.improvement(AT, **({"level": "daily", "confidence": 0.85} | proposed | fields))
 
 
 SETTING = {

@@ -11,6 +11,7 @@ import pytest
 from aitl import registry
 from aitl.store import connect, transaction
 from aitl.store.models import Experiment, Improvement
+from tests import factories
 
 pytestmark = pytest.mark.airflow
 
@@ -31,25 +32,8 @@ def proposed(sqlite_url, monkeypatch):
     with transaction(connect(sqlite_url)) as session:
         registry.ensure_registered(session, "p", "Write an endpoint.", at=AT - timedelta(days=1))
         session.add(
-            Improvement(
-                id="imp-1",
-                level="daily",
-                insight_id="i",
-                window_start=AT - timedelta(days=1),
-                window_end=AT,
-                type="prompt_refinement",
-                target_kind="prompt",
-                target_id="p",
-                dedupe_key="k",
-                modification="Always parameterize queries.",
-                change={"append": "Always parameterize queries."},
-                expected_effect="",
-                priority="medium",
-                priority_score=1.0,
-                confidence=0.85,
-                status="proposed",
-                status_reason="awaiting approval",
-                updated_at=AT,
+            factories.improvement(
+                AT, level="daily", confidence=0.85, status="proposed", status_reason="awaiting approval"
             )
         )
     return sqlite_url
