@@ -211,7 +211,9 @@ def _experiment_summary(
         "effect": effect,
         "alpha": thresholds.alpha,
         "planned_n_per_arm": planned,
-        "planned_power": POWER if abs(effect) >= MINIMUM_DETECTABLE_EFFECT else None,
+        # The size is planned for promoting a +5-point improvement; a harm is
+        # rolled back by the guardrail rule, which has no planned power.
+        "planned_power": POWER if effect >= MINIMUM_DETECTABLE_EFFECT else None,
         "decisions": decisions,
     }
     wrong = decisions["promoted"] + decisions["rolled_back"]
