@@ -39,11 +39,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from statsmodels.stats.multitest import multipletests
 
 from aitl.insights import SEVERITY_WEIGHT
 from aitl.patterns import stable_id
-from aitl.stats import TestResult, two_proportions
+from aitl.stats import TestResult, adjust, two_proportions
 from aitl.store.models import ConfigVersion
 from aitl.summaries import rollup_frame_of
 from aitl.window import Window
@@ -185,7 +184,7 @@ def better_alternatives(counts: pd.DataFrame, alpha: float, min_n: int = MIN_ARM
                 compared.append((str(column), str(task_type), str(current["value"]), str(other.value), test))
     if not compared:
         return []
-    reject, adjusted, _, _ = multipletests([c[-1].p_value for c in compared], alpha=alpha, method="fdr_bh")
+    reject, adjusted = adjust([c[-1].p_value for c in compared], "fdr_bh", alpha)
     best: dict[tuple[str, str], Alternative] = {}
     for (column, task_type, current, value, test), significant, p_adjusted in zip(
         compared, reject, adjusted, strict=True
