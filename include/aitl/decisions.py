@@ -6,12 +6,15 @@ daily for two weeks gets a dozen chances to cross by luck. Decisions are made
 by the daily cycle, one *decision look* per experiment per day, like this:
 
 1. The arms' statistics since the start. Below ``MIN_PER_ARM`` executions per
-   arm nothing is decided and no look is spent.
+   arm nothing is decided and no look is spent (after ``MAX_EXPERIMENT_DAYS``
+   the experiment stops as inconclusive: too little traffic).
 2. A sample-ratio mismatch (chi-square p < 0.001) means the assignment is
    broken: the look is ``blocked`` and no look is spent.
 3. The information fraction ``t`` is the share of the planned sample size
-   (both arms) collected so far, and 1 at the planned size or after
-   ``MAX_EXPERIMENT_DAYS`` (the final look).
+   (both arms) collected so far. The final look (``t = 1``) needs the planned
+   size and ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``;
+   a look past the planned size but short of the time counts as
+   ``LAST_BEFORE_FINAL``.
 4. Repeated looks: Lan-DeMets alpha spending with the O'Brien-Fleming-type
    function (``aitl.sequential``). The boundary of this look follows from the
    fractions of the experiment's earlier looks, so looks need not be planned
