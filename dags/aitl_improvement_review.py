@@ -14,7 +14,8 @@ applies a new version of it (measured before/after by the daily DAG). Approval
 overrides the confidence gates only: if the change would break safety mode, the
 budget or an experiment already running on its prompt, the run fails and its
 log says why, and the improvement stays proposed. A rejected improvement is
-not planned again for a week.
+not planned again for a week. What the platform must learn of (a launched
+experiment, a changed setting) is published through the sink right away.
 """
 
 from __future__ import annotations

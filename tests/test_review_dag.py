@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +29,9 @@ def review_dag(airflow_home):
 
 
 @pytest.fixture
-def proposed(sqlite_url, monkeypatch):
+def proposed(sqlite_url, monkeypatch, tmp_path):
     monkeypatch.setenv("AITL_STORE_URL", sqlite_url)
+    monkeypatch.setenv("AITL_SINK_URL", str(tmp_path / "published.jsonl"))
     with transaction(connect(sqlite_url)) as session:
         registry.ensure_registered(session, "p", "Write an endpoint.", at=AT - timedelta(days=1))
         session.add(
@@ -51,7 +54,11 @@ def test_approval_launches_the_experiment(review_dag, proposed):
         improvement = session.get(Improvement, "imp-1")
         assert improvement.status == "running"
         assert "approved by" in improvement.status_reason and "ship it" in improvement.status_reason
-        assert session.query(Experiment).count() == 1
+        experiment_id = session.query(Experiment).one().id
+    published = [json.loads(line) for line in Path(os.environ["AITL_SINK_URL"]).read_text().splitlines()]
+    assert [(m["kind"], m["payload"]["experiment_id"]) for m in published] == [
+        ("experiment_started", experiment_id)
+    ]
 
 
 def test_a_refused_review_fails_without_retrying(review_dag, proposed):

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from aitl.config import Settings
 from aitl.implementation import ReviewError, review
 from aitl.runner import run_stage
+from aitl.sinks import publish, sink_from_url
 from aitl.store.database import connect, transaction
 from aitl.window import Window
 
@@ -121,5 +122,8 @@ def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
             )
     except ReviewError as exc:
         raise AirflowFailException(str(exc)) from exc
+    # Tell the platform now rather than at the next hourly publish.
+    with transaction(connect(settings.store_url)) as session:
+        result["published"] = publish(session, sink_from_url(settings.sink_url), datetime.now(UTC))
     log.info("aitl review %s: %s", params["improvement_id"], json.dumps(result, sort_keys=True))
     return result
