@@ -325,3 +325,34 @@ def test_a_sample_ratio_mismatch_blocks_every_verdict_of_the_look(sqlite_url, co
         assert verdicts["success_rate"] == "variant_better"
     else:
         assert verdicts["success_rate"] == verdicts["quality_score"] == "blocked_by_srm"
+
+
+def test_a_failed_change_is_retested_only_against_a_new_control(sqlite_url):
+    from aitl.planning import _blocked
+    from aitl.store.models import Experiment
+
+    later = Window(WINDOW.start + timedelta(days=2), WINDOW.end + timedelta(days=2))
+    with transaction(connect(sqlite_url)) as session:
+        registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
+        session.add(improvement(status="inconclusive", dedupe_key="k"))
+        session.add(
+            Experiment(
+                id="exp-1",
+                improvement_id="imp-1",
+                prompt_id="hot",
+                control_version=1,
+                variant_version=2,
+                assignment_unit="execution_id",
+                traffic_split=0.5,
+                primary_metric="success_rate",
+                guardrail_metrics=None,
+                planned_n_per_arm=100,
+                status="inconclusive",
+                started_at=WINDOW.end,
+                ended_at=WINDOW.end + timedelta(days=1),
+            )
+        )
+    with transaction(connect(sqlite_url)) as session:
+        assert _blocked(session, "k", later, "hourly")  # same control: not again for 30 days
+        registry.ensure_registered(session, "hot", "Write an endpoint. v2", at=later.start)
+        assert not _blocked(session, "k", later, "hourly")  # a release since: a new question

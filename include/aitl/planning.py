@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from aitl.insights import describe_segment
 from aitl.patterns import complexity_band
-from aitl.store.models import Improvement
+from aitl.store.models import Experiment, Improvement, Prompt
 from aitl.taxonomy import LEARNING_PATTERNS
 from aitl.tuning import config_key, configuration_plans, improvement_row, priority_of
 from aitl.window import Window
@@ -218,16 +218,24 @@ def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
     """Another run's improvement with this key is still active, or ended without success recently.
 
     Any level counts (a daily plan must not repeat what an hourly run launched);
-    this run's own earlier plans do not, so a rerun plans the same again.
+    this run's own earlier plans do not, so a rerun plans the same again. A
+    change tested against a control the prompt no longer serves (a release
+    or a promotion came since) is a new question and may be tested again.
     """
-    query = select(Improvement.status, Improvement.updated_at).where(
-        Improvement.dedupe_key == key,
-        ~((Improvement.level == level) & (Improvement.window_start == window.start)),
-        Improvement.window_start < window.end,
+    query = (
+        select(Improvement.status, Improvement.updated_at, Experiment.prompt_id, Experiment.control_version)
+        .outerjoin(Experiment, Experiment.improvement_id == Improvement.id)
+        .where(
+            Improvement.dedupe_key == key,
+            ~((Improvement.level == level) & (Improvement.window_start == window.start)),
+            Improvement.window_start < window.end,
+        )
     )
-    for status, updated_at in session.execute(query):
+    for status, updated_at, prompt_id, control_version in session.execute(query):
         if status in ACTIVE_STATUSES:
             return True
         if status in MEMORY and window.end - updated_at <= MEMORY[status]:
-            return True
+            served = session.get(Prompt, prompt_id) if prompt_id else None
+            if served is None or served.current_version == control_version:
+                return True
     return False
