@@ -193,9 +193,9 @@ SETTING = {
         ({**SETTING}, {}, "proposed", "never changes settings unattended"),
         ({**SETTING}, {"safety_mode": False}, "applied", "timeout:x:high v2 applied"),
         ({"confidence": 0.85}, {}, "proposed", "auto_implement_threshold"),
-        ({}, {"max_concurrent_improvements": 0}, "proposed", "safety mode"),
-        ({}, {"improvement_budget": 5}, "proposed", "budget: 0 of improvement_budget 5"),
-        ({"target_id": "unregistered"}, {}, "proposed", "not registered"),
+        ({}, {"max_concurrent_improvements": 0}, "deferred", "safety mode"),
+        ({}, {"improvement_budget": 5}, "deferred", "budget: 0 of improvement_budget 5"),
+        ({"target_id": "unregistered"}, {}, "deferred", "not registered"),
         ({}, {}, "running", "launched"),
     ],
 )
@@ -356,3 +356,15 @@ def test_a_failed_change_is_retested_only_against_a_new_control(sqlite_url):
         assert _blocked(session, "k", later, "hourly")  # same control: not again for 30 days
         registry.ensure_registered(session, "hot", "Write an endpoint. v2", at=later.start)
         assert not _blocked(session, "k", later, "hourly")  # a release since: a new question
+
+
+def test_a_deferred_improvement_does_not_block_planning_it_again(sqlite_url):
+    from aitl.planning import _blocked
+
+    with transaction(connect(sqlite_url)) as session:
+        session.add(improvement(status="deferred", dedupe_key="k", status_reason="budget: ..."))
+        session.add(improvement(id="imp-2", status="proposed", dedupe_key="k2"))
+    later = Window(WINDOW.start + timedelta(hours=3), WINDOW.end + timedelta(hours=3))
+    with transaction(connect(sqlite_url)) as session:
+        assert not _blocked(session, "k", later, "hourly")
+        assert _blocked(session, "k2", later, "hourly")  # waiting for a person: not planned twice

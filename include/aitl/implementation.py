@@ -15,8 +15,11 @@ improvement's ``status_reason``):
 6. no other experiment running on the same prompt (two experiments on one
    prompt would confound each other), and the prompt is registered.
 
-Gates 1-2 are what a reviewer's approval overrides; the others protect the
-platform and apply to approved improvements too.
+Gates 1-3 are what a reviewer's approval overrides; they leave the
+improvement *proposed*. Gates 4-6 protect the platform and apply to approved
+improvements too; they are passing conditions, so they leave it *deferred*:
+not blocking, so that the next cycle that sees the finding again plans it
+afresh and tries once more.
 
 A prompt refinement becomes a new prompt version (parent = the current
 version, diff and reason recorded) that does *not* become current, and an A/B
@@ -264,12 +267,18 @@ def implement(
         .order_by(Improvement.priority_score.desc(), Improvement.id)
     ).all()
     running, spent = _running(session), _spent(session, window.end)
-    outcome: dict[str, list[str]] = {"launched": [], "applied": [], "proposed": [], "rejected": []}
+    outcome: dict[str, list[str]] = {
+        "launched": [],
+        "applied": [],
+        "proposed": [],
+        "deferred": [],
+        "rejected": [],
+    }
     for improvement in planned:
         stopped = _review_gate(improvement, thresholds)
         if stopped is None:
             unsafe = _safety_gate(session, improvement, thresholds, running, spent)
-            stopped = None if unsafe is None else ("proposed", unsafe)
+            stopped = None if unsafe is None else ("deferred", unsafe)
         if stopped is not None:
             status, reason = stopped
             outcome[status].append(improvement.id)
