@@ -21,6 +21,12 @@ A skipped task means the cycle ended early with nothing to do (its log says why)
 the run is still a success. Each task returns a small summary (XCom) and writes
 the same numbers to `pipeline_runs`. Rerunning or backfilling an hour replaces
 that hour's results. Once the hour's rollups are written, `normalize` updates the `aitl_hourly_rollups` asset.
+
+**Manual runs** (params): `hours` or `window_start`/`window_end` run the cycle for
+each hour of that window instead (each task loops over the hours); `thresholds`
+overrides AITL_CONFIG values for the run; `segment` plans only improvements
+within a segment. A failed task or run, and a run not finished 45 minutes after
+it was queued, raise an alert (log line; webhook if `aitl_alerts` is set).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import pendulum
 from airflow.sdk import Asset, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
 from aitl_airflow.dagkit import run_params, stage_task
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
@@ -42,10 +49,17 @@ HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "aitl", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={
+        "owner": "aitl",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": on_task_failure(),
+    },
+    on_failure_callback=on_run_failure(),
+    deadline=run_deadline(timedelta(minutes=45)),
     tags=["aitl", "hourly", "feedback"],
     doc_md=__doc__,
-    params=run_params(),
+    params=run_params("hourly"),
 )
 def aitl_feedback_hourly():
     def stage(name: str, doc: str, **kwargs):

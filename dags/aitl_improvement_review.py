@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from aitl_airflow.alerts import on_run_failure, on_task_failure
 from aitl_airflow.dagkit import run_params
 
 
@@ -34,7 +35,13 @@ from aitl_airflow.dagkit import run_params
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "aitl", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "aitl",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": on_task_failure(),
+    },
+    on_failure_callback=on_run_failure(),
     tags=["aitl", "review"],
     doc_md=__doc__,
     params={

@@ -25,6 +25,12 @@ the day, so a backfilled run reproduces exactly what a live run saw.
 9. **publish**: delivers decisions to the platform through the sink (`outbox`).
 
 A skipped task means there was nothing to do; its log says why.
+
+**Manual runs** (params): `hours` (a multiple of 24) or `window_start`/`window_end`
+(midnights) analyse each day of that window instead, each with its trailing
+`window_days`; `thresholds` overrides AITL_CONFIG values for the run; `segment`
+plans only improvements within a segment. A failed task or run, and a run not
+finished 3 hours after it was queued, raise an alert.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
 from airflow.sdk import Param, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
 from aitl_airflow.dagkit import run_params, stage_task
 
 
@@ -45,7 +52,14 @@ from aitl_airflow.dagkit import run_params, stage_task
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "aitl", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "aitl",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": on_task_failure(),
+    },
+    on_failure_callback=on_run_failure(),
+    deadline=run_deadline(timedelta(hours=3)),
     tags=["aitl", "daily", "analysis"],
     doc_md=__doc__,
     params={
@@ -59,7 +73,7 @@ from aitl_airflow.dagkit import run_params, stage_task
             exclusiveMaximum=1,
             description="Anomaly sensitivity: about 1 - sensitivity of normal hours get flagged.",
         ),
-        **run_params(),
+        **run_params("daily"),
     },
 )
 def aitl_system_daily():

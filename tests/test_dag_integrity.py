@@ -81,7 +81,14 @@ PARSE_PROBE = textwrap.dedent(
 
     bag = DagBag(dag_folder=sys.argv[1])
     assert not bag.import_errors, bag.import_errors
-    heavy = sorted(m for m in ("aitl", "pandas", "statsmodels", "scipy") if m in sys.modules)
+    # aitl.config (standard library only) is allowed: the params' schema comes from AITL_CONFIG.
+    allowed = {"aitl", "aitl.config"}
+    heavy = sorted(
+        m
+        for m in sys.modules
+        if m.partition(".")[0] in ("pandas", "statsmodels", "scipy", "numpy")
+        or (m.partition(".")[0] == "aitl" and m not in allowed)
+    )
     assert not heavy, f"imported at parse time: {heavy}"
     print("parsed", sorted(bag.dag_ids))
     """
@@ -100,3 +107,51 @@ def test_parsing_touches_no_database_connection_or_heavy_library(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "aitl_feedback_hourly" in result.stdout
+
+
+CYCLE_DAGS = ("aitl_feedback_hourly", "aitl_system_daily")
+
+
+def test_every_param_is_described(dagbag):
+    for dag in dagbag.dags.values():
+        for name, param in dag.params.items():
+            assert param.description and len(param.description) > 20, (dag.dag_id, name)
+
+
+def test_cycle_dags_take_the_manual_run_params(dagbag):
+    from aitl.config import AITL_CONFIG, SEGMENT_FILTER_KEYS
+
+    for dag_id in CYCLE_DAGS:
+        params = dagbag.dags[dag_id].params
+        assert {"window_start", "window_end", "hours", "thresholds", "segment"} <= set(params)
+        schema = params.get_param("thresholds").schema
+        assert set(schema["properties"]) == set(AITL_CONFIG)
+        assert schema["additionalProperties"] is False
+        assert set(params.get_param("segment").schema["properties"]) == set(SEGMENT_FILTER_KEYS)
+        assert params["hours"] is None and params["thresholds"] == {} and params["segment"] == {}
+
+
+def test_every_dag_alerts_on_failure_and_cycles_have_deadlines(dagbag):
+    from airflow.sdk import DeadlineReference
+
+    from aitl_airflow.alerts import AitlAlert
+
+    for dag in dagbag.dags.values():
+        on_run = dag.on_failure_callback
+        assert isinstance(on_run, AitlAlert) and on_run.event == "run_failed", dag.dag_id
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert [c.event for c in callbacks if isinstance(c, AitlAlert)] == ["task_failed"], task.task_id
+    expected = {"aitl_feedback_hourly": timedelta(minutes=45), "aitl_system_daily": timedelta(hours=3)}
+    for dag_id, interval in expected.items():
+        deadlines = dagbag.dags[dag_id].deadline
+        deadlines = deadlines if isinstance(deadlines, list) else [deadlines]
+        assert len(deadlines) == 1
+        (deadline,) = deadlines
+        assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT
+        assert deadline.interval == interval
+        assert type(deadline.callback).__name__ == "AsyncCallback"
+        assert deadline.callback.path == "aitl_airflow.alerts.AitlAlert"
+        assert deadline.callback.kwargs["event"] == "deadline_missed"
+    assert not dagbag.dags["aitl_improvement_review"].deadline

@@ -10,6 +10,7 @@ effectiveness for their window.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from aitl import decisions, impact, sinks
-from aitl.config import Settings
+from aitl.config import SEGMENT_FILTER_KEYS, Settings
 from aitl.effectiveness import effectiveness
 from aitl.implementation import implement
 from aitl.planning import plan
@@ -29,6 +30,26 @@ from aitl.verification import verify
 from aitl.window import Window
 
 
+def in_segment(scope: dict[str, Any], segment: dict[str, str]) -> bool:
+    """Whether an improvement scoped to ``scope`` lies within ``segment``.
+
+    Every key of the filter must be named by the scope with the same value:
+    an improvement for a wider population (all languages, say) is not
+    within a filter on one language.
+    """
+    return all(scope.get(key) == value for key, value in segment.items())
+
+
+def config_scope(row: dict[str, Any]) -> dict[str, Any]:
+    """What a configuration change (target ``setting:task_type``) is about.
+
+    The task type of its target, plus the model or agent tier it switches to
+    (its ``change``) for model and agent-tier switches.
+    """
+    _, _, task_type = row["target_id"].partition(":")
+    return {"task_type": task_type, **{k: v for k, v in row["change"].items() if k in SEGMENT_FILTER_KEYS}}
+
+
 def plan_and_store(
     session: Session,
     window: Window,
@@ -37,18 +58,33 @@ def plan_and_store(
     events: pd.DataFrame | None,
     level: str,
 ) -> StageResult:
-    """Plan improvements for the insights and replace this run's untouched plans with them."""
+    """Plan improvements for the insights and replace this run's untouched plans with them.
+
+    With a segment filter (``settings.segment``, a manual run's ``segment``
+    param) only improvements within it are planned: those from insights
+    whose segment matches (``in_segment``), and configuration changes whose
+    ``config_scope`` matches. The others count as ``outside_segment``; the
+    cap applies to what is left.
+    """
     thresholds = settings.thresholds
+    segment = settings.segment
+    considered = [i for i in insights if in_segment(i["segment"], segment)] if segment else insights
     rows, skipped = plan(
         session,
-        insights,
+        considered,
         events,
         window,
         confidence_threshold=thresholds.pattern_confidence_threshold,
-        max_per_cycle=thresholds.max_improvements_per_cycle,
+        # With a filter, cap after filtering (below), not before.
+        max_per_cycle=sys.maxsize if segment else thresholds.max_improvements_per_cycle,
         level=level,
         alpha=thresholds.alpha,
     )
+    if segment:
+        within = [r for r in rows if r["target_kind"] != "config" or in_segment(config_scope(r), segment)]
+        skipped["outside_segment"] = len(insights) - len(considered) + len(rows) - len(within)
+        skipped["over_cap"] = max(0, len(within) - thresholds.max_improvements_per_cycle)
+        rows = within[: thresholds.max_improvements_per_cycle]
     table = Improvement.__table__
     # Improvements already acted upon keep their state; only untouched plans are redone.
     session.execute(delete(table).where(owned_by(Improvement, level, window), table.c.status == "planned"))
@@ -59,7 +95,10 @@ def plan_and_store(
         "skipped": skipped,
         "by_type": count_by(rows, "type"),
     }
-    return StageResult(summary, stop=None if rows else "nothing to improve")
+    if segment:
+        summary["segment"] = dict(segment)
+    stop = f"nothing to improve in segment {segment}" if segment else "nothing to improve"
+    return StageResult(summary, stop=None if rows else stop)
 
 
 def implement_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:

@@ -61,6 +61,11 @@ ENVIRONMENT_PROFILES: dict[str, dict[str, Any]] = {
 
 DEFAULT_PROFILE = "staging"
 
+# What a manual cycle may be restricted to (``Settings.segment``): the
+# execution context fields an improvement's scope can name. See
+# ``aitl.actions.in_segment`` for what matching means.
+SEGMENT_FILTER_KEYS = ("task_type", "language", "agent_tier", "model", "prompt_id")
+
 
 class ConfigError(ValueError):
     """A setting or profile that does not exist or has a value of the wrong kind."""
@@ -133,6 +138,9 @@ class Settings:
     # Where launches, decisions and setting changes are published for the
     # platform: a file path, an http(s) URL or a SQLAlchemy URL (aitl.sinks).
     sink_url: str = field(default_factory=lambda: str(default_home() / "published.jsonl"))
+    # Restricts planning to improvements scoped within this segment (keys of
+    # SEGMENT_FILTER_KEYS, string values); empty: no restriction.
+    segment: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(
@@ -143,6 +151,7 @@ class Settings:
         overrides: dict[str, Any] | None = None,
         dry_run: bool = False,
         sink_url: str | None = None,
+        segment: dict[str, str] | None = None,
     ) -> Settings:
         home = default_home()
         profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
@@ -156,4 +165,17 @@ class Settings:
             thresholds=Thresholds.resolve(profile, overrides),
             dry_run=dry_run,
             sink_url=sink_url or os.environ.get("AITL_SINK_URL") or str(home / "published.jsonl"),
+            segment=check_segment(segment),
         )
+
+
+def check_segment(segment: dict[str, Any] | None) -> dict[str, str]:
+    """A segment filter, checked: known keys, non-empty string values."""
+    checked: dict[str, str] = {}
+    for key, value in (segment or {}).items():
+        if key not in SEGMENT_FILTER_KEYS:
+            raise ConfigError(f"segment key {key!r} is not one of {list(SEGMENT_FILTER_KEYS)}")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"segment {key!r} must be a non-empty string, got {value!r}")
+        checked[key] = value
+    return checked

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
-from aitl.config import Settings
+from aitl.config import ConfigError, Settings
 from aitl.implementation import ReviewError, review
-from aitl.runner import run_stage
+from aitl.runner import StageResult, run_stage, stages_of
 from aitl.sinks import publish, sink_from_url
 from aitl.store.database import connect, transaction
-from aitl.window import Window
+from aitl.window import Window, parse_utc
+from aitl_airflow.dagkit import MAX_OVERRIDE_HOURS
 
 log = logging.getLogger(__name__)
 
@@ -63,30 +64,214 @@ def window_of(context: dict[str, Any]) -> Window:
     return Window(context["data_interval_start"], context["data_interval_end"])
 
 
-# Params that override a threshold of the same name for one run.
+# Params that override a threshold of the same name for one run (the daily
+# DAG's shortcuts for two thresholds of the ``thresholds`` param).
 THRESHOLD_PARAMS = ("window_days", "sensitivity")
+
+
+class ParamError(AirflowFailException):
+    """A run param Airflow's schema cannot refuse (how params combine): fails the task without retries."""
+
+
+def threshold_overrides(params: dict[str, Any], conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's threshold overrides: the named threshold params, then the ``thresholds`` object.
+
+    A threshold given both ways in the run's conf is refused: which one was
+    meant cannot be told. A named param left at its default yields to the
+    ``thresholds`` entry.
+    """
+    explicit = params.get("thresholds") or {}
+    both = sorted(name for name in THRESHOLD_PARAMS if name in (conf or {}) and name in explicit)
+    if both:
+        raise ParamError(f"param thresholds: {', '.join(both)} is also given as its own param; give it once")
+    named = {name: params[name] for name in THRESHOLD_PARAMS if params.get(name) is not None}
+    return {**named, **explicit}
 
 
 def settings_of(context: dict[str, Any]) -> Settings:
     params = context.get("params") or {}
-    return Settings.from_env(
-        store_url=store_url(),
-        profile=params.get("profile"),
-        overrides={name: params[name] for name in THRESHOLD_PARAMS if params.get(name) is not None},
-        dry_run=bool(params.get("dry_run", False)),
-        sink_url=sink_url(),
-    )
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    try:
+        return Settings.from_env(
+            store_url=store_url(),
+            profile=params.get("profile"),
+            overrides=threshold_overrides(params, conf),
+            dry_run=bool(params.get("dry_run", False)),
+            sink_url=sink_url(),
+            segment=params.get("segment") or {},
+        )
+    except ConfigError as exc:
+        # An unknown threshold or segment key, or a value of the wrong kind.
+        raise ParamError(f"param {_param_of(exc)}: {exc}") from exc
+
+
+def _param_of(error: ConfigError) -> str:
+    text = str(error)
+    return "segment" if text.startswith("segment") else "profile" if "profile" in text else "thresholds"
+
+
+UNITS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def override_window(params: dict[str, Any], interval: Window, level: str) -> Window | None:
+    """The window a manual run asked for instead of its data interval, or None.
+
+    ``hours``: the N hours ending at the data interval's end; or
+    ``window_start`` / ``window_end`` (ISO 8601, no offset = UTC). Either
+    form, not both; the window must start before it ends, lie on the
+    cycle's unit boundaries (hours; days at midnight UTC for the daily
+    cycle) and span at most ``MAX_OVERRIDE_HOURS``. Raises ``ParamError``
+    naming the param otherwise.
+    """
+    start, end, hours = params.get("window_start"), params.get("window_end"), params.get("hours")
+    if hours is None and start is None and end is None:
+        return None
+    unit = UNITS[level]
+    unit_name = "an hour" if level == "hourly" else "a day (midnight UTC)"
+    if hours is not None:
+        if start is not None or end is not None:
+            raise ParamError("param hours: give either hours or window_start/window_end, not both")
+        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 1:
+            raise ParamError(f"param hours: must be a whole number of hours >= 1, got {hours!r}")
+        if timedelta(hours=hours) % unit:
+            raise ParamError(f"param hours: {hours} is not a whole number of days (the daily cycle's unit)")
+        start_at, end_at = interval.end - timedelta(hours=hours), interval.end
+    else:
+        if start is None or end is None:
+            missing = "window_end" if end is None else "window_start"
+            raise ParamError(
+                f"param {missing}: window_start and window_end go together; {missing} is missing"
+            )
+        start_at, end_at = _instant("window_start", start), _instant("window_end", end)
+        if end_at <= start_at:
+            raise ParamError(f"param window_end: {end} is not after window_start {start}")
+        for name, instant in (("window_start", start_at), ("window_end", end_at)):
+            if (instant - _EPOCH) % unit:
+                raise ParamError(f"param {name}: {instant.isoformat()} is not on {unit_name} boundary")
+    if end_at - start_at > timedelta(hours=MAX_OVERRIDE_HOURS):
+        name = "hours" if hours is not None else "window_end"
+        raise ParamError(
+            f"param {name}: the window spans more than {MAX_OVERRIDE_HOURS} hours; backfill instead"
+        )
+    return Window(start_at, end_at)
+
+
+def _instant(name: str, text: Any) -> datetime:
+    try:
+        return parse_utc(str(text))
+    except ValueError as exc:
+        raise ParamError(f"param {name}: {text!r} is not an ISO 8601 date-time") from exc
+
+
+def units_of(window: Window, level: str) -> list[Window]:
+    """The hours (hourly) or days (daily) of an override window, each a window of its own."""
+    unit, start, units = UNITS[level], window.start, []
+    while start < window.end:
+        units.append(Window(start, start + unit))
+        start += unit
+    return units
+
+
+def _after(stage: str, level: str) -> str | None:
+    """The stage whose units this stage continues: the previous one, or ``normalize`` for verify/publish.
+
+    The same rule as ``aitl.runner.run_cycle``: a unit that stopped early is
+    not taken further, but running experiments and queued messages get their
+    look whenever the unit was normalized.
+    """
+    if stage in ("verify", "publish"):
+        return "normalize"
+    order = list(stages_of(level))
+    index = order.index(stage)
+    return order[index - 1] if index else None
 
 
 def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str, Any]:
-    """Run one stage for the task's window; a stop becomes an AirflowSkipException."""
+    """Run one stage for the task's window; a stop becomes an AirflowSkipException.
+
+    A manual run with a window override runs the stage for each unit (hour,
+    or day) of the override instead: see ``run_units``.
+    """
+    settings = settings_of(context)
+    override = override_window(context.get("params") or {}, window_of(context), level)
+    if override is not None:
+        return run_units(stage, override, settings, level, context)
     window = window_of(context)
-    result = run_stage(stage, window, settings_of(context), level)
-    numbers = {k: v for k, v in result.summary.items() if isinstance(v, int | float | bool)}
-    log.info("aitl %s %s %s: %s", level, stage, window, json.dumps(numbers, sort_keys=True))
+    result = run_stage(stage, window, settings, level)
+    _log(level, stage, window, result)
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
     return _json_safe(result.summary)
+
+
+def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if isinstance(v, int | float | bool)}
+
+
+def _log(level: str, stage: str, window: Window, result: StageResult) -> None:
+    log.info(
+        "aitl %s %s %s: %s",
+        level,
+        stage,
+        window,
+        json.dumps(_json_safe(_numbers(result.summary)), sort_keys=True),
+    )
+
+
+def run_units(
+    stage: str, window: Window, settings: Settings, level: str, context: dict[str, Any]
+) -> dict[str, Any]:
+    """The stage for every hour (hourly) or day (daily) of an override window, in order.
+
+    Each unit runs in its own transaction and is recorded in
+    ``pipeline_runs`` as a scheduled run of that unit would be. A unit whose
+    previous stage stopped (this task's upstream XCom says which) is not run,
+    as in ``aitl.runner.run_cycle``. Returns per-unit stops and numbers and
+    the sums of the integer counts; skips when every unit stopped.
+    """
+    previous = _after(stage, level)
+    going: set[str] | None = None
+    if previous is not None:
+        upstream = context["ti"].xcom_pull(task_ids=previous) or {}
+        going = {u["window_start"] for u in upstream.get("units", []) if u["stop"] is None}
+    units: list[dict[str, Any]] = []
+    totals: dict[str, int] = {}
+    for unit in units_of(window, level):
+        entry: dict[str, Any] = {"window_start": unit.start.isoformat(), "window_end": unit.end.isoformat()}
+        if going is not None and entry["window_start"] not in going:
+            units.append({**entry, "stop": f"{previous} did not continue", "ran": False})
+            continue
+        result = run_stage(stage, unit, settings, level)
+        _log(level, stage, unit, result)
+        numbers = _json_safe(_numbers(result.summary))
+        for key, value in numbers.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+        units.append({**entry, "stop": result.stop, "ran": True, "numbers": numbers})
+    ran = [u for u in units if u["ran"]]
+    going_on = [u for u in ran if u["stop"] is None]
+    summary = {
+        "window": str(window),
+        "unit_count": len(units),
+        "ran": len(ran),
+        "continued": len(going_on),
+        "totals": totals,
+        "units": units,  # what the downstream tasks read
+    }
+    log.info(
+        "aitl %s %s %s: %d of %d units ran, %d continue",
+        level,
+        stage,
+        window,
+        len(ran),
+        len(units),
+        len(going_on),
+    )
+    if not going_on:
+        reasons = sorted({u["stop"] for u in units if u["stop"]})
+        raise AirflowSkipException(f"{stage}: stopped for every unit of {window}: {'; '.join(reasons)[:500]}")
+    return summary
 
 
 def _json_safe(value: Any) -> Any:
