@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean airflow
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/demo.py
+
+# This package in a local Airflow until Ctrl-C: api-server (UI, http://localhost:8080), scheduler,
+# dag-processor and triggerer, everything in .airflow/. Options: make airflow AIRFLOW_ARGS="--port 8081"
+# (--home DIR, --host, --port; --home .demo opens what `make demo` ran).
+airflow: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/airflow_local.py $(AIRFLOW_ARGS)
 
 test: lint
 	PATH=$(CURDIR)/$(BIN):$$PATH scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)

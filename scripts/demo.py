@@ -157,13 +157,13 @@ def main() -> int:
     daily(next_day)
 
     step("Look at the runs in the Airflow UI")
+    shown = f"start={START - HISTORY:%Y-%m-%dT%H:%MZ}&end={next_day.end:%Y-%m-%dT%H:%MZ}"
     print(
-        f"  AIRFLOW_HOME={DEMO / 'airflow'} PATH={Path(sys.executable).parent}:$PATH "
-        f"{Path(sys.executable).with_name('airflow')} standalone\n"
-        "  then open http://localhost:8080 (login: admin, password in "
-        f"{DEMO / 'airflow' / 'simple_auth_manager_passwords.json.generated'}),\n"
+        '  make airflow AIRFLOW_ARGS="--home .demo"   (Airflow on this demo\'s databases; Ctrl-C stops it)\n'
+        "  then open http://localhost:8080 (login: admin and the password it prints),\n"
         "  DAG aitl_feedback_hourly: one run per simulated hour, each task's log ends with its numbers;\n"
-        "  DAG aitl_system_daily: the day's analysis.\n"
+        "  DAG aitl_system_daily: the day's analysis;\n"
+        f"  AITL in the navigation bar, or http://localhost:8080/aitl/?{shown} for the simulated days.\n"
         f"  The store is {DEMO / 'aitl' / 'aitl.db'}; this summary again:\n"
         f"  .venv/bin/aitl report --start {START:%Y-%m-%dT%H:%M} "
         f"--end {START + timedelta(hours=HOURS):%Y-%m-%dT%H:%M} --store {store_url}"

@@ -99,11 +99,15 @@ def snapshot(url: str) -> dict[str, list]:
 
     ``events.ingested_at`` is when an event first arrived; ``pipeline_runs`` keeps
     one row per stage whose numbers describe the latest run (a rerun reads the
-    same events as duplicates), so only its keys are compared.
+    same events as duplicates), so only its keys are compared; delivery to the
+    sink happens on the wall clock.
     """
     volatile = {
         "events": {"ingested_at"},
         "pipeline_runs": {"duration_s", "finished_at", "summary", "status"},
+        # when (wall clock) a sink took a message, and its breaker's clock
+        "outbox": {"delivered_at", "attempts", "last_error"},
+        "sink_state": {"updated_at", "opened_at"},
     }
     tables = {}
     with transaction(connect(url)) as session:

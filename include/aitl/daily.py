@@ -544,21 +544,31 @@ def _refresh_insight(session: Session, insight_id: str, today: dict[str, Any] | 
 
 
 def plan_actions(session: Session, day: Window, settings: Settings) -> StageResult:
-    observed = select(InsightObservation.insight_id).where(InsightObservation.day == day.start)
+    """Plan from the findings of ``day`` with that day's evidence.
+
+    The ``insights`` row holds a finding's latest observation, which in a
+    backfill may be a later day's; planning reads the observation of the day
+    itself, so a backfilled day plans what the live day planned.
+    """
+    observed = session.execute(
+        select(Insight, InsightObservation)
+        .join(InsightObservation, InsightObservation.insight_id == Insight.id)
+        .where(InsightObservation.day == day.start)
+    ).all()
     found = [
         {
-            "id": i.id,
-            "category": i.category,
-            "subtype": i.subtype,
-            "signal": i.signal,
-            "segment": i.segment,
-            "evidence": i.evidence,
-            "severity": i.severity,
-            "confidence": i.confidence,
-            "title": i.title,
+            "id": insight.id,
+            "category": insight.category,
+            "subtype": insight.subtype,
+            "signal": insight.signal,
+            "segment": insight.segment,
+            "evidence": seen.evidence,
+            "severity": seen.severity,
+            "confidence": seen.confidence,
+            "title": seen.title,
         }
-        for i in session.scalars(select(Insight).where(Insight.id.in_(observed)))
-        if i.evidence.get("finding") == "frequency"  # only frequency findings name a prompt to refine
+        for insight, seen in observed
+        if insight.evidence.get("finding") == "frequency"  # only frequency findings name a prompt to refine
     ]
     return actions.plan_and_store(session, day, settings, found, None, LEVEL)
 
