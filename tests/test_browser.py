@@ -362,6 +362,16 @@ def test_api_is_protected_and_healthy(airflow: Airflow):
     assert airflow.api.call("GET", f"/api/v2/dags/{DAG_ID}", auth=False)[0] == 401
 
 
+def test_the_rest_api_refuses_a_bad_param_naming_it(airflow: Airflow, finished_run: Run):
+    """Params are validated by Airflow for API triggers as for the form: 400, the param named."""
+    for conf, name in (({"profile": "prod"}, "profile"), ({"hours": 0}, "hours")):
+        status, answer = airflow.api.call(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}
+        )
+        assert status == 400, (conf, status, answer)
+        assert name in json.dumps(answer), answer
+
+
 def test_sign_in_through_the_login_form(airflow: Airflow, browser, screenshots: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
