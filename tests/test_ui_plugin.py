@@ -460,3 +460,13 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_the_library(airflow_home
         [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_hour_without_neighbours_is_drawn_as_a_dot():
+    from aitl.dashboard_page import _line_chart
+
+    point = {"hour": "2026-11-20T04:00:00+00:00", "success_rate": 0.7}
+    chart = _line_chart([point], "success_rate", [])
+    assert chart.count('class="point"') == 1
+    gap = {"hour": "2026-11-20T05:00:00+00:00", "success_rate": None}
+    assert _line_chart([point, gap, point, point], "success_rate", []).count('class="point"') == 1

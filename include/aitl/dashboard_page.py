@@ -92,6 +92,7 @@ form { margin: 8px 0 16px; } input { width: 13em; } a { color: #1e88e5; }
 svg { display: block; max-width: 100%; height: auto; } svg text { fill: var(--fg); font-size: 11px; }
 svg text.muted { fill: var(--muted); }
 .axis { stroke: var(--line); } .series { fill: none; stroke: #1e88e5; stroke-width: 1.5; }
+.point { fill: #1e88e5; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 8px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 td.num { text-align: right; white-space: nowrap; }
@@ -234,6 +235,12 @@ def _line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int
         path.append(f"{'L' if pen_down else 'M'}{_x(i, len(series)):.1f},{_y(value, lo, hi):.1f}")
         pen_down = True
     parts.append(f'<path class="series" d="{" ".join(path)}"/>')
+    # An hour with no measured neighbour draws no line: show it as a dot.
+    for i, point in enumerate(series):
+        alone = all(not (0 <= j < len(series)) or series[j][metric] is None for j in (i - 1, i + 1))
+        if point[metric] is not None and alone:
+            x, y = _x(i, len(series)), _y(point[metric], lo, hi)
+            parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3"/>')
     for i, anomaly in marks:
         if _finite(anomaly["value"]):
             tip = (
