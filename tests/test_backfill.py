@@ -14,7 +14,6 @@ replace, never double-count.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sqlite3
 import subprocess
@@ -30,7 +29,7 @@ from aitl.runner import run_cycle, run_hours
 from aitl.simulate import Scenario, simulate
 from aitl.window import Window
 from tests.conftest import fresh_store
-from tests.test_browser import SCRIPT, Api, free_port, stop, tail, wait_for
+from tests.test_browser import SCRIPT, Api, free_port, local_airflow, wait_for
 from tests.test_hourly_dag import snapshot
 
 pytestmark = pytest.mark.airflow
@@ -109,30 +108,10 @@ def test_backfill_reproduces_live_runs_and_reprocessing_is_idempotent(week, tmp_
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
-    port = free_port()
-    output = tmp_path / "airflow_local.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--home", str(home), "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"scripts/airflow_local.py exited ({process.returncode}):\n{tail(output)}")
-            return "Airflow is ready" in output.read_text(errors="replace")
-
-        wait_for(ready, 240, "Airflow to start", interval=1)
-        secrets = home / "airflow" / "simple_auth_manager_passwords.json.generated"
-        api = Api(f"http://127.0.0.1:{port}")
-        api.sign_in(json.loads(secrets.read_text())["admin"])
+    with local_airflow(home, env, tmp_path / "airflow_local.out") as (api, _):
         wait_for(lambda: api.call("GET", f"/api/v2/dags/{DAG_ID}")[0] == 200, 120, f"{DAG_ID} parsed")
         api.ok("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-        cli = local_settings(home, port) | env
+        cli = local_settings(home, api.port) | env
         last = FIRST_DAY + timedelta(days=DAYS - 1)
 
         backfill(cli, FIRST_DAY, last, "--max-active-runs", "1")
@@ -149,5 +128,3 @@ def test_backfill_reproduces_live_runs_and_reprocessing_is_idempotent(week, tmp_
         runs = wait_for(lambda: backfills_done(api, 2), 300, "the reprocessing of 2 days", interval=5)
         assert {r["state"] for r in runs} == {"success"} and len(runs) == DAYS
         assert snapshot(store.store_url) == backfilled
-    finally:
-        stop(process, output, home / "airflow")

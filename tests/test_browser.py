@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +125,10 @@ class Api:
         self.base_url = base_url
         self.token = ""
 
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
     def call(self, method: str, path: str, body: Any = None, auth: bool = True) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"}
         if auth:
@@ -199,8 +204,16 @@ def airflow(browser_available, tmp_path_factory) -> Iterator[Airflow]:
     events = json.loads(simulated.stdout)["events"]
     assert events > 0
 
-    port = free_port()
     output = home / "airflow_local.out"
+    with local_airflow(home, env, output) as (api, password):
+        assert password in output.read_text(), "the login is printed"
+        yield Airflow(api.base_url, home, password, api, hour, events)
+
+
+@contextmanager
+def local_airflow(home: Path, env: dict[str, str], output: Path) -> Iterator[tuple[Api, str]]:
+    """``scripts/airflow_local.py`` on a free loopback port, signed in as admin; stopped as by Ctrl-C."""
+    port = free_port()
     with output.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(SCRIPT), "--home", str(home), "--host", "127.0.0.1", "--port", str(port)],
@@ -217,13 +230,11 @@ def airflow(browser_available, tmp_path_factory) -> Iterator[Airflow]:
             return "Airflow is ready" in output.read_text(errors="replace")
 
         wait_for(ready, 240, f"Airflow to start (see {output})", interval=1)
-        base_url = f"http://127.0.0.1:{port}"
         secrets = home / "airflow" / "simple_auth_manager_passwords.json.generated"
         password = json.loads(secrets.read_text())["admin"]
-        assert password in output.read_text(), "the login is printed"
-        api = Api(base_url)
+        api = Api(f"http://127.0.0.1:{port}")
         api.sign_in(password)
-        yield Airflow(base_url, home, password, api, hour, events)
+        yield api, password
     finally:
         stop(process, output, home / "airflow")
 
