@@ -69,3 +69,25 @@ def improvement(at: datetime, **fields: Any):
         "updated_at": at,
     }
     return Improvement(**(base | fields))
+
+
+def experiment(started_at: datetime, **fields: Any):
+    """A running A/B test "exp-1" of prompt "p", v1 against v2, started at ``started_at``; fields override."""
+    from aitl.store.models import Experiment
+
+    base: dict[str, Any] = {
+        "id": "exp-1",
+        "improvement_id": "imp-1",
+        "prompt_id": "p",
+        "control_version": 1,
+        "variant_version": 2,
+        "assignment_unit": "execution_id",
+        "traffic_split": 0.5,
+        "primary_metric": "success_rate",
+        "guardrail_metrics": ["success_rate", "error_rate", "quality_score", "log_duration"],
+        "planned_n_per_arm": 100,
+        "status": "running",
+        "started_at": started_at,
+        "ended_at": None,
+    }
+    return Experiment(**(base | fields))

@@ -294,27 +294,12 @@ def rollup(arm: str, n: int, successes: int, hour) -> dict:
     ("control_n", "variant_n", "verdict"), [(500, 500, "ok"), (600, 400, "sample_ratio_mismatch")]
 )
 def test_a_sample_ratio_mismatch_blocks_every_verdict_of_the_look(sqlite_url, control_n, variant_n, verdict):
-    from aitl.store.models import Experiment, ExperimentResult, HourlyRollup
+    from aitl.store.models import ExperimentResult, HourlyRollup
     from aitl.verification import verify
 
     started = WINDOW.start - timedelta(hours=1)
     with transaction(connect(sqlite_url)) as session:
-        session.add(
-            Experiment(
-                id="exp-1",
-                improvement_id="imp-1",
-                prompt_id="hot",
-                control_version=1,
-                variant_version=2,
-                assignment_unit="user_id",
-                traffic_split=0.5,
-                primary_metric="success_rate",
-                planned_n_per_arm=100,
-                status="running",
-                started_at=started,
-                ended_at=None,
-            )
-        )
+        session.add(factories.experiment(started, prompt_id="hot"))
         for arm, n in (("control", control_n), ("variant", variant_n)):
             session.add(HourlyRollup(**rollup(arm, n, int(n * (0.6 if arm == "control" else 0.8)), started)))
     with transaction(connect(sqlite_url)) as session:
@@ -329,27 +314,14 @@ def test_a_sample_ratio_mismatch_blocks_every_verdict_of_the_look(sqlite_url, co
 
 def test_a_failed_change_is_retested_only_against_a_new_control(sqlite_url):
     from aitl.planning import _blocked
-    from aitl.store.models import Experiment
 
     later = Window(WINDOW.start + timedelta(days=2), WINDOW.end + timedelta(days=2))
     with transaction(connect(sqlite_url)) as session:
         registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
         session.add(improvement(status="inconclusive", dedupe_key="k"))
         session.add(
-            Experiment(
-                id="exp-1",
-                improvement_id="imp-1",
-                prompt_id="hot",
-                control_version=1,
-                variant_version=2,
-                assignment_unit="execution_id",
-                traffic_split=0.5,
-                primary_metric="success_rate",
-                guardrail_metrics=None,
-                planned_n_per_arm=100,
-                status="inconclusive",
-                started_at=WINDOW.end,
-                ended_at=WINDOW.end + timedelta(days=1),
+            factories.experiment(
+                WINDOW.end, prompt_id="hot", status="inconclusive", ended_at=WINDOW.end + timedelta(days=1)
             )
         )
     with transaction(connect(sqlite_url)) as session:

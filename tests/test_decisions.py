@@ -45,20 +45,8 @@ def setup_experiment(session, experiment_id: str = "exp-1", planned: int = PLANN
         )
     )
     session.add(
-        Experiment(
-            id=experiment_id,
-            improvement_id=f"imp-{experiment_id}",
-            prompt_id="p",
-            control_version=1,
-            variant_version=2,
-            assignment_unit="user_id",
-            traffic_split=0.5,
-            primary_metric="success_rate",
-            guardrail_metrics=["success_rate", "error_rate", "quality_score", "log_duration"],
-            planned_n_per_arm=planned,
-            status="running",
-            started_at=START,
-            ended_at=None,
+        factories.experiment(
+            START, id=experiment_id, improvement_id=f"imp-{experiment_id}", planned_n_per_arm=planned
         )
     )
 
