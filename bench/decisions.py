@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aitl.evaluate import evaluate_experiments, run_loop
+from aitl.sim.evaluate import evaluate_experiments, run_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 Simulates two weeks (Nov 6-19, 2026) with the default scenario, runs the
 hourly summaries for every hour and the daily cycle for the last seven days,
-then scores each planted pattern (see ``aitl.simulate``):
+then scores each planted pattern (see ``aitl.sim.simulate``):
 
 * security: days with a significant (p < alpha, lift >= 2) ``sql injection``
   concentration in api_endpoint x python (recall), and the share of all such
@@ -31,8 +31,8 @@ import pandas as pd
 from sqlalchemy import select
 
 from aitl.config import Settings
-from aitl.runner import run_cycle, run_hours
-from aitl.simulate import Scenario, simulate
+from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.sim.simulate import Scenario, simulate
 from aitl.store import connect, transaction, upgrade
 from aitl.store.models import Pattern
 from aitl.window import Window
@@ -111,11 +111,13 @@ def score(by_day: dict[datetime, list[Pattern]], scenario: Scenario) -> list[tup
 
 def stricter_anomalies(url: str, scenario: Scenario) -> list[tuple[str, float, float, str]]:
     """The platform's hourly success rate over both weeks, rescored at stricter sensitivities."""
-    from aitl import performance, summaries, timeseries
+    from aitl.mining import performance
+    from aitl.stats import timeseries
+    from aitl.store import reads
 
     window = Window(START, END)
     with transaction(connect(url)) as session:
-        rollups = summaries.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
+        rollups = reads.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
     series = performance.hourly_series(rollups, window)["success_rate"]
     planted = {pd.Timestamp(h) for h in scenario.anomaly_hours}
     rows = []

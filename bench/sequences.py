@@ -1,4 +1,4 @@
-"""Benchmark: aitl.sequences.mine against the reference ``prefixspan`` package (PyPI).
+"""Benchmark: aitl.mining.sequences.mine against the reference ``prefixspan`` package (PyPI).
 
 Usage: python bench/sequences.py [--sizes 100000 1000000] [--min-support 0.01]
                                  [--reference-max 100000] [--seed 7]
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from prefixspan import PrefixSpan
 
-from aitl.sequences import min_count, mine
+from aitl.mining.sequences import min_count, mine
 
-# Attempts per session, skewed like aitl.simulate (most sessions succeed at once)
+# Attempts per session, skewed like aitl.sim.simulate (most sessions succeed at once)
 # with a longer tail of stubborn tasks.
 ATTEMPTS = (1, 2, 3, 4, 5, 6, 7, 8)
 ATTEMPT_P = (0.50, 0.22, 0.13, 0.07, 0.04, 0.02, 0.01, 0.01)
@@ -88,7 +88,7 @@ def reference(data: list[list[str]], threshold: int) -> dict[tuple[str, ...], in
 
 
 def ours(data: list[list[str]], min_support: float) -> dict[tuple[str, ...], int]:
-    """aitl.sequences' frequent patterns as pattern -> count."""
+    """aitl.mining.sequences' frequent patterns as pattern -> count."""
     return {pattern.sequence: pattern.count for pattern in mine(data, min_support)}
 
 

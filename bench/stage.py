@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aitl.config import Settings
-from aitl.runner import run_cycle, run_stage, stages_of
+from aitl.pipeline.runner import run_cycle, run_stage, stages_of
 from aitl.store import upgrade
 from aitl.window import Window, parse_utc
 
@@ -30,7 +30,7 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
     window = Window(parse_utc(hour), parse_utc(hour) + timedelta(hours=1))
     settings = Settings(store_url=store_url, landing_dir=Path(landing))
     if step == "simulate":
-        from aitl.simulate import Scenario, simulate
+        from aitl.sim.simulate import Scenario, simulate
 
         flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
         summary = simulate(Path(landing), window, rate=float(rate), seed=1, scenario=flat).as_dict()
@@ -62,7 +62,7 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
 
 def prepare_week(settings: Settings, end: datetime, rate: float) -> dict[str, float]:
     """Every hour of the week before ``end``: simulated, collected, normalized (the hourly DAG's work)."""
-    from aitl.simulate import simulate
+    from aitl.sim.simulate import simulate
 
     upgrade(settings.store_url)
     spent = {"events": 0, "simulate": 0.0, "collect": 0.0, "normalize": 0.0}

@@ -38,7 +38,8 @@ from airflow.sdk import Asset, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import run_params, stage_task
+from aitl_airflow.dagkit import stage_task
+from aitl_airflow.params import run_params
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
 

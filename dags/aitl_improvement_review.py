@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from aitl_airflow.alerts import on_run_failure, on_task_failure
-from aitl_airflow.dagkit import run_params
+from aitl_airflow.params import run_params
 
 
 @dag(

@@ -89,10 +89,10 @@ def main() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from aitl.config import Settings
-    from aitl.report import render, render_daily, summarize, summarize_daily
-    from aitl.runner import run_cycle, run_hours
-    from aitl.simulate import Scenario, simulate
+    from aitl.pipeline.runner import run_cycle, run_hours
+    from aitl.sim.simulate import Scenario, simulate
     from aitl.store import connect, transaction, upgrade
+    from aitl.ui.report import render, render_daily, summarize, summarize_daily
     from aitl.window import Window
 
     task_log = DEMO / "task-logs.txt"

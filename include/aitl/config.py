@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from aitl.durations import format_duration, parse_duration
 
 AITL_CONFIG: dict[str, Any] = {
     "feedback_window": "1h",
@@ -63,7 +66,7 @@ DEFAULT_PROFILE = "staging"
 
 # What a manual cycle may be restricted to (``Settings.segment``): the
 # execution context fields an improvement's scope can name. See
-# ``aitl.actions.in_segment`` for what matching means.
+# ``aitl.pipeline.acting.in_segment`` for what matching means.
 SEGMENT_FILTER_KEYS = ("task_type", "language", "agent_tier", "model", "prompt_id")
 
 
@@ -73,9 +76,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The effective AITL thresholds of one run (seed ``AITL_CONFIG`` names)."""
+    """The effective AITL thresholds of one run (seed ``AITL_CONFIG`` names).
 
-    feedback_window: str
+    The seed's duration settings (``AITL_CONFIG``'s strings) are held as
+    ``timedelta``: a malformed one is refused when the thresholds resolve,
+    not when a decision first needs it.
+    """
+
+    feedback_window: timedelta
     min_feedback_count: int
     pattern_confidence_threshold: float
     pattern_support_threshold: float
@@ -86,7 +94,7 @@ class Thresholds:
     max_improvements_per_cycle: int
     improvement_confidence_threshold: float
     auto_implement_threshold: float
-    ab_test_duration: str
+    ab_test_duration: timedelta
     max_concurrent_improvements: int
     improvement_budget: int
     rollback_threshold: float
@@ -109,10 +117,20 @@ class Thresholds:
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"threshold {name!r} must be {expected.__name__}, got {value!r}")
             values[name] = value
+        for name, default in AITL_CONFIG.items():
+            if isinstance(default, str):
+                try:
+                    values[name] = parse_duration(values[name])
+                except ValueError as error:
+                    raise ConfigError(f"threshold {name!r}: {error}") from None
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The thresholds as JSON values (durations in their seed form), as runs record them."""
+        return {
+            name: format_duration(value) if isinstance(value, timedelta) else value
+            for name, value in dataclasses.asdict(self).items()
+        }
 
 
 def default_home() -> Path:
@@ -136,7 +154,7 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds.resolve)
     dry_run: bool = False
     # Where launches, decisions and setting changes are published for the
-    # platform: a file path, an http(s) URL or a SQLAlchemy URL (aitl.sinks).
+    # platform: a file path, an http(s) URL or a SQLAlchemy URL (aitl.publish.outbox).
     sink_url: str = field(default_factory=lambda: str(default_home() / "published.jsonl"))
     # Restricts planning to improvements scoped within this segment (keys of
     # SEGMENT_FILTER_KEYS, string values); empty: no restriction.

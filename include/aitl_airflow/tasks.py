@@ -8,56 +8,20 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from aitl.config import ConfigError, Settings
-from aitl.implementation import ReviewError, review
-from aitl.runner import StageResult, run_stage, stages_of
-from aitl.sinks import publish, sink_from_url
+from aitl.loop.implementation import ReviewError, review
+from aitl.pipeline.runner import run_stage, stages_of
+from aitl.pipeline.stage import StageResult
+from aitl.publish.outbox import publish
+from aitl.publish.sinks import sink_from_url
 from aitl.store.database import connect, transaction
 from aitl.window import Window, parse_utc
-from aitl_airflow.dagkit import MAX_OVERRIDE_HOURS
+from aitl_airflow.connections import sink_url, store_url
+from aitl_airflow.params import MAX_OVERRIDE_HOURS
 
 log = logging.getLogger(__name__)
-
-STORE_CONN_ID = "aitl_store"
-_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
-
-
-def store_url() -> str | None:
-    """The store's SQLAlchemy URL from the ``aitl_store`` connection, if defined.
-
-    The connection's extra ``sqlalchemy_url`` wins; otherwise its URI with the
-    scheme mapped to a SQLAlchemy driver. Without the connection the library
-    falls back to ``AITL_STORE_URL`` and then to its embedded SQLite default.
-    """
-    try:
-        conn = BaseHook.get_connection(STORE_CONN_ID)
-    except AirflowNotFoundException:
-        return None
-    explicit = conn.extra_dejson.get("sqlalchemy_url")
-    if explicit:
-        return explicit
-    scheme, _, rest = conn.get_uri().partition("://")
-    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
-
-
-SINK_CONN_ID = "aitl_sink"
-
-
-def sink_url() -> str | None:
-    """Where decisions are published, from the ``aitl_sink`` connection, if defined.
-
-    Its extra ``url`` (a file path, an http(s) URL or a SQLAlchemy URL) wins;
-    otherwise its URI (``http://host:port/path``). Without the connection
-    ``AITL_SINK_URL`` applies, then a JSON-lines file in ``AITL_HOME``.
-    """
-    try:
-        conn = BaseHook.get_connection(SINK_CONN_ID)
-    except AirflowNotFoundException:
-        return None
-    return conn.extra_dejson.get("url") or conn.get_uri()
 
 
 def window_of(context: dict[str, Any]) -> Window:
@@ -176,7 +140,7 @@ def units_of(window: Window, level: str) -> list[Window]:
 def _after(stage: str, level: str) -> str | None:
     """The stage whose units this stage continues: the previous one, or ``normalize`` for verify/publish.
 
-    The same rule as ``aitl.runner.run_cycle``: a unit that stopped early is
+    The same rule as ``aitl.pipeline.runner.run_cycle``: a unit that stopped early is
     not taken further, but running experiments and queued messages get their
     look whenever the unit was normalized.
     """
@@ -227,7 +191,7 @@ def run_units(
     Each unit runs in its own transaction and is recorded in
     ``pipeline_runs`` as a scheduled run of that unit would be. A unit whose
     previous stage stopped (this task's upstream XCom says which) is not run,
-    as in ``aitl.runner.run_cycle``. Returns per-unit stops and numbers and
+    as in ``aitl.pipeline.runner.run_cycle``. Returns per-unit stops and numbers and
     the sums of the integer counts; skips when every unit stopped.
     """
     previous = _after(stage, level)

@@ -1,6 +1,6 @@
 """The AITL view in the Airflow UI: a FastAPI app at ``/aitl`` and a navigation entry showing it.
 
-Kept thin on purpose: the view model and the page live in ``aitl.dashboard``
+Kept thin on purpose: the view model and the page live in ``aitl.ui.dashboard``
 (no Airflow in it, tested on its own); this module only wires it into Airflow.
 
 Why it looks the way it does:
@@ -66,10 +66,10 @@ def dashboard_response(params: Mapping[str, str]) -> Response:
     """The dashboard page for the window in ``params``, or 400 naming the parameter that is wrong."""
     from fastapi.responses import HTMLResponse, PlainTextResponse
 
-    from aitl import dashboard, dashboard_page
     from aitl.config import Settings
     from aitl.store import connect, transaction
-    from aitl_airflow.tasks import store_url
+    from aitl.ui import dashboard, page
+    from aitl_airflow.connections import store_url
 
     try:
         window = dashboard.window_from_params(params, datetime.now(UTC))
@@ -79,7 +79,7 @@ def dashboard_response(params: Mapping[str, str]) -> Response:
     with transaction(connect(settings.store_url)) as session:
         model = dashboard.dashboard(session, window)
     # What the loop found about users' executions is not for shared caches.
-    return HTMLResponse(dashboard_page.render_html(model), headers={"Cache-Control": "no-store"})
+    return HTMLResponse(page.render_html(model), headers={"Cache-Control": "no-store"})
 
 
 class AitlUiPlugin(AirflowPlugin):

@@ -71,7 +71,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(resources.files("aitl").joinpath("migrations")))
+    config.set_main_option("script_location", str(resources.files("aitl.store").joinpath("migrations")))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

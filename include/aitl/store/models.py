@@ -172,7 +172,7 @@ class HourlyRollup(Base):
     tokens_in_sum: Mapped[int] = mapped_column(BigInteger)
     tokens_out_sum: Mapped[int] = mapped_column(BigInteger)
     cost_sum: Mapped[float] = mapped_column(Float)
-    # Counts per fixed log-spaced duration bucket (aitl.rollups.DURATION_EDGES):
+    # Counts per fixed log-spaced duration bucket (aitl.mining.rollups.DURATION_EDGES):
     # quantiles such as p95 are not additive, histograms are.
     duration_hist: Mapped[list[int]] = mapped_column(JSON)
 

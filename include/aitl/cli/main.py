@@ -1,0 +1,360 @@
+"""The ``aitl`` command: the library's stages and tools outside Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aitl.config import ConfigError, Settings
+from aitl.window import Window, parse_utc
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line naming it, exit status 2."""
+
+
+def _window(args: argparse.Namespace) -> Window:
+    try:
+        return Window(parse_utc(args.start), parse_utc(args.end))
+    except ValueError as exc:
+        raise UsageError(f"--start/--end: {exc}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        settings = Settings.from_env(
+            store_url=getattr(args, "store", None),
+            profile=getattr(args, "profile", None),
+            dry_run=getattr(args, "dry_run", False),
+        )
+    except ConfigError as exc:
+        raise UsageError(f"--profile: {exc}") from None
+    landing = getattr(args, "landing", None)
+    if landing:
+        settings = Settings(**{**settings.__dict__, "landing_dir": Path(landing)})
+    return settings
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from aitl.store import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.store_url, args.revision)
+    print(f"store at {settings.store_url} upgraded to {args.revision}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aitl.sim.simulate import Scenario, simulate
+
+    settings = _settings(args)
+    if settings.landing_dir is None:
+        raise UsageError("--landing: no landing directory (set it or AITL_LANDING_DIR)")
+    if args.rate <= 0:
+        raise UsageError(f"--rate: must be positive, got {args.rate}")
+    try:
+        scenario = Scenario.from_json(Path(args.scenario)) if args.scenario else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+    report = simulate(
+        settings.landing_dir,
+        _window(args),
+        rate=args.rate,
+        seed=args.seed,
+        store_url=None if args.no_registry else settings.store_url,
+        scenario=scenario,
+    )
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aitl.pipeline.runner import run_hours
+
+    stages = tuple(args.stages.split(",")) if args.stages else None
+    for hour, results in run_hours(_window(args), _settings(args), stages):
+        stops = {name: r.stop for name, r in results.items() if r.stop}
+        print(json.dumps({"hour": hour.start.isoformat(), "stages": list(results), "stops": stops}))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aitl.store import connect, transaction
+    from aitl.ui.report import render, summarize
+
+    settings = _settings(args)
+    with transaction(connect(settings.store_url)) as session:
+        summary = summarize(session, _window(args))
+    print(json.dumps(summary, default=str, indent=2) if args.json else render(summary))
+    return 0
+
+
+def _output(path: str | None, text: str) -> None:
+    if path:
+        Path(path).write_text(text)
+    else:
+        print(text)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """The daily analytics on a file: anomalies, trend, sequences, patterns."""
+    from aitl.cli import analyze
+
+    try:
+        if args.what == "anomalies":
+            frame = analyze.anomalies(Path(args.input), args.time_col, args.value_col, args.sensitivity)
+            text = frame.to_csv(index=False)
+        elif args.what == "trend":
+            text = json.dumps(
+                analyze.trend(Path(args.input), args.time_col, args.value_col, args.higher_is_better)
+            )
+        elif args.what == "sequences":
+            found = analyze.sequences_of(Path(args.input), args.min_support, args.min_confidence)
+            text = json.dumps(found, indent=2)
+        else:
+            text = json.dumps(analyze.patterns(Path(args.input), args.min_frequency), indent=2)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    _output(args.output, text)
+    return 0
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    _output(path, json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _scenario(path: str | None):
+    from aitl.sim.simulate import Scenario
+
+    try:
+        return Scenario.from_json(Path(path)) if path else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from aitl.sim import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
+        if args.what == "loop":
+            if args.weeks < 1:
+                raise UsageError(f"--weeks: must be at least 1, got {args.weeks}")
+            result = evaluate.run_loop(
+                Path(scratch),
+                days=7 * args.weeks,
+                seed=args.seed,
+                rate=args.rate,
+                scenario=_scenario(args.scenario),
+                profile=args.profile,
+                progress=lambda day: print(json.dumps(day), file=sys.stderr),
+            )
+        else:
+            effect = args.effect if args.what == "power" else 0.0
+            if args.experiments < 1:
+                raise UsageError(f"--experiments: must be at least 1, got {args.experiments}")
+            try:
+                result = evaluate.evaluate_experiments(
+                    f"sqlite:///{Path(scratch) / 'evaluate.db'}",
+                    experiments=args.experiments,
+                    seed=args.seed,
+                    effect=effect,
+                    concurrent=args.concurrent,
+                )
+            except ValueError as exc:
+                raise UsageError(f"--effect: {exc}") from None
+    _write_json(args.output, result)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.loop.implementation import ReviewError, review
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            result = review(
+                session,
+                args.improvement_id,
+                args.decision,
+                at=datetime.now(UTC),
+                thresholds=settings.thresholds,
+                reviewer=args.reviewer,
+                note=args.note,
+            )
+    except ReviewError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from aitl.loop.registry import RegistryError, history
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            versions = history(session, args.target)
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    _write_json(None, {"target": args.target, "versions": versions})
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.publish.outbox import publish
+    from aitl.publish.sinks import sink_from_url
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    url = args.sink or settings.sink_url
+    try:
+        sink = sink_from_url(url)
+    except ValueError as exc:
+        raise UsageError(f"--sink: {exc}") from None
+    with transaction(connect(settings.store_url)) as session:
+        summary = publish(session, sink, datetime.now(UTC))
+    print(json.dumps(summary, sort_keys=True, default=str))
+    return 0 if not summary.get("still_pending") else 1
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from aitl.ingest.contract import schema
+
+    print(json.dumps(schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aitl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--store", help="SQLAlchemy URL of the AITL store (default: AITL_STORE_URL)")
+        return p
+
+    def with_window(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--start", required=True, help="window start, ISO 8601 (UTC if no offset)")
+        p.add_argument("--end", required=True, help="window end (exclusive)")
+        return p
+
+    db = with_store(commands.add_parser("db", help="store migrations"))
+    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("--revision", default="head")
+    db.set_defaults(func=cmd_db)
+
+    sim = with_window(with_store(commands.add_parser("simulate", help="write simulated traffic")))
+    sim.add_argument("--rate", type=float, default=400.0, help="mean events per hour")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--landing", help="landing directory (default: AITL_LANDING_DIR)")
+    sim.add_argument("--scenario", help="JSON file overriding the injected ground truth")
+    sim.add_argument("--no-registry", action="store_true", help="do not read or publish prompts")
+    sim.set_defaults(func=cmd_simulate)
+
+    run = with_window(with_store(commands.add_parser("run", help="run the hourly cycle per hour")))
+    run.add_argument("--landing")
+    run.add_argument("--profile", help="production, staging or development")
+    run.add_argument("--dry-run", action="store_true", help="analyze and plan, launch nothing")
+    run.add_argument(
+        "--stages", help="only these stages, comma-separated (collect,normalize brings history in)"
+    )
+    run.set_defaults(func=cmd_run)
+
+    rep = with_window(with_store(commands.add_parser("report", help="summarize what the runs did")))
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_report)
+
+    analyze = commands.add_parser("analyze", help="run an analysis on a file (notebooks, investigations)")
+    kinds = analyze.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("anomalies", "flag anomalous points of a series (CSV)"),
+        ("trend", "trend of a series"),
+    ):
+        series = kinds.add_parser(name, help=text)
+        series.add_argument("--input", required=True, help="CSV with a time and a value column")
+        series.add_argument("--time-col", default="timestamp")
+        series.add_argument("--value-col", default="value")
+        series.add_argument("--output", help="file to write (default: standard output)")
+        series.set_defaults(func=cmd_analyze)
+    kinds.choices["anomalies"].add_argument(
+        "--sensitivity", type=float, default=0.95, help="about 1 - sensitivity of normal points get flagged"
+    )
+    kinds.choices["trend"].add_argument(
+        "--lower-is-better",
+        dest="higher_is_better",
+        action="store_false",
+        help="the metric improves when it falls (durations, error rates)",
+    )
+    seqs = kinds.add_parser("sequences", help="frequent sequences and rules of sessions (one per line)")
+    seqs.add_argument("--input", required=True)
+    seqs.add_argument("--min-support", type=float, default=0.1)
+    seqs.add_argument("--min-confidence", type=float, default=0.7)
+    seqs.add_argument("--output")
+    seqs.set_defaults(func=cmd_analyze)
+    pats = kinds.add_parser("patterns", help="frequency and correlation patterns of events (JSONL)")
+    pats.add_argument("--input", required=True)
+    pats.add_argument("--min-frequency", type=int, default=5)
+    pats.add_argument("--output")
+    pats.set_defaults(func=cmd_analyze)
+
+    evaluate = commands.add_parser("evaluate", help="check the decision statistics on simulated experiments")
+    checks = evaluate.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("aa", "A/A experiments: how often is nothing promoted or rolled back (false decisions)"),
+        ("power", "experiments with a known effect: how often is it promoted (or rolled back)"),
+    ):
+        check = checks.add_parser(name, help=text)
+        check.add_argument("--experiments", type=int, default=200)
+        check.add_argument("--concurrent", type=int, default=5, help="experiments deciding side by side")
+        check.add_argument("--seed", type=int, default=7)
+        check.add_argument("--output", help="JSON file to write (default: standard output)")
+        check.set_defaults(func=cmd_evaluate)
+    checks.choices["power"].add_argument(
+        "--effect", type=float, default=0.05, help="variant minus control success rate (negative: harm)"
+    )
+    loop = checks.add_parser("loop", help="the closed loop on simulated traffic, scored against the truth")
+    loop.add_argument("--weeks", type=int, default=4)
+    loop.add_argument("--seed", type=int, default=7)
+    loop.add_argument("--rate", type=float, default=1000.0, help="mean events per hour")
+    loop.add_argument("--scenario", help="JSON scenario file (README: 'Scenario files')")
+    loop.add_argument("--profile", default="development", help="environment profile of the loop")
+    loop.add_argument("--output", help="JSON file to write (default: standard output)")
+    loop.set_defaults(func=cmd_evaluate)
+
+    rev = with_store(commands.add_parser("review", help="approve or reject a proposed improvement"))
+    rev.add_argument("improvement_id")
+    rev.add_argument("decision", choices=["approve", "reject"])
+    rev.add_argument("--note", default="", help="why (kept with the improvement)")
+    rev.add_argument("--reviewer", default="cli")
+    rev.add_argument("--profile", help="production, staging or development")
+    rev.set_defaults(func=cmd_review)
+
+    hist = with_store(commands.add_parser("history", help="every version of a prompt or setting"))
+    hist.add_argument("target", help="a prompt id (api_endpoint-gen) or a setting (model:refactor)")
+    hist.set_defaults(func=cmd_history)
+
+    pub = with_store(commands.add_parser("publish", help="deliver queued decisions through a sink"))
+    pub.add_argument("--sink", help="file path, http(s) URL or SQLAlchemy URL (default: AITL_SINK_URL)")
+    pub.set_defaults(func=cmd_publish)
+
+    commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"aitl {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,339 @@
+"""Implementation: launch planned improvements safely, as experiments or versioned settings.
+
+A planned improvement is implemented only when it clears every gate of the
+run's thresholds, in this order (the first gate that fails is recorded as the
+improvement's ``status_reason``):
+
+1. ``improvement_confidence_threshold`` -> otherwise *rejected*;
+2. ``auto_implement_threshold`` -> otherwise *proposed*, awaiting approval
+   (``aitl review`` or the ``aitl_improvement_review`` DAG);
+3. with ``safety_mode``, settings (tier, model, timeout, batch size,
+   concurrency) are never changed unattended -> *proposed*;
+4. with ``safety_mode``: fewer than ``max_concurrent_improvements`` running;
+5. ``improvement_budget``: the cost units (``COST``) implemented in the last
+   24 hours plus this one stay within the budget;
+6. no other experiment running on the same prompt (two experiments on one
+   prompt would confound each other), and the prompt is registered.
+
+Gates 1-3 are what a reviewer's approval overrides; they leave the
+improvement *proposed*. Gates 4-6 protect the platform and apply to approved
+improvements too; they are passing conditions, so they leave it *deferred*:
+not blocking, so that the next cycle that sees the finding again plans it
+afresh and tries once more.
+
+A prompt refinement becomes a new prompt version (parent = the current
+version, diff and reason recorded) that does *not* become current, and an A/B
+experiment that serves it to ``traffic_split`` of users by deterministic
+assignment, sized by power analysis, with guardrail metrics; ``aitl.loop.decisions``
+later promotes or rolls it back. A setting becomes a new current version in
+the registry and is measured before/after (``aitl.loop.impact``). Either way the
+platform learns of it through the outbox (``aitl.publish.outbox``), written in the same
+transaction. In a dry run nothing is written; the summary says what would
+have happened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aitl.config import Thresholds
+from aitl.ids import stable_id
+from aitl.loop import registry
+from aitl.loop.verification import HIGHER_IS_BETTER
+from aitl.publish import outbox
+from aitl.stats.power import sample_size_two_proportions
+from aitl.store.models import ConfigVersion, Experiment, Improvement
+from aitl.store.reads import merged_stats
+from aitl.window import Window
+
+MINIMUM_DETECTABLE_EFFECT = 0.05  # absolute change in success rate
+POWER = 0.8
+# O'Brien-Fleming spending over daily looks needs slightly more data than a
+# single fixed-size test for the same power (about 3% for 5 looks).
+SEQUENTIAL_INFLATION = 1.03
+# What implementing each type costs out of ``improvement_budget`` per day: an
+# experiment exposes users to an untested prompt; a setting changes all traffic.
+COST = {
+    "prompt_refinement": 10,
+    "workflow_optimization": 10,
+    "agent_configuration": 20,
+    "model_selection": 20,
+}
+BUDGET_PERIOD = timedelta(hours=24)
+
+
+class ReviewError(ValueError):
+    """An approval or rejection that cannot be applied (unknown id, wrong status)."""
+
+
+def _spent(session: Session, at: datetime) -> int:
+    """Budget units implemented in the 24 hours before ``at``."""
+    since = at - BUDGET_PERIOD
+    types = [
+        *session.scalars(
+            select(Improvement.type)
+            .join(Experiment, Experiment.improvement_id == Improvement.id)
+            .where(Experiment.started_at > since, Experiment.started_at <= at)
+        ),
+        *session.scalars(
+            select(Improvement.type)
+            .join(ConfigVersion, ConfigVersion.improvement_id == Improvement.id)
+            .where(ConfigVersion.created_at > since, ConfigVersion.created_at <= at)
+        ),
+    ]
+    return sum(COST[t] for t in types)
+
+
+def _review_gate(improvement: Improvement, thresholds: Thresholds) -> tuple[str, str] | None:
+    """The gates a reviewer's approval overrides: confidence and auto-implementation."""
+    if improvement.confidence < thresholds.improvement_confidence_threshold:
+        return "rejected", (
+            f"confidence {improvement.confidence:.3f} below improvement_confidence_threshold "
+            f"{thresholds.improvement_confidence_threshold}"
+        )
+    if improvement.confidence < thresholds.auto_implement_threshold:
+        return "proposed", (
+            f"awaiting approval: confidence {improvement.confidence:.3f} below "
+            f"auto_implement_threshold {thresholds.auto_implement_threshold}"
+        )
+    if thresholds.safety_mode and improvement.target_kind != "prompt":
+        return "proposed", "awaiting approval: safety mode never changes settings unattended"
+    return None
+
+
+def _safety_gate(
+    session: Session, improvement: Improvement, thresholds: Thresholds, running: int, spent: int
+) -> str | None:
+    """Why implementing now would be unsafe, if it would; approval does not override these."""
+    if thresholds.safety_mode and running >= thresholds.max_concurrent_improvements:
+        return (
+            f"safety mode: {running} experiments running "
+            f"(max_concurrent_improvements {thresholds.max_concurrent_improvements})"
+        )
+    cost = COST[improvement.type]
+    if spent + cost > thresholds.improvement_budget:
+        return (
+            f"budget: {spent} of improvement_budget {thresholds.improvement_budget} spent in the "
+            f"last 24 h, this one costs {cost}"
+        )
+    if improvement.target_kind != "prompt":
+        return None
+    conflict = session.scalar(
+        select(Experiment.id).where(
+            Experiment.prompt_id == improvement.target_id, Experiment.status == "running"
+        )
+    )
+    if conflict:
+        return f"conflict: experiment {conflict} is already running on this prompt"
+    try:
+        registry.current(session, improvement.target_id)
+    except registry.RegistryError as exc:
+        return f"cannot launch: {exc}"
+    return None
+
+
+def planned_size(session: Session, prompt_id: str, window: Window, thresholds: Thresholds) -> int:
+    """Control-arm size to detect a 5-point success-rate change with 80% power, sequentially."""
+    recent = merged_stats(session, window, prompt_id=prompt_id)
+    baseline = recent.success_rate if recent.n else 0.5
+    baseline = min(max(baseline, 0.05), 0.95 - MINIMUM_DETECTABLE_EFFECT)
+    split = thresholds.traffic_split
+    fixed = sample_size_two_proportions(
+        baseline,
+        MINIMUM_DETECTABLE_EFFECT,
+        alpha=thresholds.alpha,
+        power=POWER,
+        ratio=split / (1 - split),
+    )
+    return round(fixed * SEQUENTIAL_INFLATION)
+
+
+def launch(session: Session, improvement: Improvement, window: Window, thresholds: Thresholds) -> Experiment:
+    control = registry.current(session, improvement.target_id)
+    addition = (improvement.change or {}).get("append", improvement.modification)
+    variant = registry.add_version(
+        session,
+        improvement.target_id,
+        f"{control.text.rstrip()}\n{addition}\n",
+        at=window.end,
+        reason=improvement.status_reason,
+        improvement_id=improvement.id,
+        make_current=False,
+    )
+    experiment = Experiment(
+        id=f"exp-{stable_id('experiment', improvement.id)[:12]}",
+        improvement_id=improvement.id,
+        prompt_id=improvement.target_id,
+        control_version=control.version,
+        variant_version=variant.version,
+        assignment_unit="execution_id",
+        traffic_split=thresholds.traffic_split,
+        primary_metric="success_rate",
+        guardrail_metrics=list(HIGHER_IS_BETTER),
+        planned_n_per_arm=planned_size(session, improvement.target_id, window, thresholds),
+        status="running",
+        started_at=window.end,
+        ended_at=None,
+    )
+    session.add(experiment)
+    session.flush()
+    outbox.enqueue(
+        session,
+        "experiment_started",
+        {
+            "experiment_id": experiment.id,
+            "improvement_id": improvement.id,
+            "prompt_id": experiment.prompt_id,
+            "control_version": experiment.control_version,
+            "variant_version": experiment.variant_version,
+            "traffic_split": experiment.traffic_split,
+            "assignment": "variant if sha256(f'{experiment_id}:{execution_id}')[:8] / 2**64 < traffic_split",
+            "started_at": window.end.isoformat(),
+        },
+        window.end,
+    )
+    return experiment
+
+
+def apply_setting(session: Session, improvement: Improvement, at: datetime) -> ConfigVersion:
+    """A new current version of the improvement's setting, announced in the outbox.
+
+    The first change of a setting first records ``{}``, the platform's own
+    default, as version 1: that is what a rollback returns to.
+    """
+    kind = improvement.target_id.split(":", 1)[0]
+    if registry.current_config(session, improvement.target_id) is None:
+        registry.apply_config(
+            session, improvement.target_id, kind, {}, at=at, reason="the platform's default before AITL"
+        )
+    version = registry.apply_config(
+        session,
+        improvement.target_id,
+        kind,
+        improvement.change or {},
+        at=at,
+        reason=improvement.status_reason,
+        improvement_id=improvement.id,
+    )
+    outbox.enqueue(
+        session,
+        "config_change",
+        {
+            "target_id": improvement.target_id,
+            "version": version.version,
+            "value": version.value,
+            "improvement_id": improvement.id,
+            "applied_at": at.isoformat(),
+        },
+        at,
+    )
+    return version
+
+
+def _running(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Experiment).where(Experiment.status == "running"))
+        or 0
+    )
+
+
+def _implement_one(session: Session, improvement: Improvement, window: Window, thresholds: Thresholds) -> str:
+    """Launch or apply an improvement that passed its gates; returns its new status."""
+    if improvement.target_kind == "prompt":
+        experiment = launch(session, improvement, window, thresholds)
+        improvement.status, improvement.status_reason = "running", f"experiment {experiment.id} launched"
+    else:
+        version = apply_setting(session, improvement, window.end)
+        improvement.status = "applied"
+        improvement.status_reason = f"{improvement.target_id} v{version.version} applied"
+    improvement.updated_at = window.end
+    return improvement.status
+
+
+def implement(
+    session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool, level: str
+) -> dict[str, Any]:
+    """Gate and implement this run's planned improvements (highest priority first)."""
+    planned = session.scalars(
+        select(Improvement)
+        .where(
+            Improvement.level == level,
+            Improvement.window_start == window.start,
+            Improvement.status == "planned",
+        )
+        .order_by(Improvement.priority_score.desc(), Improvement.id)
+    ).all()
+    running, spent = _running(session), _spent(session, window.end)
+    outcome: dict[str, list[str]] = {
+        "launched": [],
+        "applied": [],
+        "proposed": [],
+        "deferred": [],
+        "rejected": [],
+    }
+    for improvement in planned:
+        stopped = _review_gate(improvement, thresholds)
+        if stopped is None:
+            unsafe = _safety_gate(session, improvement, thresholds, running, spent)
+            stopped = None if unsafe is None else ("deferred", unsafe)
+        if stopped is not None:
+            status, reason = stopped
+            outcome[status].append(improvement.id)
+            if not dry_run:
+                improvement.status, improvement.status_reason = status, reason
+                improvement.updated_at = window.end
+            continue
+        is_prompt = improvement.target_kind == "prompt"
+        outcome["launched" if is_prompt else "applied"].append(improvement.id)
+        running += is_prompt
+        spent += COST[improvement.type]
+        if not dry_run:
+            _implement_one(session, improvement, window, thresholds)
+    return {
+        "considered": len(planned),
+        **{status: len(ids) for status, ids in outcome.items()},
+        "budget_spent": spent,
+        "dry_run": dry_run,
+        "improvement_ids": outcome,
+    }
+
+
+def review(
+    session: Session,
+    improvement_id: str,
+    decision: str,
+    *,
+    at: datetime,
+    thresholds: Thresholds,
+    reviewer: str,
+    note: str = "",
+) -> dict[str, Any]:
+    """Apply a person's approval or rejection of a proposed improvement.
+
+    Approval overrides the confidence gates only: an approved change still
+    waits if it would break safety mode, the budget or an experiment already
+    running on its prompt, and the reviewer is told why.
+    """
+    if decision not in ("approve", "reject"):
+        raise ReviewError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    improvement = session.get(Improvement, improvement_id)
+    if improvement is None:
+        raise ReviewError(f"improvement {improvement_id!r} does not exist")
+    if improvement.status != "proposed":
+        raise ReviewError(
+            f"improvement {improvement_id!r} is {improvement.status}, only proposed ones can be reviewed"
+        )
+    signed = f"{decision}d by {reviewer}" + (f": {note}" if note else "")
+    if decision == "reject":
+        improvement.status, improvement.status_reason, improvement.updated_at = "rejected", signed, at
+        return {"improvement_id": improvement_id, "status": "rejected"}
+    unsafe = _safety_gate(session, improvement, thresholds, _running(session), _spent(session, at))
+    if unsafe is not None:
+        raise ReviewError(f"approved, but cannot be implemented now: {unsafe}")
+    status = _implement_one(session, improvement, Window(at - BUDGET_PERIOD, at), thresholds)
+    improvement.status_reason = f"{signed}; {improvement.status_reason}"
+    return {"improvement_id": improvement_id, "status": status}

@@ -1,0 +1,241 @@
+"""Action planning: concrete improvements from insights and from the window's configuration evidence.
+
+Two kinds are planned from a window's insights:
+
+* ``prompt_refinement`` for any insight with a prompt to blame: a new
+  instruction built from the taxonomy's remedies for that subtype, naming the
+  signal and the evidence, appended to the prompt in a new version
+  (change ``{"append": text}``);
+* ``workflow_optimization`` for timeouts: the seed's adaptive timeout for the
+  task type and complexity band (p95 x 1.2 over at least 5 samples, a
+  complexity heuristic below that, within bounds; change ``{"timeout_s": n}``).
+
+The configuration changes of ``aitl.loop.tuning`` (model, agent tier, batch size,
+concurrency) join them as candidates: all pass the same confidence threshold,
+are ranked together by priority (severity x confidence x rate) and capped at
+``max_improvements_per_cycle``.
+
+An improvement is not planned again while one with the same dedupe key is
+planned, proposed, running or applied, or was rejected in the last week. A
+prompt refinement's key names its finding (two findings may refine one
+prompt); a setting's key is its target alone, so one change at a time per
+setting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitl.loop.insights import describe_segment
+from aitl.loop.tuning import config_key, configuration_plans, improvement_row, priority_of
+from aitl.mining.frequency import complexity_band
+from aitl.store.models import Experiment, Improvement, Prompt
+from aitl.taxonomy import LEARNING_PATTERNS
+from aitl.window import Window
+
+ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
+# How long a change that ended without success is not planned again. A
+# reviewer's rejection is remembered for a week; a change that was tested and
+# rolled back, or tested without a significant effect, for a month:
+# re-running the same experiment until it happens to come out significant
+# would undo the error control of every single test.
+MEMORY = {
+    "rejected": timedelta(days=7),
+    "rolled_back": timedelta(days=30),
+    "inconclusive": timedelta(days=30),
+}
+
+
+@dataclass(frozen=True)
+class TimeoutPolicy:
+    """Bounds and fallback of the seed's AdaptiveTimeoutManager."""
+
+    default_s: float = 120.0
+    min_s: float = 30.0
+    max_s: float = 1800.0
+    min_samples: int = 5
+    safety_margin: float = 1.2
+
+    def timeout(self, durations: np.ndarray, complexity: float, size: float) -> tuple[float, str]:
+        if len(durations) >= self.min_samples:
+            value = float(np.percentile(durations, 95)) * self.safety_margin
+            basis = f"p95 x {self.safety_margin} over {len(durations)} samples"
+        else:
+            value = self.default_s * (1 + complexity * 0.5) * (1 + math.log(max(size, 1.0)) * 0.1)
+            basis = f"heuristic (only {len(durations)} samples)"
+        return max(self.min_s, min(value, self.max_s)), basis
+
+
+def refinement_text(insight: dict[str, Any]) -> str:
+    spec = LEARNING_PATTERNS[insight["category"]][insight["subtype"]]
+    segment = insight["segment"]
+    scope = (
+        " ".join(
+            part for part in (segment.get("language"), segment.get("task_type", "").replace("_", " ")) if part
+        )
+        or "all"
+    )
+    remedies = "; ".join(str(r) for r in spec["improvements"])
+    evidence = insight["evidence"]
+    return (
+        f"When generating {scope} code, avoid {insight['signal']} "
+        f"({spec['description'].lower()}): {remedies}. "
+        f"[AITL: seen in {evidence['rate']:.0%} of recent executions]"
+    )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What an insight leads to: the target, the human text and the machine-readable change."""
+
+    kind: str
+    target_kind: str
+    target_id: str
+    modification: str
+    change: dict[str, Any]
+
+    def key(self, insight: dict[str, Any]) -> str:
+        if self.kind == "prompt_refinement":
+            return (
+                f"{self.kind}|{self.target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
+            )
+        return config_key(self.kind, self.target_id)
+
+
+def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy) -> Planned | None:
+    segment = insight["segment"]
+    signal_kind = insight["evidence"].get("signal_kind")
+    if signal_kind == "error_type" and insight["signal"] == "timeout" and segment:
+        if events is None:
+            return None
+        task_type, band = segment.get("task_type", ""), segment.get("complexity_band", "unknown")
+        mask = (events["task_type"].fillna("") == task_type) & (events["band"] == band)
+        ok = mask & events["success"].astype(bool)
+        durations = events.loc[ok, "duration_s"].to_numpy(dtype=float)
+        complexity = float(events.loc[mask, "complexity"].astype(float).mean() or 0.5)
+        size = float(events.loc[mask, "size"].astype(float).mean() or 100.0)
+        seconds, basis = policy.timeout(durations, complexity, size)
+        return Planned(
+            "workflow_optimization",
+            "workflow",
+            f"timeout:{task_type}:{band}",
+            f"Set the execution timeout of {task_type} tasks of {band} complexity to "
+            f"{seconds:.0f} s ({basis}, bounds {policy.min_s:.0f}-{policy.max_s:.0f} s).",
+            {"timeout_s": round(seconds)},
+        )
+    prompt_id = segment.get("prompt_id")
+    if prompt_id:
+        text = refinement_text(insight)
+        return Planned("prompt_refinement", "prompt", prompt_id, text, {"append": text})
+    return None
+
+
+def plan(
+    session: Session,
+    insights: list[dict[str, Any]],
+    events: pd.DataFrame | None,
+    window: Window,
+    *,
+    confidence_threshold: float,
+    max_per_cycle: int,
+    level: str,
+    alpha: float = 0.05,
+    policy: TimeoutPolicy | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Improvement rows for this window and why other candidates were not planned.
+
+    ``events`` (task type, complexity, size, success, duration) feeds the
+    adaptive timeouts, and with ``cpu_s`` / ``memory_mb`` the batch size and
+    concurrency settings; without it (``None``) those are left to the hourly
+    cycle. ``alpha`` is the level of the model and agent-tier comparisons.
+    """
+    policy = policy or TimeoutPolicy()
+    skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
+    if events is not None:
+        events = events.assign(band=_bands(events))
+    candidates: list[dict[str, Any]] = []
+    for insight in insights:
+        if insight["confidence"] < confidence_threshold:
+            skipped["low_confidence"] += 1
+            continue
+        planned = _plan_one(insight, events, policy)
+        if planned is None:
+            skipped["no_target"] += 1
+            continue
+        candidates.append(
+            improvement_row(
+                level,
+                window,
+                insight_id=insight["id"],
+                kind=planned.kind,
+                target_kind=planned.target_kind,
+                target_id=planned.target_id,
+                key=planned.key(insight),
+                modification=planned.modification,
+                change=planned.change,
+                expected_effect=(
+                    f"Bring {insight['signal']!r} in {describe_segment(insight['segment'])} from "
+                    f"{insight['evidence']['rate']:.1%} toward "
+                    f"{insight['evidence']['baseline_rate']:.1%} and raise its success rate"
+                ),
+                priority=priority_of(insight["severity"], insight["confidence"], insight["evidence"]["rate"]),
+                confidence=insight["confidence"],
+                reason=f"from insight: {insight['title']}",
+            )
+        )
+    for row in configuration_plans(session, window, level, events, alpha):
+        if row["confidence"] < confidence_threshold:
+            skipped["low_confidence"] += 1
+        else:
+            candidates.append(row)
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in candidates:
+        key = row["dedupe_key"]
+        if _blocked(session, key, window, level):
+            skipped["already_active"] += 1
+        # Two insights can lead to the same change (e.g. two segments of one
+        # prompt); keep the stronger one.
+        elif key not in chosen or row["priority_score"] > chosen[key]["priority_score"]:
+            chosen[key] = row
+    ranked = sorted(chosen.values(), key=lambda r: (-r["priority_score"], r["id"]))
+    skipped["over_cap"] = max(0, len(ranked) - max_per_cycle)
+    return ranked[:max_per_cycle], skipped
+
+
+def _bands(events: pd.DataFrame) -> pd.Series:
+    return complexity_band(events["complexity"]) if len(events) else pd.Series(dtype=object)
+
+
+def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
+    """Another run's improvement with this key is still active, or ended without success recently.
+
+    Any level counts (a daily plan must not repeat what an hourly run launched);
+    this run's own earlier plans do not, so a rerun plans the same again. A
+    change tested against a control the prompt no longer serves (a release
+    or a promotion came since) is a new question and may be tested again.
+    """
+    query = (
+        select(Improvement.status, Improvement.updated_at, Experiment.prompt_id, Experiment.control_version)
+        .outerjoin(Experiment, Experiment.improvement_id == Improvement.id)
+        .where(
+            Improvement.dedupe_key == key,
+            ~((Improvement.level == level) & (Improvement.window_start == window.start)),
+            Improvement.window_start < window.end,
+        )
+    )
+    for status, updated_at, prompt_id, control_version in session.execute(query):
+        if status in ACTIVE_STATUSES:
+            return True
+        if status in MEMORY and window.end - updated_at <= MEMORY[status]:
+            served = session.get(Prompt, prompt_id) if prompt_id else None
+            if served is None or served.current_version == control_version:
+                return True
+    return False

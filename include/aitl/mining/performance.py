@@ -1,0 +1,226 @@
+"""Performance analysis: metric series, trends, anomalies, forecasts, recommendations, tracking.
+
+Everything is computed from the hourly rollups (seed: PerformanceTracker,
+PerformanceAnalyzer, AgentPerformanceTracker):
+
+* hourly series of success rate, mean quality, p95 duration (from the additive
+  duration histograms), error rate, security-finding rate and satisfaction,
+  for the whole platform and for every task type whose volume allows;
+* per series: the trend over the window (Mann-Kendall with Sen's slope,
+  direction by the metric's polarity), anomalies (seasonal decomposition and
+  robust residual scores), and a next-day forecast with intervals;
+* recommendations derived from those;
+* the day's tracking by agent tier x task type and quality by language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aitl.mining.rollups import hist_quantile
+from aitl.stats import timeseries
+from aitl.store.reads import merged_histogram
+from aitl.window import Window
+
+# Mean events per hour a segment needs before its own series are analysed.
+MIN_HOURLY_VOLUME = 20
+FORECAST_HOURS = 24
+ROLLUP_COLUMNS = [
+    "agent_tier",
+    "task_type",
+    "language",
+    "n",
+    "successes",
+    "quality_sum",
+    "duration_sum",
+    "error_events",
+    "security_events",
+    "satisfaction_n",
+    "satisfaction_sum",
+    "duration_hist",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    taxonomy: tuple[str, str]
+    compute: Callable[[pd.DataFrame], float]
+
+
+def _ratio(numerator: str, denominator: str = "n") -> Callable[[pd.DataFrame], float]:
+    def compute(rows: pd.DataFrame) -> float:
+        total = rows[denominator].sum()
+        return float(rows[numerator].sum() / total) if total else float("nan")
+
+    return compute
+
+
+def _p95(rows: pd.DataFrame) -> float:
+    return hist_quantile(merged_histogram(rows["duration_hist"]), 0.95) if rows["n"].sum() else float("nan")
+
+
+METRICS = (
+    Metric("success_rate", True, ("quality", "error_handling"), _ratio("successes")),
+    Metric("mean_quality", True, ("quality", "code_structure"), _ratio("quality_sum")),
+    Metric("p95_duration_s", False, ("performance", "scalability"), _p95),
+    Metric("error_rate", False, ("quality", "error_handling"), _ratio("error_events")),
+    Metric("security_rate", False, ("security", "input_validation"), _ratio("security_events")),
+    Metric(
+        "satisfaction", True, ("prompt_optimization", "clarity"), _ratio("satisfaction_sum", "satisfaction_n")
+    ),
+)
+METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+
+def hourly_series(rollups: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """One row per hour of the window (empty hours NaN), one column per metric."""
+    hours = pd.date_range(window.start, window.end, freq="h", inclusive="left", tz="UTC")
+    frame = pd.DataFrame(index=hours, columns=[m.name for m in METRICS], dtype=float)
+    if rollups.empty:
+        return frame
+    for hour, rows in rollups.groupby(pd.to_datetime(rollups["hour"], utc=True)):
+        frame.loc[hour] = [metric.compute(rows) for metric in METRICS]
+    return frame
+
+
+def segments(rollups: pd.DataFrame, hours: int) -> dict[str, pd.DataFrame]:
+    """The platform as a whole and each task type with enough volume, as rollup subsets."""
+    chosen = {"all": rollups}
+    if rollups.empty:
+        return chosen
+    for task_type, rows in rollups.groupby("task_type"):
+        if task_type and rows["n"].sum() / hours >= MIN_HOURLY_VOLUME:
+            chosen[f"task_type={task_type}"] = rows
+    return chosen
+
+
+def segment_of(key: str) -> dict[str, str]:
+    return {} if key == "all" else dict([key.split("=", 1)])
+
+
+def anomalies_in(series: pd.Series, day: Window, sensitivity: float) -> pd.DataFrame:
+    """The day's anomalous points of a series scored over the whole window.
+
+    Columns timestamp, value, expected (the series' median: what the hour is
+    compared with, for people) and score.
+    """
+    scored = timeseries.detect_anomalies(series, sensitivity=sensitivity)
+    timestamps = pd.to_datetime(scored["timestamp"], utc=True)
+    in_day = (timestamps >= pd.Timestamp(day.start)) & (timestamps < pd.Timestamp(day.end))
+    flagged = scored[in_day & scored["is_anomaly"].astype(bool)]
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(flagged["timestamp"], utc=True),
+            "value": flagged["value"].astype(float),
+            "expected": float(series.median()),
+            "score": flagged["score"].astype(float),
+        }
+    ).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class SeriesFindings:
+    metric: Metric
+    segment_key: str
+    trend: timeseries.Trend | None
+    anomalous_hours: list[str]  # ISO hours of the day flagged by extract_patterns
+    forecast: pd.DataFrame | None
+
+    def recommendation(self) -> str | None:
+        where = "the platform" if self.segment_key == "all" else self.segment_key.replace("=", " ")
+        if self.trend is not None and self.trend.direction == "declining":
+            return (
+                f"{self.metric.name} of {where} is declining ({self.trend.slope_per_day:+.4g}/day, "
+                f"p={self.trend.p_value:.2g}): review recent prompt and model changes there."
+            )
+        if self.anomalous_hours:
+            hours = ", ".join(h[11:16] for h in sorted(self.anomalous_hours))
+            return f"{self.metric.name} of {where} was anomalous at {hours} UTC: check incidents then."
+        return None
+
+
+def analyse_series(
+    series: pd.Series, metric: Metric, segment_key: str, anomalous_hours: list[str], alpha: float
+) -> SeriesFindings:
+    """Trend over the window and, platform-wide, a next-day forecast for one series."""
+    observed = series.dropna()
+    trend = None
+    if len(observed) >= 3:
+        trend = timeseries.trend(series, higher_is_better=metric.higher_is_better, alpha=alpha)
+    forecast = None
+    if segment_key == "all" and len(observed) >= 2 * 24:
+        forecast = timeseries.forecast(series.interpolate(limit_direction="both"), FORECAST_HOURS)
+    return SeriesFindings(metric, segment_key, trend, anomalous_hours, forecast)
+
+
+def trend_row(findings: SeriesFindings, day: Window) -> dict[str, Any]:
+    """A ``performance_trends`` row."""
+    trend = findings.trend
+    forecast = []
+    if findings.forecast is not None:
+        forecast = [
+            {
+                "timestamp": pd.Timestamp(r.timestamp).isoformat(),
+                "mean": _num(r.mean),
+                "lower": _num(r.lower),
+                "upper": _num(r.upper),
+            }
+            for r in findings.forecast.itertuples(index=False)
+        ]
+    return {
+        "day": day.start,
+        "metric": findings.metric.name,
+        "segment_key": findings.segment_key,
+        "segment": segment_of(findings.segment_key),
+        "direction": trend.direction if trend else "insufficient_data",
+        "slope_per_day": _num(trend.slope_per_day) if trend else None,
+        "p_value": _num(trend.p_value) if trend else None,
+        "method": trend.method if trend else "none",
+        "n": trend.n if trend else 0,
+        "anomalies": len(findings.anomalous_hours),
+        "forecast": forecast,
+        "recommendation": findings.recommendation(),
+    }
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def tracking_rows(rollups: pd.DataFrame, signals: pd.DataFrame, day: Window) -> list[dict[str, Any]]:
+    """The day's attempts, successes, mean time, quality and error types.
+
+    By agent tier x task type (seed: AgentPerformanceTracker) and by language.
+    """
+    rows: list[dict[str, Any]] = []
+    errors = signals[signals["signal_kind"] == "error_type"]
+    for dimension, keys in (("tier_task", ["agent_tier", "task_type"]), ("language", ["language"])):
+        error_types = errors.groupby([*keys, "signal"])["count"].sum()
+        for key, group in rollups.groupby(keys):
+            n = int(group["n"].sum())
+            if not n:
+                continue
+            prefix = key if len(keys) > 1 else key[0]
+            known = error_types.index.droplevel("signal")
+            by_type = error_types.loc[prefix] if prefix in known else pd.Series(dtype=int)
+            rows.append(
+                {
+                    "day": day.start,
+                    "dimension": dimension,
+                    "key": "|".join(str(k) for k in key),
+                    "attempts": n,
+                    "successes": int(group["successes"].sum()),
+                    "success_rate": float(group["successes"].sum() / n),
+                    "mean_duration_s": float(group["duration_sum"].sum() / n),
+                    "mean_quality": float(group["quality_sum"].sum() / n),
+                    "error_types": {str(k): int(v) for k, v in by_type.items()},
+                }
+            )
+    return rows

@@ -1,0 +1,206 @@
+"""Normalization: everything later analyses need, as additive hourly summaries.
+
+From one read of an hour's events, four tables are (re)written:
+
+* ``hourly_rollups``: per segment (agent tier x task type x language x model x
+  prompt version x experiment arm) counts, sums and sums of squares, never
+  means, and a duration histogram (quantiles are not additive, histograms
+  are), so days merge hours by addition and an experiment's cumulative
+  statistics never need the raw events again (the gbstats model);
+* ``hourly_signals``: events per indicator / error type per pattern segment;
+* ``hourly_sequences``: identical session sequences, counted once;
+* ``hourly_users``: per user and task type, the user-level loop's input.
+
+A week of a busy platform is then analysed by summing hours, not rescanning
+millions of events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from aitl.mining.frequency import signal_counts
+from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
+from aitl.store.reads import events_frame
+from aitl.store.writes import replace
+from aitl.window import Window
+
+STAT_COLUMNS = tuple(
+    c.name
+    for c in HourlyRollup.__table__.columns
+    if c.name not in ("hour", "duration_hist", *SEGMENT_COLUMNS)
+)
+# Log-spaced bucket edges from 0.1 s to 10,000 s, 8 per decade (about 33% wide):
+# bucket i holds durations in [edge[i-1], edge[i]); 0 and the last are open-ended.
+DURATION_EDGES = np.logspace(-1, 4, 41)
+BUCKETS = len(DURATION_EDGES) + 1
+EVENT_COLUMNS = (
+    *SEGMENT_COLUMNS,
+    "session_id",
+    "user_id",
+    "complexity",
+    "style_issues",
+    "success",
+    "duration_s",
+    "quality_score",
+    "errors",
+    "security_warnings",
+    "syntax_errors",
+    "satisfaction",
+    "accepted",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+)
+
+
+def _list_len(values: pd.Series) -> np.ndarray:
+    return np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=len(values))
+
+
+def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate events into one row per (hour, segment) with additive statistics."""
+    if events.empty:
+        return pd.DataFrame(columns=["hour", *SEGMENT_COLUMNS, *STAT_COLUMNS, "duration_hist"])
+    frame = pd.DataFrame({"hour": events["ts"].dt.floor("h")})
+    for name in SEGMENT_COLUMNS:
+        filler = 0 if name == "prompt_version" else ""
+        frame[name] = events[name].fillna(filler).astype("int64" if filler == 0 else "str")
+    duration = events["duration_s"].astype(float)
+    log_duration = np.log1p(duration)
+    quality = events["quality_score"].astype(float)
+    n_errors = _list_len(events["errors"])
+    satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
+    accepted = events["accepted"]
+    frame = frame.assign(
+        n=1,
+        successes=events["success"].astype(bool).astype(int),
+        duration_sum=duration,
+        duration_sumsq=duration**2,
+        log_duration_sum=log_duration,
+        log_duration_sumsq=log_duration**2,
+        quality_sum=quality,
+        quality_sumsq=quality**2,
+        error_events=(n_errors > 0).astype(int),
+        error_count=n_errors,
+        security_events=(_list_len(events["security_warnings"]) > 0).astype(int),
+        syntax_error_events=(events["syntax_errors"].fillna(0).astype(int) > 0).astype(int),
+        satisfaction_n=satisfaction.notna().astype(int),
+        satisfaction_sum=satisfaction.fillna(0.0),
+        satisfaction_sumsq=satisfaction.fillna(0.0) ** 2,
+        accepted_n=accepted.notna().astype(int),
+        accepted_count=accepted.fillna(False).astype(bool).astype(int),
+        tokens_in_sum=events["tokens_in"].fillna(0).astype("int64"),
+        tokens_out_sum=events["tokens_out"].fillna(0).astype("int64"),
+        cost_sum=events["cost_usd"].fillna(0.0).astype(float),
+    )
+    keys = ["hour", *SEGMENT_COLUMNS]
+    sums = frame.groupby(keys, sort=True)[list(STAT_COLUMNS)].sum()
+    hist = duration_histograms(frame.assign(duration_s=duration), keys)
+    return sums.join(hist).reset_index()
+
+
+def duration_histograms(events: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per group of ``keys``, the list of event counts per duration bucket."""
+    buckets = np.searchsorted(DURATION_EDGES, events["duration_s"].to_numpy(dtype=float), side="right")
+    counts = events[keys].assign(bucket=buckets).value_counts().unstack("bucket", fill_value=0)
+    counts = counts.reindex(columns=range(BUCKETS), fill_value=0)
+    return pd.Series(counts.to_numpy().tolist(), index=counts.index, name="duration_hist")
+
+
+def hist_quantile(hist: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of a duration histogram, interpolated geometrically in its bucket."""
+    total = hist.sum()
+    if total == 0:
+        return float("nan")
+    cumulative = np.cumsum(hist)
+    bucket = int(np.searchsorted(cumulative, q * total, side="left"))
+    low = DURATION_EDGES[bucket - 1] if bucket > 0 else DURATION_EDGES[0] / 10
+    high = DURATION_EDGES[bucket] if bucket < len(DURATION_EDGES) else DURATION_EDGES[-1] * 10
+    before = cumulative[bucket - 1] if bucket > 0 else 0
+    within = (q * total - before) / hist[bucket] if hist[bucket] else 0.5
+    return float(low * (high / low) ** within)
+
+
+def outcome_token(success: bool, errors: list[dict[str, Any]] | None) -> str:
+    """One event in a session sequence: its first error type, else ok / fail."""
+    if errors:
+        return str(errors[0]["type"])
+    return "ok" if success else "fail"
+
+
+def session_sequences(events: pd.DataFrame) -> pd.DataFrame:
+    """Per hour, each distinct session sequence (tokens in time order) and how many sessions had it."""
+    if events.empty:
+        return pd.DataFrame(columns=["hour", "sequence", "sessions"])
+    ordered = events.sort_values(["session_id", "ts"], kind="stable")
+    tokens = [
+        outcome_token(ok, errors) for ok, errors in zip(ordered["success"], ordered["errors"], strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "hour": ordered["ts"].dt.floor("h").to_numpy(),
+            "session": ordered["session_id"].to_numpy(),
+            "t": tokens,
+        }
+    )
+    per_session = frame.groupby(["hour", "session"], sort=False)["t"].agg(" ".join)
+    counted = per_session.reset_index().groupby(["hour", "t"]).size().rename("sessions").reset_index()
+    return counted.rename(columns={"t": "sequence"})
+
+
+def user_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Per hour, user and task type: executions, successes, quality and satisfaction sums."""
+    columns = [
+        "hour",
+        "user_id",
+        "task_type",
+        "n",
+        "successes",
+        "quality_sum",
+        "satisfaction_n",
+        "satisfaction_sum",
+    ]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
+    frame = pd.DataFrame(
+        {
+            "hour": events["ts"].dt.floor("h"),
+            "user_id": events["user_id"],
+            "task_type": events["task_type"].fillna(""),
+            "n": 1,
+            "successes": events["success"].astype(bool).astype(int),
+            "quality_sum": events["quality_score"].astype(float),
+            "satisfaction_n": satisfaction.notna().astype(int),
+            "satisfaction_sum": satisfaction.fillna(0.0),
+        }
+    )
+    return frame.groupby(["hour", "user_id", "task_type"], as_index=False)[columns[3:]].sum()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict("records")
+    for record in records:
+        record["hour"] = pd.Timestamp(record["hour"]).to_pydatetime()
+    return records
+
+
+def build_rollups(session: Session, window: Window) -> dict[str, int]:
+    """Replace every hourly summary of the window by ones computed from its events."""
+    events = events_frame(session, window, EVENT_COLUMNS)
+    written = {"events": len(events)}
+    for model, frame in (
+        (HourlyRollup, rollup_frame(events)),
+        (HourlySignal, signal_counts(events)),
+        (HourlySequence, session_sequences(events)),
+        (HourlyUser, user_frame(events)),
+    ):
+        table = model.__table__
+        in_window = (table.c.hour >= window.start) & (table.c.hour < window.end)
+        written[str(table.name)] = replace(session, table, in_window, _records(frame))
+    return written

@@ -1,0 +1,1 @@
+"""The pipeline: the stage runner, the hourly and daily cycles and their acting stages."""

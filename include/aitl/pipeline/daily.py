@@ -1,0 +1,583 @@
+"""The daily cycle: user- and system-level analysis of a trailing window.
+
+A run owns one day D (its data interval) and analyses the ``window_days``
+(default 7) ending with D, reading only hourly summaries with hours before the
+end of D: a backfilled run sees exactly what a live run on D saw. Stages:
+
+collect -> normalize -> extract_patterns -> analyze_performance ->
+generate_insights -> plan_actions -> implement -> verify
+
+* collect: how much of the window the hourly cycle has summarised;
+* normalize: the day's tracking (tier x task type, language);
+* extract_patterns: frequency, sequence (PrefixSpan and rules), correlation and
+  anomaly patterns over the window (anomalies reported for day D);
+* analyze_performance: trends, forecasts and recommendations per metric;
+* generate_insights: every finding filed under the taxonomy; the same finding
+  on consecutive days is one insight, updated, with its days counted;
+* plan_actions / implement / verify: as hourly, at the daily level.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from scipy.stats import norm
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from aitl.config import Settings
+from aitl.ids import stable_id
+from aitl.loop.insights import insight_rows
+from aitl.mining import correlations, performance, sequences, users
+from aitl.mining.frequency import extract_frequency, pattern_row
+from aitl.pipeline import acting
+from aitl.pipeline.stage import StageResult, count_by, owned_by
+from aitl.stats import timeseries
+from aitl.store import reads
+from aitl.store.models import HourlyRollup, Insight, InsightObservation, Pattern, PerformanceTrend, Tracking
+from aitl.store.writes import insert_ignore, replace
+from aitl.taxonomy import classify_error
+from aitl.window import Window
+
+LEVEL = "daily"
+SEGMENT_KEYS = ["agent_tier", "task_type", "language", "model", "prompt_id", "prompt_version"]
+STAT_SUMS = [
+    "n",
+    "successes",
+    "quality_sum",
+    "log_duration_sum",
+    "error_events",
+    "security_events",
+    "syntax_error_events",
+    "satisfaction_n",
+    "satisfaction_sum",
+    "cost_sum",
+    "tokens_out_sum",
+]
+
+
+def analysis_window(day: Window, settings: Settings) -> Window:
+    return Window(day.end - timedelta(days=settings.thresholds.window_days), day.end)
+
+
+def collect(session: Session, day: Window, settings: Settings) -> StageResult:
+    window = analysis_window(day, settings)
+    table = HourlyRollup.__table__
+
+    def volume(span: Window) -> tuple[int, int]:
+        hours, events = session.execute(
+            select(func.count(func.distinct(table.c.hour)), func.coalesce(func.sum(table.c.n), 0)).where(
+                table.c.hour >= span.start, table.c.hour < span.end
+            )
+        ).one()
+        return int(hours), int(events)
+
+    hours, events = volume(window)
+    day_hours, day_events = volume(day)
+    summary = {
+        "window_start": window.start.isoformat(),
+        "window_days": settings.thresholds.window_days,
+        "hours_with_events": hours,
+        "events": events,
+        "day_hours_with_events": day_hours,
+        "day_events": day_events,
+    }
+    return StageResult(summary, stop=None if events else f"no normalized events in {window}")
+
+
+def normalize(session: Session, day: Window, settings: Settings) -> StageResult:
+    rollups = reads.rollup_frame_of(session, day, performance.ROLLUP_COLUMNS)
+    signals = reads.window_signal_counts(session, day)
+    rows = performance.tracking_rows(rollups, signals, day)
+    replace(session, Tracking.__table__, Tracking.__table__.c.day == day.start, rows)
+    return StageResult({"tracking_rows": len(rows), "dimensions": count_by(rows, "dimension")})
+
+
+def _sequence_fields(settings: Settings, window: Window, session: Session) -> list[dict[str, Any]]:
+    counts = reads.window_sequences(session, window)
+    thresholds = settings.thresholds
+    found = sequences.mine(counts, min_support=thresholds.pattern_support_threshold) if counts else []
+    n_sessions = sum(counts.values())
+    rows = []
+    for rule in sequences.rules(found, min_confidence=thresholds.pattern_confidence_threshold):
+        failures = [t for t in rule.consequent if t not in ("ok", "fail")]
+        classification = classify_error(failures[-1]) if failures else classify_error("")
+        rows.append(
+            {
+                "kind": "sequence",
+                "signal_kind": "rule",
+                "signal": f"{' '.join(rule.antecedent)} => {' '.join(rule.consequent)}",
+                "category": classification.category,
+                "subtype": classification.subtype,
+                "segment": {},
+                "count": round(rule.support * n_sessions),
+                "segment_n": n_sessions,
+                "rate": rule.confidence,
+                "baseline_rate": rule.confidence / rule.lift if rule.lift else 0.0,
+                "lift": rule.lift,
+                "p_value": None,
+                "details": {
+                    "antecedent": list(rule.antecedent),
+                    "consequent": list(rule.consequent),
+                    "support": rule.support,
+                    "confidence": rule.confidence,
+                    "lift": rule.lift,
+                },
+            }
+        )
+    for pattern in found:
+        if len(pattern.sequence) < 2:
+            continue
+        rows.append(
+            {
+                "kind": "sequence",
+                "signal_kind": "pattern",
+                "signal": " ".join(pattern.sequence),
+                "category": "unclassified",
+                "subtype": "unclassified",
+                "segment": {},
+                "count": pattern.count,
+                "segment_n": n_sessions,
+                "rate": pattern.support,
+                "baseline_rate": 0.0,
+                "lift": None,
+                "p_value": None,
+                "details": {"sequence": list(pattern.sequence), "support": pattern.support},
+            }
+        )
+    return rows
+
+
+def _correlation_fields(session: Session, window: Window, day: Window, settings: Settings) -> list[dict]:
+    thresholds = settings.thresholds
+    rollups = reads.rollup_frame_of(session, window, [*SEGMENT_KEYS, *STAT_SUMS])
+    by_segment = rollups.groupby(SEGMENT_KEYS)[STAT_SUMS].sum()
+    limit, alpha = thresholds.correlation_threshold, thresholds.alpha
+    found = correlations.correlate(correlations.segment_metrics(by_segment), "segments", limit, alpha)
+    found += correlations.correlate(correlations.event_sample(session, day), "events", limit, alpha)
+    return [correlations.as_pattern(c) for c in found]
+
+
+# Hourly metrics follow the day; with less than two days the daily season cannot be
+# removed and every busy afternoon would look anomalous, so no anomaly is reported.
+MIN_ANOMALY_HISTORY = timedelta(days=2)
+
+
+def _anomaly_fields(session: Session, window: Window, day: Window, settings: Settings) -> list[dict]:
+    if window.end - window.start < MIN_ANOMALY_HISTORY:
+        return []
+    rollups = reads.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
+    hours = int((window.end - window.start) / timedelta(hours=1))
+    rows = []
+    for segment_key, subset in performance.segments(rollups, hours).items():
+        series = performance.hourly_series(subset, window)
+        for metric in performance.METRICS:
+            scored = performance.anomalies_in(series[metric.name], day, settings.thresholds.sensitivity)
+            for point in scored.itertuples(index=False):
+                rows.append(
+                    {
+                        "kind": "anomaly",
+                        "signal_kind": "metric",
+                        "signal": metric.name,
+                        "category": metric.taxonomy[0],
+                        "subtype": metric.taxonomy[1],
+                        "segment": {
+                            **performance.segment_of(segment_key),
+                            "hour": point.timestamp.isoformat(),
+                        },
+                        "count": 1,
+                        "segment_n": int(series[metric.name].notna().sum()),
+                        "rate": float(point.value),
+                        "baseline_rate": float(point.expected),
+                        "lift": None,
+                        "p_value": None,
+                        "details": {
+                            "score": float(point.score),
+                            "sensitivity": settings.thresholds.sensitivity,
+                        },
+                    }
+                )
+    return rows
+
+
+def extract_patterns(session: Session, day: Window, settings: Settings) -> StageResult:
+    window = analysis_window(day, settings)
+    thresholds = settings.thresholds
+    counts = reads.window_signal_counts(session, window)
+    fields = [
+        *(p.fields() for p in extract_frequency(counts, thresholds.min_frequency)),
+        *_sequence_fields(settings, window, session),
+        *_correlation_fields(session, window, day, settings),
+        *_anomaly_fields(session, window, day, settings),
+    ]
+    rows = [pattern_row(LEVEL, day, f) for f in fields]
+    replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, day), rows)
+    summary = {
+        "patterns": len(rows),
+        "by_kind": count_by(rows, "kind"),
+        "by_category": count_by(rows, "category"),
+    }
+    # No stop without patterns: performance trends and user-level findings still follow.
+    return StageResult(summary)
+
+
+def analyze_performance(session: Session, day: Window, settings: Settings) -> StageResult:
+    window = analysis_window(day, settings)
+    rollups = reads.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
+    hours = int((window.end - window.start) / timedelta(hours=1))
+    anomalies = _anomalies_by_series(session, day)
+    rows = []
+    for segment_key, subset in performance.segments(rollups, hours).items():
+        series = performance.hourly_series(subset, window)
+        for metric in performance.METRICS:
+            findings = performance.analyse_series(
+                series[metric.name],
+                metric,
+                segment_key,
+                anomalies.get((metric.name, segment_key), []),
+                settings.thresholds.alpha,
+            )
+            rows.append(performance.trend_row(findings, day))
+    table = PerformanceTrend.__table__
+    replace(session, table, table.c.day == day.start, rows)
+    summary = {
+        "series": len(rows),
+        "by_direction": count_by(rows, "direction"),
+        "recommendations": [r["recommendation"] for r in rows if r["recommendation"]][:5],
+    }
+    return StageResult(summary)
+
+
+def _anomalies_by_series(session: Session, day: Window) -> dict[tuple[str, str], list[str]]:
+    """The day's anomalous hours per (metric, segment), as extract_patterns found them."""
+    found: dict[tuple[str, str], list[str]] = {}
+    query = select(Pattern.signal, Pattern.segment).where(
+        owned_by(Pattern, LEVEL, day), Pattern.kind == "anomaly"
+    )
+    for metric, segment in session.execute(query):
+        rest = {k: v for k, v in segment.items() if k != "hour"}
+        key = "all" if not rest else "&".join(f"{k}={v}" for k, v in sorted(rest.items()))
+        found.setdefault((metric, key), []).append(segment["hour"])
+    return found
+
+
+def _finding_id(finding: dict[str, Any]) -> str:
+    """Daily findings are identified by what they are, not by the day: that is what lets them recur."""
+    return stable_id(
+        LEVEL,
+        finding["kind"],
+        finding["category"],
+        finding["subtype"],
+        finding["signal"],
+        sorted(finding["segment"].items()),
+    )
+
+
+def _frequency_findings(patterns: list[dict[str, Any]], day: Window, alpha: float) -> list[dict[str, Any]]:
+    """Significant concentrations, chosen by the same rules as in the hourly cycle."""
+    frequency = [p for p in patterns if p["kind"] == "frequency"]
+    return [{"kind": "frequency", **row} for row in insight_rows(frequency, LEVEL, day, alpha)]
+
+
+def _finding(
+    kind: str,
+    category: str,
+    subtype: str,
+    signal: str,
+    segment: dict[str, Any],
+    title: str,
+    evidence: dict[str, Any],
+    severity_: str,
+    confidence: float,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "category": category,
+        "subtype": subtype,
+        "signal": signal,
+        "segment": segment,
+        "title": title,
+        "evidence": evidence,
+        "severity": severity_,
+        "confidence": round(confidence, 6),
+    }
+
+
+def _pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """Sequence rules that end in a failure, correlations, and the day's anomalies."""
+    found = []
+    for p in patterns:
+        if p["kind"] == "sequence" and p["signal_kind"] == "rule" and p["category"] != "unclassified":
+            d = p["details"]
+            title = (
+                f"sessions that go {' -> '.join(d['antecedent'])} continue with "
+                f"{' -> '.join(d['consequent'])} {d['confidence']:.0%} of the time (lift {d['lift']:.1f})"
+            )
+            found.append(
+                _finding(
+                    "sequence",
+                    p["category"],
+                    p["subtype"],
+                    p["signal"],
+                    {},
+                    title,
+                    d,
+                    "medium" if d["lift"] >= 1.5 else "low",
+                    d["confidence"],
+                )
+            )
+        elif p["kind"] == "correlation" and p["p_value"] < alpha:
+            d = p["details"]
+            title = (
+                f"{d['left']} and {d['right']} move together across {p['signal_kind']} "
+                f"(r={d['r']:+.2f}, n={d['n']})"
+            )
+            found.append(
+                _finding(
+                    "correlation",
+                    p["category"],
+                    p["subtype"],
+                    p["signal"],
+                    {"scope": p["signal_kind"]},
+                    title,
+                    {**d, "p_value": p["p_value"]},
+                    "low",
+                    1 - p["p_value"],
+                )
+            )
+        elif p["kind"] == "anomaly":
+            segment = {k: v for k, v in p["segment"].items() if k != "hour"}
+            where = ", ".join(f"{k}={v}" for k, v in segment.items()) or "the platform"
+            title = (
+                f"{p['signal']} of {where} anomalous at {p['segment']['hour'][:13]}h: "
+                f"{p['rate']:.3g} against a usual {p['baseline_rate']:.3g} "
+                f"(score {p['details']['score']:+.1f})"
+            )
+            evidence = {
+                **p["details"],
+                "hour": p["segment"]["hour"],
+                "value": p["rate"],
+                "usual": p["baseline_rate"],
+            }
+            score = abs(p["details"]["score"])
+            strong = score >= 2 * timeseries.threshold(p["details"]["sensitivity"])
+            found.append(
+                _finding(
+                    "anomaly",
+                    p["category"],
+                    p["subtype"],
+                    p["signal"],
+                    segment,
+                    title,
+                    evidence,
+                    "high" if strong else "low",
+                    1 - 2 * float(norm.sf(score)),  # how unlikely so large a score is by chance
+                )
+            )
+    return found
+
+
+def _trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
+    found = []
+    for t in trends:
+        if t.direction != "declining":
+            continue
+        metric = performance.METRIC_BY_NAME[t.metric]
+        where = ", ".join(f"{k}={v}" for k, v in t.segment.items()) or "the platform"
+        title = (
+            f"{t.metric} of {where} declining: {t.slope_per_day:+.4g} per day (p={t.p_value:.2g}, {t.method})"
+        )
+        evidence = {
+            "slope_per_day": t.slope_per_day,
+            "p_value": t.p_value,
+            "method": t.method,
+            "n": t.n,
+            "recommendation": t.recommendation,
+        }
+        found.append(
+            _finding(
+                "trend",
+                *metric.taxonomy,
+                t.metric,
+                dict(t.segment),
+                title,
+                evidence,
+                "high" if t.segment == {} else "medium",
+                1 - (t.p_value or 1.0),
+            )
+        )
+    return found
+
+
+def _user_findings(session: Session, window: Window, alpha: float) -> list[dict[str, Any]]:
+    found = []
+    for u in users.failing_users(reads.window_users(session, window), alpha):
+        title = (
+            f"user {u.user_id} keeps failing {u.task_type} tasks: {u.rate:.0%} of {u.n} "
+            f"against {u.baseline:.0%} for everyone else"
+        )
+        found.append(
+            _finding(
+                "user",
+                "prompt_optimization",
+                "clarity",
+                "failing_task",
+                {"user_id": u.user_id, "task_type": u.task_type},
+                title,
+                {"n": u.n, "failure_rate": u.rate, "others": u.baseline, "p_adjusted": u.p_value},
+                "medium",
+                1 - u.p_value,
+            )
+        )
+    for u in users.declining_satisfaction(reads.window_users(session, window, by_hour=True), alpha):
+        title = (
+            f"user {u.user_id}'s satisfaction is trending down "
+            f"({u.rate:+.2f} per day from a mean of {u.baseline:.1f})"
+        )
+        found.append(
+            _finding(
+                "user",
+                "prompt_optimization",
+                "clarity",
+                "declining_satisfaction",
+                {"user_id": u.user_id},
+                title,
+                {"ratings": u.n, "slope_per_day": u.rate, "mean": u.baseline, "p_adjusted": u.p_value},
+                "medium",
+                1 - u.p_value,
+            )
+        )
+    return found
+
+
+def generate_insights(session: Session, day: Window, settings: Settings) -> StageResult:
+    """File the day's findings; a finding seen before updates its insight instead of repeating it."""
+    alpha = settings.thresholds.alpha
+    patterns = [
+        dict(r)
+        for r in session.execute(select(Pattern.__table__).where(owned_by(Pattern, LEVEL, day))).mappings()
+    ]
+    trends = session.scalars(select(PerformanceTrend).where(PerformanceTrend.day == day.start)).all()
+    findings = [
+        *_frequency_findings(patterns, day, alpha),
+        *_pattern_findings(patterns, alpha),
+        *_trend_findings(trends),
+        *_user_findings(session, analysis_window(day, settings), alpha),
+    ]
+    observations: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        # One observation per finding and day: of several anomalous hours, the strongest.
+        key = _finding_id(f)
+        if key not in observations or f["confidence"] > observations[key]["confidence"]:
+            observations[key] = f
+    table = InsightObservation.__table__
+    touched = set(session.scalars(select(table.c.insight_id).where(table.c.day == day.start)))
+    session.execute(delete(table).where(table.c.day == day.start))
+    insert_ignore(
+        session,
+        table,
+        [
+            {
+                "insight_id": i,
+                "day": day.start,
+                "title": f["title"],
+                "evidence": f["evidence"],
+                "severity": f["severity"],
+                "confidence": f["confidence"],
+            }
+            for i, f in observations.items()
+        ],
+    )
+    for insight_id in touched | set(observations):
+        _refresh_insight(session, insight_id, observations.get(insight_id))
+    summary = {
+        "insights": len(observations),
+        "new": sum(1 for i in observations if session.get(Insight, i).occurrences == 1),
+        "recurring": sum(1 for i in observations if session.get(Insight, i).occurrences > 1),
+        "by_kind": count_by(list(observations.values()), "kind"),
+        "by_severity": count_by(list(observations.values()), "severity"),
+    }
+    return StageResult(summary, stop=None if observations else "no finding")
+
+
+def _refresh_insight(session: Session, insight_id: str, today: dict[str, Any] | None) -> None:
+    """Derive a daily insight from its observations: latest evidence, first day, number of days."""
+    table = InsightObservation.__table__
+    days = (
+        session.execute(select(table).where(table.c.insight_id == insight_id).order_by(table.c.day))
+        .mappings()
+        .all()
+    )
+    insight = session.get(Insight, insight_id)
+    if not days:
+        if insight is not None:
+            session.delete(insight)
+        return
+    latest = days[-1]
+    if insight is None:
+        insight = Insight(
+            id=insight_id,
+            level=LEVEL,
+            category=today["category"],
+            subtype=today["subtype"],
+            signal=today["signal"],
+            segment=today["segment"],
+        )
+        session.add(insight)
+    insight.window_start = latest["day"]
+    insight.window_end = latest["day"] + timedelta(days=1)
+    insight.title = latest["title"]
+    insight.evidence = {
+        **latest["evidence"],
+        "finding": today["kind"] if today else insight.evidence.get("finding"),
+    }
+    insight.severity = latest["severity"]
+    insight.confidence = latest["confidence"]
+    insight.first_seen = days[0]["day"]
+    insight.occurrences = len(days)
+    session.flush()
+
+
+def plan_actions(session: Session, day: Window, settings: Settings) -> StageResult:
+    """Plan from the findings of ``day`` with that day's evidence.
+
+    The ``insights`` row holds a finding's latest observation, which in a
+    backfill may be a later day's; planning reads the observation of the day
+    itself, so a backfilled day plans what the live day planned.
+    """
+    observed = session.execute(
+        select(Insight, InsightObservation)
+        .join(InsightObservation, InsightObservation.insight_id == Insight.id)
+        .where(InsightObservation.day == day.start)
+    ).all()
+    found = [
+        {
+            "id": insight.id,
+            "category": insight.category,
+            "subtype": insight.subtype,
+            "signal": insight.signal,
+            "segment": insight.segment,
+            "evidence": seen.evidence,
+            "severity": seen.severity,
+            "confidence": seen.confidence,
+            "title": seen.title,
+        }
+        for insight, seen in observed
+        if insight.evidence.get("finding") == "frequency"  # only frequency findings name a prompt to refine
+    ]
+    return acting.plan_and_store(session, day, settings, found, None, LEVEL)
+
+
+STAGES = {
+    "collect": collect,
+    "normalize": normalize,
+    "extract_patterns": extract_patterns,
+    "analyze_performance": analyze_performance,
+    "generate_insights": generate_insights,
+    "plan_actions": plan_actions,
+    "implement": partial(acting.implement_stage, level=LEVEL),
+    "verify": partial(acting.verify_stage, level=LEVEL),
+    "publish": partial(acting.publish_stage, level=LEVEL),
+}

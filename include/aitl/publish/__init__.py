@@ -1,0 +1,1 @@
+"""Publishing: the transactional outbox, its sinks and their circuit breaker."""

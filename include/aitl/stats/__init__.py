@@ -1,0 +1,1 @@
+"""Statistics on sufficient statistics and series; no store, no SQLAlchemy (docs/statistics.md)."""

@@ -1,0 +1,140 @@
+"""Reading the store back: a window's raw events, and the hourly summaries merged over it.
+
+Both reads are point-in-time: only rows whose hour lies in the window are read,
+so a backfilled run sees what a live run of that window saw. Normalization
+(``aitl.mining.rollups``) writes one summary row per hour and key; everything
+here sums hours, so a week of a busy platform is read as a few thousand rows
+instead of millions of events. Every read is bounded by the window's end,
+which is what makes a backfilled analysis see only what existed then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from aitl.store.models import Event, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
+from aitl.window import Window
+
+
+def events_frame(session: Session, window: Window, columns: Sequence[str]) -> pd.DataFrame:
+    """The window's events with the given columns, ``ts`` always included.
+
+    Only events whose timestamp lies in the window are read, so a backfilled
+    run sees what a live run of that window saw.
+    """
+    wanted = list(dict.fromkeys(["ts", *columns]))
+    query = select(*(Event.__table__.c[name] for name in wanted)).where(
+        Event.ts >= window.start, Event.ts < window.end
+    )
+    rows = session.execute(query).all()
+    return pd.DataFrame.from_records(rows, columns=wanted)
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    """Merged sufficient statistics of any set of rollup rows."""
+
+    n: int = 0
+    successes: int = 0
+    duration_sum: float = 0.0
+    duration_sumsq: float = 0.0
+    log_duration_sum: float = 0.0
+    log_duration_sumsq: float = 0.0
+    quality_sum: float = 0.0
+    quality_sumsq: float = 0.0
+    error_events: int = 0
+
+    def __add__(self, other: SegmentStats) -> SegmentStats:
+        return SegmentStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __sub__(self, other: SegmentStats) -> SegmentStats:
+        """The statistics of a superset minus a subset of it: the rest of the traffic."""
+        return SegmentStats(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.n if self.n else float("nan")
+
+    def mean_var(self, metric: str) -> tuple[float, float]:
+        """Mean and unbiased variance of ``quality``, ``duration`` or ``log_duration``."""
+        total, squares = getattr(self, f"{metric}_sum"), getattr(self, f"{metric}_sumsq")
+        if self.n < 2:
+            return (total / self.n if self.n else float("nan")), float("nan")
+        mean = total / self.n
+        variance = max(squares - self.n * mean * mean, 0.0) / (self.n - 1)
+        return mean, variance
+
+
+def merged_stats(session: Session, window: Window, **segment: Any) -> SegmentStats:
+    """Add up the rollups of ``window`` whose segment columns equal ``segment`` (summed in SQL)."""
+    table = HourlyRollup.__table__
+    names = [f.name for f in fields(SegmentStats)]
+    query = select(*(func.coalesce(func.sum(table.c[name]), 0) for name in names)).where(
+        table.c.hour >= window.start, table.c.hour < window.end
+    )
+    for column, value in segment.items():
+        query = query.where(table.c[column] == value)
+    row = session.execute(query).one()
+    # Each field keeps its own type (counts int, sums float) whatever the backend's SUM returns.
+    return SegmentStats(*(type(f.default)(v) for v, f in zip(row, fields(SegmentStats), strict=True)))
+
+
+def window_totals(session: Session, window: Window, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Rollup columns ``values`` summed over the window per ``keys`` (e.g. per hour)."""
+    return _summed(session, HourlyRollup.__table__, window, keys, values)
+
+
+def _in_window(table: Table, window: Window):
+    return (table.c.hour >= window.start) & (table.c.hour < window.end)
+
+
+def _summed(
+    session: Session, table: Table, window: Window, keys: list[str], values: list[str]
+) -> pd.DataFrame:
+    query = (
+        select(*(table.c[k] for k in keys), *(func.sum(table.c[v]).label(v) for v in values))
+        .where(_in_window(table, window))
+        .group_by(*(table.c[k] for k in keys))
+    )
+    return pd.DataFrame.from_records(session.execute(query).all(), columns=[*keys, *values])
+
+
+def window_signal_counts(session: Session, window: Window) -> pd.DataFrame:
+    """``hourly_signals`` summed over the window (the input of frequency extraction)."""
+    table = HourlySignal.__table__
+    keys = [c.name for c in table.primary_key.columns if c.name != "hour"]
+    return _summed(session, table, window, keys, ["count"])
+
+
+def window_sequences(session: Session, window: Window) -> dict[tuple[str, ...], int]:
+    """Distinct session sequences of the window with their session counts."""
+    counts = _summed(session, HourlySequence.__table__, window, ["sequence"], ["sessions"])
+    return {tuple(seq.split()): int(n) for seq, n in zip(counts["sequence"], counts["sessions"], strict=True)}
+
+
+def window_users(session: Session, window: Window, by_hour: bool = False) -> pd.DataFrame:
+    """Per user and task type (and hour, if asked): executions, successes, quality, satisfaction."""
+    table = HourlyUser.__table__
+    keys = ["user_id", "task_type", *(["hour"] if by_hour else [])]
+    values = ["n", "successes", "quality_sum", "satisfaction_n", "satisfaction_sum"]
+    return _summed(session, table, window, keys, values)
+
+
+def rollup_frame_of(session: Session, window: Window, columns: list[str]) -> pd.DataFrame:
+    """The window's rollup rows (hour and the given columns), for series and segment analyses."""
+    table = HourlyRollup.__table__
+    query = select(table.c.hour, *(table.c[c] for c in columns)).where(_in_window(table, window))
+    return pd.DataFrame.from_records(session.execute(query).all(), columns=["hour", *columns])
+
+
+def merged_histogram(hists: Any) -> np.ndarray:
+    """Element-wise sum of duration histograms (lists of bucket counts)."""
+    stacked = [np.asarray(h, dtype=np.int64) for h in hists]
+    return np.sum(stacked, axis=0) if stacked else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,460 @@
+"""The AITL dashboard's view model: one window of the loop, read from the store.
+
+``dashboard(session, window)`` gathers what a person asks of the loop for a
+span of time: how the platform did hour by hour (and which hours the daily
+analysis flagged as anomalous), which patterns and insights it found, and
+where every improvement stands, with each experiment's effect, interval and
+p-value. It only reads, and every read is bounded by the window, so an old
+window shows what the loop knew then (improvement statuses excepted: the
+store keeps only their latest state).
+
+``aitl.ui.page.render_html(model)`` draws it as a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import inspect, or_, select
+from sqlalchemy.orm import Session
+
+from aitl.loop.insights import SEVERITY_WEIGHT, describe_segment
+from aitl.loop.planning import ACTIVE_STATUSES
+from aitl.store.models import (
+    Decision,
+    Effectiveness,
+    Experiment,
+    ExperimentResult,
+    HourlyRollup,
+    Improvement,
+    Insight,
+    Pattern,
+    PromptVersion,
+)
+from aitl.store.reads import window_totals
+from aitl.window import HOUR, Window, parse_utc
+
+DEFAULT_DAYS = 7
+# A year of hourly points is still a light page; longer spans need a coarser series.
+MAX_DAYS = 366
+TOP = 10
+SERIES_METRICS = ("success_rate", "mean_quality", "error_rate")
+# Where each improvement status sits in the pipeline, left to right.
+PIPELINE = (
+    "planned",
+    "proposed",
+    "deferred",
+    "running",
+    "applied",
+    "promoted",
+    "kept",
+    "rolled_back",
+    "inconclusive",
+    "rejected",
+)
+
+
+class WindowParamError(ValueError):
+    """A window parameter of the request that cannot be used; ``param`` names it for the 400 answer."""
+
+    def __init__(self, param: str, problem: str) -> None:
+        super().__init__(f"invalid {param!r}: {problem}")
+        self.param = param
+
+
+# --------------------------------------------------------------------------- window
+
+
+def _ceil_hour(instant: datetime) -> datetime:
+    floor = instant.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == instant else floor + HOUR
+
+
+def _instant(params: Mapping[str, str], name: str) -> datetime | None:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise WindowParamError(name, f"{text!r} is not an ISO 8601 date or time") from None
+
+
+def _days(params: Mapping[str, str]) -> int | None:
+    text = (params.get("days") or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DAYS:
+        raise WindowParamError("days", f"{text!r} is not a whole number of days from 1 to {MAX_DAYS}")
+    return int(text)
+
+
+def window_from_params(params: Mapping[str, str], now: datetime) -> Window:
+    """The window a request asks for: ``start``/``end`` (ISO 8601, UTC if no offset) or ``days``.
+
+    ``end`` defaults to now, ``start`` to ``days`` (default 7) before ``end``;
+    giving both ``start`` and ``days`` is ambiguous and refused. Both ends are
+    widened to whole hours, the resolution of the store's summaries, so every
+    plotted hour is complete. Empty values count as absent (an HTML form sends
+    its empty fields).
+    """
+    start, end, days = _instant(params, "start"), _instant(params, "end"), _days(params)
+    if start is not None and days is not None:
+        raise WindowParamError("days", "give either start or days, not both")
+    try:
+        end = _ceil_hour(end or now.astimezone(UTC))
+        start = (start or end - timedelta(days=days or DEFAULT_DAYS)).replace(
+            minute=0, second=0, microsecond=0
+        )
+    except OverflowError:  # an end within a window of year 1 or year 9999
+        raise WindowParamError("end", "is too close to the limits of the calendar") from None
+    if start >= end:
+        raise WindowParamError("start", f"{start.isoformat()} is not before end {end.isoformat()}")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise WindowParamError("start", f"the window may span at most {MAX_DAYS} days")
+    return Window(start, end)
+
+
+# --------------------------------------------------------------------------- view model
+
+
+def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any]:
+    """The view model of ``window``: plain JSON-ready values, empty lists where the store has nothing.
+
+    A store whose tables were never created (a fresh home before the first
+    run) gives the empty model with a ``notice`` instead of an error page.
+    """
+    if not inspect(session.connection()).has_table(HourlyRollup.__tablename__):
+        notice = "The AITL store has no tables yet: run `aitl db upgrade` or one of the DAGs."
+        return _model(window, _empty_series(window), notice=notice)
+    return _model(
+        window,
+        _hourly_series(session, window),
+        anomalies=_anomalies(session, window),
+        patterns=_top_patterns(session, window, top),
+        insights=_top_insights(session, window, top),
+        pipeline=_pipeline(session, window, top),
+        experiments=_experiments(session, window),
+        effectiveness=_effectiveness(session, window),
+    )
+
+
+def _model(window: Window, series: list[dict[str, Any]], **parts: Any) -> dict[str, Any]:
+    empty: dict[str, Any] = {
+        "anomalies": [],
+        "patterns": [],
+        "insights": [],
+        "pipeline": {"counts": {}, "items": []},
+        "experiments": [],
+        "effectiveness": None,
+        "notice": None,
+    }
+    return {
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "totals": _totals(series),
+        "series": series,
+        **empty,
+        **parts,
+    }
+
+
+def _ratio(numerator: float, n: int) -> float | None:
+    return numerator / n if n else None
+
+
+def _hour_point(hour: datetime, n: int, successes: int, quality_sum: float, errors: int) -> dict[str, Any]:
+    return {
+        "hour": hour.isoformat(),
+        "n": n,
+        "success_rate": _ratio(successes, n),
+        "mean_quality": _ratio(quality_sum, n),
+        "error_rate": _ratio(errors, n),
+    }
+
+
+def _empty_series(window: Window) -> list[dict[str, Any]]:
+    return [_hour_point(hour, 0, 0, 0.0, 0) for hour in window.hours()]
+
+
+def _hourly_series(session: Session, window: Window) -> list[dict[str, Any]]:
+    """Platform-wide metrics of every hour of the window (segments summed); empty hours have no rates."""
+    values = ["n", "successes", "quality_sum", "error_events"]
+    frame = window_totals(session, window, ["hour"], values)
+    by_hour = {row.hour.astimezone(UTC): row for row in frame.itertuples(index=False)}
+    return [
+        _hour_point(hour, int(row.n), int(row.successes), float(row.quality_sum), int(row.error_events))
+        if (row := by_hour.get(hour)) is not None
+        else _hour_point(hour, 0, 0, 0.0, 0)
+        for hour in window.hours()
+    ]
+
+
+def _totals(series: list[dict[str, Any]]) -> dict[str, Any]:
+    n = sum(p["n"] for p in series)
+    weighted = {m: sum(p[m] * p["n"] for p in series if p[m] is not None) for m in SERIES_METRICS}
+    return {"events": n, **{m: _ratio(weighted[m], n) for m in SERIES_METRICS}}
+
+
+def _anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
+    """Hours the daily analysis flagged in the window, platform-wide and per segment.
+
+    A daily run stores the anomalies of its own day (``segment.hour``), so the
+    runs that matter start at most a day before the window.
+    """
+    rows = session.scalars(
+        select(Pattern).where(
+            Pattern.kind == "anomaly",
+            Pattern.window_start > window.start - timedelta(days=1),
+            Pattern.window_start < window.end,
+        )
+    )
+    found = []
+    for row in rows:
+        segment = dict(row.segment)
+        hour = parse_utc(segment.pop("hour"))
+        if window.contains(hour):
+            found.append(
+                {
+                    "hour": hour.isoformat(),
+                    "metric": row.signal,
+                    "segment": segment,
+                    "value": row.rate,
+                    "expected": row.baseline_rate,
+                    "score": (row.details or {}).get("score"),
+                }
+            )
+    return sorted(found, key=lambda a: (a["hour"], a["metric"], describe_segment(a["segment"])))
+
+
+def _latest_per_key(rows: Iterable[Any], key: Callable[[Any], tuple]) -> list[tuple[Any, list[Any]]]:
+    """Rows grouped by ``key``: the latest of each group (by window end) with all of its rows.
+
+    Hourly runs find the same pattern hour after hour and daily runs over
+    overlapping windows; a person wants each finding once, with how often it was seen.
+    """
+    groups: dict[tuple, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return [(max(group, key=lambda r: r.window_end), group) for group in groups.values()]
+
+
+def _segment_key(segment: dict[str, Any] | None) -> str:
+    return describe_segment(segment or {})
+
+
+# Kinds of pattern in the order shown; the others (sequence rules, ...) follow.
+PATTERN_KINDS = ("frequency", "sequence", "correlation")
+
+
+def _pattern_strength(pattern: Pattern) -> float:
+    """How a pattern ranks within its kind: |r| for a correlation (its count is every event), else events."""
+    return pattern.rate if pattern.kind == "correlation" else pattern.count
+
+
+def _top_patterns(session: Session, window: Window, top: int) -> list[dict[str, Any]]:
+    """The strongest patterns of each kind found by runs in the window (anomalies are plotted instead).
+
+    Each kind is ranked on its own: a correlation counts every event of the
+    window and would crowd out the signal frequencies a person acts on.
+    Frequencies get ``top`` rows, the other kinds half as many.
+    """
+    rows = session.scalars(
+        select(Pattern).where(
+            Pattern.kind != "anomaly", Pattern.window_start >= window.start, Pattern.window_start < window.end
+        )
+    )
+    by_kind: dict[str, list[tuple[Pattern, list[Pattern]]]] = {}
+    for latest, group in _latest_per_key(
+        rows, lambda p: (p.level, p.kind, p.signal, _segment_key(p.segment))
+    ):
+        by_kind.setdefault(latest.kind, []).append((latest, group))
+    kinds = [k for k in PATTERN_KINDS if k in by_kind] + sorted(set(by_kind) - set(PATTERN_KINDS))
+    ranked = []
+    for kind in kinds:
+        best = sorted(by_kind[kind], key=lambda lg: (-_pattern_strength(lg[0]), -len(lg[1]), lg[0].signal))
+        ranked.extend(best[: top if kind == "frequency" else max(top // 2, 1)])
+    return [
+        {
+            "level": p.level,
+            "kind": p.kind,
+            "signal": p.signal,
+            "category": p.category,
+            "subtype": p.subtype,
+            "segment": p.segment or {},
+            "count": p.count,
+            "segment_n": p.segment_n,
+            "rate": p.rate,
+            "lift": p.lift,
+            "p_value": p.p_value,
+            "runs": len(group),
+        }
+        for p, group in ranked
+    ]
+
+
+def _top_insights(session: Session, window: Window, top: int) -> list[dict[str, Any]]:
+    """The most severe and most certain findings of runs in the window, each once."""
+    rows = session.scalars(
+        select(Insight).where(Insight.window_start >= window.start, Insight.window_start < window.end)
+    )
+    grouped = _latest_per_key(
+        rows, lambda i: (i.level, i.category, i.subtype, i.signal, _segment_key(i.segment))
+    )
+    ranked = sorted(
+        grouped, key=lambda lg: (-SEVERITY_WEIGHT.get(lg[0].severity, 0), -lg[0].confidence, lg[0].title)
+    )[:top]
+    return [
+        {
+            "level": i.level,
+            "severity": i.severity,
+            "title": i.title,
+            "category": i.category,
+            "subtype": i.subtype,
+            "segment": i.segment or {},
+            "confidence": i.confidence,
+            # A daily finding is one row counting its days; an hourly one is a row per hour.
+            "seen": sum(r.occurrences or 1 for r in group),
+        }
+        for i, group in ranked
+    ]
+
+
+def _pipeline(session: Session, window: Window, top: int) -> dict[str, Any]:
+    """Every improvement in the pipeline at some time in the window, counted by its current status."""
+    rows = session.scalars(
+        select(Improvement)
+        .where(
+            Improvement.window_start < window.end,
+            or_(Improvement.status.in_(ACTIVE_STATUSES), Improvement.updated_at >= window.start),
+        )
+        .order_by(Improvement.updated_at.desc(), Improvement.priority_score.desc(), Improvement.id)
+    ).all()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    ordered = {s: counts.pop(s) for s in PIPELINE if s in counts} | dict(sorted(counts.items()))
+    items = [
+        {
+            "id": r.id,
+            "type": r.type,
+            "target_id": r.target_id,
+            "status": r.status,
+            "status_reason": r.status_reason,
+            "modification": r.modification,
+            "priority": r.priority,
+            "updated_at": r.updated_at.isoformat(),
+        }
+        for r in rows[:top]
+    ]
+    return {"counts": ordered, "items": items}
+
+
+def _experiments(session: Session, window: Window) -> list[dict[str, Any]]:
+    """Experiments running at some time in the window, each with its latest evidence by the window's end."""
+    rows = session.scalars(
+        select(Experiment)
+        .where(
+            Experiment.started_at < window.end,
+            or_(Experiment.ended_at.is_(None), Experiment.ended_at >= window.start),
+        )
+        .order_by(Experiment.started_at, Experiment.id)
+    )
+    return [_experiment(session, e, window) for e in rows]
+
+
+def _experiment(session: Session, experiment: Experiment, window: Window) -> dict[str, Any]:
+    ended = experiment.ended_at is not None and experiment.ended_at <= window.end
+    improvement = session.get(Improvement, experiment.improvement_id)
+    return {
+        "id": experiment.id,
+        "prompt_id": experiment.prompt_id,
+        "control_version": experiment.control_version,
+        "variant_version": experiment.variant_version,
+        # Point in time: an experiment decided after the window was still running in it.
+        "status": experiment.status if ended else "running",
+        "modification": improvement.modification if improvement else "",
+        "variant_adds": _added_lines(session, experiment),
+        "look": _latest_decision(session, experiment, window) or _latest_result(session, experiment, window),
+    }
+
+
+def _added_lines(session: Session, experiment: Experiment) -> str:
+    """What the variant prompt adds to its parent: the ``+`` lines of its stored diff."""
+    variant = session.get(PromptVersion, (experiment.prompt_id, experiment.variant_version))
+    if variant is None:
+        return ""
+    added = [
+        line[1:] for line in variant.diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
+    return "\n".join(added)
+
+
+def _latest_decision(session: Session, experiment: Experiment, window: Window) -> dict[str, Any] | None:
+    decision = session.scalars(
+        select(Decision)
+        .where(Decision.experiment_id == experiment.id, Decision.window_end <= window.end)
+        .order_by(Decision.window_end.desc())
+        .limit(1)
+    ).first()
+    if decision is None:
+        return None
+    return {
+        "source": "decision",
+        "at": decision.window_end.isoformat(),
+        "look": decision.look,
+        "decision": decision.decision,
+        "metric": decision.metric,
+        "effect": decision.effect,
+        "ci_low": decision.ci_low,
+        "ci_high": decision.ci_high,
+        "p_value": decision.p_value,
+        "p_adjusted": decision.p_adjusted,
+        "reason": decision.reason,
+    }
+
+
+def _latest_result(session: Session, experiment: Experiment, window: Window) -> dict[str, Any] | None:
+    """Before the first daily look, the latest test of the primary metric (evidence, not a decision)."""
+    result = session.scalars(
+        select(ExperimentResult)
+        .where(
+            ExperimentResult.experiment_id == experiment.id,
+            ExperimentResult.metric == experiment.primary_metric,
+            ExperimentResult.window_end <= window.end,
+        )
+        .order_by(ExperimentResult.window_end.desc())
+        .limit(1)
+    ).first()
+    if result is None:
+        return None
+    return {
+        "source": "evidence",
+        "at": result.window_end.isoformat(),
+        "look": None,
+        "decision": None,
+        "metric": result.metric,
+        "effect": result.effect,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "p_adjusted": None,
+        "reason": f"{result.test}: {result.verdict}",
+    }
+
+
+def _effectiveness(session: Session, window: Window) -> dict[str, Any] | None:
+    """The loop's own scorecard as of the latest run in the window (a daily one if there is one)."""
+    row = session.scalars(
+        select(Effectiveness)
+        .where(Effectiveness.window_start >= window.start, Effectiveness.window_start < window.end)
+        .order_by((Effectiveness.level == "daily").desc(), Effectiveness.window_end.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {"level": row.level, "window_end": row.window_end.isoformat(), "metrics": row.metrics}
+
+
+# --------------------------------------------------------------------------- rendering

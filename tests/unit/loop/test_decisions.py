@@ -1,0 +1,255 @@
+"""The daily decision look: promote, roll back, stop or continue, with every number stored."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from aitl.config import Thresholds
+from aitl.durations import parse_duration
+from aitl.loop import registry
+from aitl.loop.decisions import decide, relative_degradation
+from aitl.sim.evaluate import Traffic, synthetic_rollup
+from aitl.store import connect, transaction
+from aitl.store.models import Decision, Experiment, HourlyRollup, Improvement, OutboxMessage
+from aitl.window import Window
+from tests import factories
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+DAY = timedelta(days=1)
+PLANNED = 1000  # per arm
+
+
+def day(i: int) -> Window:
+    return Window(START + i * DAY, START + (i + 1) * DAY)
+
+
+def setup_experiment(session, experiment_id: str = "exp-1", planned: int = PLANNED) -> None:
+    registry.ensure_registered(session, "p", "Write code.", at=START - DAY)
+    registry.add_version(
+        session, "p", "Write code.\nBe careful.\n", at=START, reason="test", make_current=False
+    )
+    session.add(
+        factories.improvement(
+            START,
+            id=f"imp-{experiment_id}",
+            dedupe_key=experiment_id,
+            modification="Be careful.",
+            change={"append": "Be careful."},
+            confidence=0.95,
+            status="running",
+            status_reason="launched",
+        )
+    )
+    session.add(
+        factories.experiment(
+            START, id=experiment_id, improvement_id=f"imp-{experiment_id}", planned_n_per_arm=planned
+        )
+    )
+
+
+def add_traffic(session, window: Window, control: Traffic, variant: Traffic, n: tuple[int, int], seed: int):
+    rng = np.random.default_rng(seed)
+    rows = [
+        synthetic_rollup(rng, window.start, "exp-1", "control", n[0], control),
+        synthetic_rollup(rng, window.start, "exp-1", "variant", n[1], variant),
+    ]
+    session.execute(HourlyRollup.__table__.insert(), rows)
+
+
+def run_days(url: str, variant: Traffic, days: int, n=(250, 250), control=None, thresholds=None):
+    thresholds = thresholds or Thresholds.resolve()
+    control = control or Traffic()
+    outcomes = []
+    for i in range(days):
+        with transaction(connect(url)) as session:
+            add_traffic(session, day(i), control, variant, n, seed=i)
+            outcomes.append(decide(session, day(i), thresholds, dry_run=False))
+    return outcomes
+
+
+def stored(url: str) -> list[Decision]:
+    with transaction(connect(url)) as session:
+        return session.scalars(select(Decision).order_by(Decision.window_end)).all()
+
+
+def test_relative_degradation_known_answers():
+    assert relative_degradation("success_rate", 0.80, -0.10) == pytest.approx(0.5)  # failures 20% -> 30%
+    assert relative_degradation("error_rate", 0.10, 0.05) == pytest.approx(0.5)
+    assert relative_degradation("quality_score", 0.70, -0.07) == pytest.approx(0.1)
+    assert relative_degradation("log_duration", 3.0, math.log(1.3)) == pytest.approx(0.3)
+    assert relative_degradation("success_rate", 1.0, -0.01) == math.inf
+    assert relative_degradation("success_rate", 0.8, 0.05) < 0
+
+
+def test_parse_duration():
+    assert parse_duration("24h") == timedelta(hours=24)
+    assert parse_duration("15m") == timedelta(minutes=15)
+    assert parse_duration("7d") == timedelta(days=7)
+    with pytest.raises(ValueError, match="24 hours"):
+        parse_duration("24 hours")
+
+
+def test_clear_improvement_is_promoted_with_its_record(store_url):
+    with transaction(connect(store_url)) as session:
+        setup_experiment(session)
+    outcomes = run_days(store_url, Traffic(success=0.90), days=4)
+    decisions = stored(store_url)
+    promoted = [d for d in decisions if d.decision == "promoted"]
+    assert len(promoted) == 1, [(d.decision, d.reason) for d in decisions]
+    record = promoted[0]
+    assert record.metric == "success_rate" and record.test == "two_proportion_z"
+    assert record.effect == pytest.approx(0.15, abs=0.06)
+    assert record.ci_low < record.effect < record.ci_high and record.ci_low > 0
+    assert record.p_value <= record.nominal_alpha
+    assert record.p_adjusted <= 0.05
+    assert 0 < record.information_fraction <= 1 and 0 < record.alpha_spent <= 0.05
+    assert set(record.details) == {"success_rate", "error_rate", "quality_score", "log_duration"}
+    # It stops there: later days have nothing running.
+    assert outcomes[-1]["experiments"] == 0 or outcomes[-1]["final"]
+    with transaction(connect(store_url)) as session:
+        assert registry.current(session, "p").version == 2
+        experiment = session.get(Experiment, "exp-1")
+        assert experiment.status == "promoted" and experiment.ended_at == record.window_end
+        assert session.get(Improvement, "imp-exp-1").status == "promoted"
+        messages = session.scalars(select(OutboxMessage)).all()
+        assert [m.payload["decision"] for m in messages] == ["promoted"]
+        assert messages[0].payload["serve_version"] == 2
+
+
+def test_no_promotion_before_ab_test_duration(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    thresholds = Thresholds.resolve("staging", {"ab_test_duration": "72h"})
+    run_days(sqlite_url, Traffic(success=0.95), days=2, n=(400, 400), thresholds=thresholds)
+    assert {d.decision for d in stored(sqlite_url)} == {"continue"}
+    assert "at least 72h" in stored(sqlite_url)[-1].reason
+
+
+def test_harmful_variant_is_rolled_back_and_control_stays(store_url):
+    with transaction(connect(store_url)) as session:
+        setup_experiment(session)
+    run_days(store_url, Traffic(success=0.60), days=3)
+    decisions = stored(store_url)
+    assert decisions[-1].decision == "rolled_back"
+    assert decisions[-1].metric == "success_rate"
+    assert "degraded" in decisions[-1].reason
+    with transaction(connect(store_url)) as session:
+        assert registry.current(session, "p").version == 1
+        assert session.get(Improvement, "imp-exp-1").status == "rolled_back"
+
+
+def test_a_degraded_guardrail_blocks_promotion_and_rolls_back(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    # Success better, but runs 60% longer: beyond rollback_threshold 0.2.
+    run_days(sqlite_url, Traffic(success=0.85, log_duration_mean=3.0 + math.log(1.6)), days=3)
+    final = stored(sqlite_url)[-1]
+    assert final.decision == "rolled_back" and final.metric == "log_duration"
+
+
+def test_small_significant_degradation_blocks_promotion_without_rollback(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session, planned=4000)
+    # Quality 5% lower (below the 20% rollback threshold) but clearly significant.
+    variant = Traffic(success=0.85, quality_mean=0.665, quality_sd=0.05)
+    run_days(sqlite_url, variant, days=3, n=(1500, 1500), control=Traffic(quality_sd=0.05))
+    decisions = stored(sqlite_url)
+    assert {d.decision for d in decisions} <= {"continue", "inconclusive"}
+    assert decisions[-1].details["quality_score"]["degradation"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_null_variant_stops_inconclusive_at_the_planned_size(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=4, n=(300, 300))
+    decisions = stored(sqlite_url)
+    assert [d.decision for d in decisions] == ["continue", "continue", "continue", "inconclusive"]
+    assert [d.look for d in decisions] == [1, 2, 3, 4]
+    assert decisions[-1].information_fraction == 1.0
+    assert decisions[-1].alpha_spent == pytest.approx(0.05)
+    # Early looks are stricter than the last.
+    assert decisions[0].nominal_alpha < decisions[-1].nominal_alpha < 0.05
+    with transaction(connect(sqlite_url)) as session:
+        assert registry.current(session, "p").version == 1
+        assert session.get(Experiment, "exp-1").status == "inconclusive"
+
+
+def test_sample_ratio_mismatch_blocks_without_spending_a_look(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(success=0.95), days=2, n=(300, 180))
+    decisions = stored(sqlite_url)
+    assert [d.decision for d in decisions] == ["blocked", "blocked"]
+    assert [d.look for d in decisions] == [0, 0]
+    assert "sample ratio mismatch" in decisions[0].reason
+
+
+def test_too_little_data_waits(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(success=0.99), days=1, n=(10, 10))
+    (decision,) = stored(sqlite_url)
+    assert decision.decision == "continue" and decision.look == 0 and "waiting" in decision.reason
+
+
+def test_rerun_replaces_open_looks_and_keeps_final_ones(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=2, n=(300, 300))
+    before = [(d.window_end, d.look, d.p_value) for d in stored(sqlite_url)]
+    with transaction(connect(sqlite_url)) as session:
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
+    assert [(d.window_end, d.look, d.p_value) for d in stored(sqlite_url)] == before
+
+
+def test_dry_run_decides_nothing(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+        add_traffic(session, day(0), Traffic(), Traffic(success=0.55), (600, 600), seed=1)
+    with transaction(connect(sqlite_url)) as session:
+        summary = decide(session, day(0), Thresholds.resolve(), dry_run=True)
+    assert summary["final"] == {"exp-1": "rolled_back"}
+    assert stored(sqlite_url) == []
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Experiment, "exp-1").status == "running"
+
+
+def test_effectiveness_counts_the_promotion_and_estimates_its_return(sqlite_url):
+    from aitl.loop.effectiveness import effectiveness
+    from aitl.store.reads import merged_stats
+
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(success=0.90), days=2)
+    with transaction(connect(sqlite_url)) as session:
+        decision = session.scalars(select(Decision).where(Decision.decision == "promoted")).one()
+        window = Window(decision.window_end - DAY, decision.window_end)
+        metrics = effectiveness(session, window, window_days=7)
+        week = merged_stats(session, Window(window.end - 7 * DAY, window.end), prompt_id="p")
+    assert metrics["promoted"] == 1 and metrics["rolled_back"] == 0
+    assert metrics["totals"] == {"promoted": 1, "rolled_back": 0, "inconclusive": 0}
+    assert metrics["improvement_success_rate"] == 1.0
+    assert metrics["learning_velocity"] == pytest.approx(1 / 7, abs=1e-4)
+    assert metrics["adaptation_speed_h"]["finding_to_launch"] == 0.0
+    assert metrics["roi"]["extra_successes_per_day"] == pytest.approx(decision.effect * week.n / 7, abs=0.01)
+    assert metrics["roi"]["successes_lost"] == 0
+    assert 0.7 < metrics["success_rate"] < 0.9
+
+
+def test_a_metric_without_variation_is_left_out_not_nan():
+    from aitl.loop.verification import compare_arms
+    from aitl.store.reads import SegmentStats
+
+    def arm(n: int, successes: int) -> SegmentStats:
+        # every quality score 0 in both arms: Welch's test has no variance to work with
+        return SegmentStats(n=n, successes=successes, log_duration_sum=2.0 * n, log_duration_sumsq=4.5 * n)
+
+    results = compare_arms(arm(100, 70), arm(100, 80), 0.05)
+    assert "quality_score" not in results
+    assert set(results) == {"success_rate", "error_rate", "log_duration"}
+    assert all(math.isfinite(r.p_value) for r in results.values())

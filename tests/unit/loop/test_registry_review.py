@@ -1,0 +1,196 @@
+"""The configuration registry, a person's review of proposed improvements, and before/after impact."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from aitl.config import Thresholds
+from aitl.loop import registry
+from aitl.loop.impact import IMPACT_PERIOD, difference_in_differences, measure
+from aitl.loop.implementation import ReviewError, review
+from aitl.sim.evaluate import Traffic, synthetic_rollup
+from aitl.store import connect, transaction
+from aitl.store.models import (
+    ConfigVersion,
+    Experiment,
+    HourlyRollup,
+    ImpactMeasurement,
+    Improvement,
+    OutboxMessage,
+)
+from aitl.store.reads import SegmentStats
+from aitl.window import Window
+from tests import factories
+
+AT = datetime(2026, 11, 10, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def decide(session, improvement_id: str, decision: str, **kwargs):
+    """A review at ``AT`` by reviewer "r" under the staging thresholds."""
+    return review(
+        session,
+        improvement_id,
+        decision,
+        **{"at": AT, "thresholds": Thresholds.resolve(), "reviewer": "r"} | kwargs,
+    )
+
+
+def improvement(**fields) -> Improvement:
+    """A proposed prompt refinement from the daily run that ended at ``AT``."""
+    proposed = {"status": "proposed", "status_reason": "awaiting approval"}
+    return factories.improvement(AT, **({"level": "daily", "confidence": 0.85} | proposed | fields))
+
+
+SETTING = {
+    "type": "model_selection",
+    "target_kind": "config",
+    "target_id": "model:api_endpoint",
+    "change": {"model": "atlas-large"},
+}
+
+
+def test_config_versions_keep_lineage_diff_and_history(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        registry.apply_config(session, "model:refactor", "model", {}, at=AT, reason="default")
+        v2 = registry.apply_config(
+            session,
+            "model:refactor",
+            "model",
+            {"model": "nova-mid"},
+            at=AT + DAY,
+            reason="better",
+            improvement_id="i2",
+        )
+        assert (v2.version, v2.parent_version) == (2, 1)
+        assert '+  "model": "nova-mid"' in v2.diff
+        v3 = registry.revert_config(session, "model:refactor", at=AT + 2 * DAY, reason="rolled back")
+        assert v3.value == {} and v3.parent_version == 2
+        history = registry.history(session, "model:refactor")
+        assert [(h["version"], h["current"]) for h in history] == [(1, False), (2, False), (3, True)]
+        assert history[1]["improvement_id"] == "i2"
+        with pytest.raises(registry.RegistryError, match="neither"):
+            registry.history(session, "nothing")
+        registry.apply_config(session, "model:x", "model", {"model": "a"}, at=AT, reason="r")
+        with pytest.raises(registry.RegistryError, match="no earlier version"):
+            registry.revert_config(session, "model:x", at=AT, reason="r")
+
+
+def test_approving_a_prompt_refinement_launches_its_experiment(store_url):
+    with transaction(connect(store_url)) as session:
+        registry.ensure_registered(session, "p", "Write an endpoint.", at=AT - DAY)
+        session.add(improvement())
+    with transaction(connect(store_url)) as session:
+        result = decide(session, "imp-1", "approve", reviewer="ana", note="looks right")
+    assert result == {"improvement_id": "imp-1", "status": "running"}
+    with transaction(connect(store_url)) as session:
+        stored = session.get(Improvement, "imp-1")
+        assert stored.status_reason.startswith("approved by ana: looks right; experiment exp-")
+        experiment = session.scalars(select(Experiment)).one()
+        assert experiment.assignment_unit == "execution_id" and experiment.started_at == AT
+        assert session.scalars(select(OutboxMessage.kind)).all() == ["experiment_started"]
+
+
+def test_approving_a_setting_applies_a_new_version_after_the_default(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        session.add(improvement(**SETTING))
+    with transaction(connect(sqlite_url)) as session:
+        assert decide(session, "imp-1", "approve")["status"] == "applied"
+    with transaction(connect(sqlite_url)) as session:
+        versions = session.scalars(select(ConfigVersion).order_by(ConfigVersion.version)).all()
+        assert [(v.version, v.value, v.improvement_id) for v in versions] == [
+            (1, {}, None),
+            (2, {"model": "atlas-large"}, "imp-1"),
+        ]
+        (message,) = session.scalars(select(OutboxMessage)).all()
+        assert message.kind == "config_change" and message.payload["value"] == {"model": "atlas-large"}
+
+
+def test_rejection_and_refusals(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        registry.ensure_registered(session, "p", "Write an endpoint.", at=AT - DAY)
+        session.add(improvement())
+        session.add(improvement(id="imp-2", dedupe_key="k2"))
+        session.add(improvement(id="imp-3", dedupe_key="k3", status="running"))
+    with transaction(connect(sqlite_url)) as session:
+        assert decide(session, "imp-1", "reject")["status"] == "rejected"
+        assert decide(session, "imp-2", "approve")["status"] == "running"
+    with transaction(connect(sqlite_url)) as session, pytest.raises(ReviewError, match="is rejected"):
+        decide(session, "imp-1", "approve")
+    with transaction(connect(sqlite_url)) as session, pytest.raises(ReviewError, match="does not exist"):
+        decide(session, "nope", "approve")
+    with (
+        transaction(connect(sqlite_url)) as session,
+        pytest.raises(ReviewError, match="'approve' or 'reject'"),
+    ):
+        decide(session, "imp-1", "maybe")
+    with transaction(connect(sqlite_url)) as session:
+        session.add(improvement(id="imp-4", dedupe_key="k4"))
+    with transaction(connect(sqlite_url)) as session, pytest.raises(ReviewError, match="conflict"):
+        decide(session, "imp-4", "approve")
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Improvement, "imp-4").status == "proposed"
+
+
+def test_difference_in_differences_by_hand():
+    def stats(n: int, p: float) -> SegmentStats:
+        return SegmentStats(n=n, successes=round(n * p))
+
+    result = difference_in_differences(
+        stats(1000, 0.70), stats(1000, 0.60), stats(4000, 0.70), stats(4000, 0.70), "success_rate"
+    )
+    se = math.sqrt(0.21 / 1000 + 0.24 / 1000 + 0.21 / 4000 + 0.21 / 4000)
+    assert result.effect == pytest.approx(-0.10)
+    assert result.statistic == pytest.approx(-0.10 / se)
+    assert result.p_value == pytest.approx(math.erfc(0.10 / se / math.sqrt(2)))
+    assert result.ci_low == pytest.approx(-0.10 - 1.959964 * se, abs=1e-6)
+
+
+def rollups(session, start: datetime, days: int, task_type: str, traffic: Traffic, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(days):
+        for hour in range(0, 24, 6):  # a few hours a day is enough for sums
+            row = synthetic_rollup(rng, start + d * DAY + timedelta(hours=hour), "", "", n, traffic)
+            rows.append(row | {"task_type": task_type, "experiment_id": "", "arm": "", "prompt_id": ""})
+    session.execute(HourlyRollup.__table__.insert(), rows)
+
+
+@pytest.mark.parametrize(("after", "status"), [(0.55, "rolled_back"), (0.75, "kept")])
+def test_impact_of_an_applied_setting(sqlite_url, after, status):
+    applied = AT
+    with transaction(connect(sqlite_url)) as session:
+        session.add(improvement(**SETTING))
+        decide(session, "imp-1", "approve", at=applied)
+        rollups(session, applied - 7 * DAY, 7, "api_endpoint", Traffic(), 100, seed=1)
+        rollups(session, applied - 7 * DAY, 7, "refactor", Traffic(), 200, seed=2)
+        rollups(session, applied, 7, "api_endpoint", Traffic(success=after), 100, seed=3)
+        rollups(session, applied, 7, "refactor", Traffic(), 200, seed=4)
+    outcomes = []
+    for d in range(1, 8):
+        with transaction(connect(sqlite_url)) as session:
+            window = Window(applied + (d - 1) * DAY, applied + d * DAY)
+            outcomes.append(measure(session, window, Thresholds.resolve(), dry_run=False)["outcome"])
+        if outcomes[-1].get("imp-1") != "applied":
+            break
+    assert outcomes[-1]["imp-1"] == status
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Improvement, "imp-1").status == status
+        current = registry.current_config(session, "model:api_endpoint")
+        assert current.value == ({} if status == "rolled_back" else {"model": "atlas-large"})
+        rows = session.scalars(
+            select(ImpactMeasurement).where(ImpactMeasurement.metric == "success_rate")
+        ).all()
+        assert rows and all(r.test == "difference_in_differences_z" for r in rows)
+        kinds = session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.created_at)).all()
+    if status == "rolled_back":
+        assert rows[-1].verdict == "degraded" and rows[-1].effect < -0.1
+        assert kinds == ["config_change", "config_rollback"]
+        assert len(outcomes) < 7  # caught before the end of the period
+    else:
+        assert len(outcomes) == IMPACT_PERIOD.days

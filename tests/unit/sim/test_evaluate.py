@@ -1,0 +1,108 @@
+"""``aitl evaluate``: the decision statistics by simulation, and the closed loop's scoring."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from aitl.cli.main import main
+from aitl.sim.evaluate import evaluate_experiments, run_loop
+from aitl.sim.simulate import (
+    BASELINE_PROMPTS,
+    REGRESSION_LINE,
+    Scenario,
+    expected_success_change,
+    release_text,
+)
+
+AFTER_RELEASE = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def test_aa_experiments_rarely_end_in_a_decision(tmp_path):
+    """Over 200 A/A experiments looked at daily, at most 5% are promoted or rolled back."""
+    result = evaluate_experiments(f"sqlite:///{tmp_path / 'aa.db'}", experiments=200, seed=1)
+    decisions = result["decisions"]
+    assert sum(decisions.values()) == 200 and decisions["running"] == 0
+    assert result["false_decision_rate"] == (decisions["promoted"] + decisions["rolled_back"]) / 200
+    assert result["false_decision_rate"] <= 0.05
+
+
+def test_power_against_a_known_effect_is_near_the_planned_power(tmp_path):
+    result = evaluate_experiments(f"sqlite:///{tmp_path / 'p.db'}", experiments=100, seed=2, effect=0.05)
+    assert result["planned_power"] == 0.8
+    # 100 experiments: a binomial standard error of 0.04 around the planned 0.8.
+    assert 0.68 <= result["power"] <= 0.92
+    assert result["decisions"]["rolled_back"] <= 2
+
+
+def test_harm_is_rolled_back(tmp_path):
+    result = evaluate_experiments(f"sqlite:///{tmp_path / 'h.db'}", experiments=40, seed=3, effect=-0.10)
+    assert result["power"] >= 0.9  # share rolled back
+    assert result["decisions"]["promoted"] == 0
+
+
+def test_evaluate_aa_command_writes_the_rate(tmp_path, capsys):
+    out = tmp_path / "aa.json"
+    assert main(["evaluate", "aa", "--experiments", "10", "--seed", "5", "--output", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["experiments"] == 10 and 0 <= written["false_decision_rate"] <= 1
+    assert main(["evaluate", "aa", "--experiments", "0"]) == 2
+    assert "--experiments: must be at least 1" in capsys.readouterr().err
+    assert main(["evaluate", "power", "--effect", "0.5"]) == 2
+    assert "--effect" in capsys.readouterr().err
+
+
+def test_expected_success_change_known_answers():
+    scenario = Scenario(success_effects={"reduce complexity": -0.12, "add context": 0.06})
+
+    def change(prompt: str, control: str, variant: str, at: datetime = AFTER_RELEASE) -> float:
+        return expected_success_change(scenario, prompt, control, variant, at)
+
+    base = BASELINE_PROMPTS["unit_tests-gen"]
+    assert change("unit_tests-gen", base, base + "\nextract functions; reduce complexity") == pytest.approx(
+        -0.12
+    )
+    assert change("unit_tests-gen", base, base + "\nspecific error types; add context") == pytest.approx(0.06)
+    assert change("unit_tests-gen", base, base + "\nadd docstrings") == 0
+    # Halving timeouts on the complex share: 0.6 x 0.30 x 0.5 x P(complexity >= 0.7 | api_endpoint).
+    from scipy.stats import beta
+
+    expected = 0.6 * 0.30 * 0.5 * beta.sf(0.7, 2.2, 3.0)
+    assert change("api_endpoint-gen", "x", "x\nset a time limit") == pytest.approx(expected)
+    # Parameterized queries: 0.20 x 0.25 x (1 - 0.2) x P(python | api_endpoint).
+    assert change("api_endpoint-gen", "x", "x\nparameterize queries") == pytest.approx(
+        0.20 * 0.25 * 0.8 * 0.45
+    )
+    # Task clarity only helps where the regression release is served, after it.
+    released = release_text("refactor-gen")
+    assert REGRESSION_LINE in released
+    clearer = released + "\nadd examples"
+    assert change("refactor-gen", released, clearer) == pytest.approx(0.15 * 0.7)
+    assert change("refactor-gen", released, clearer, datetime(2026, 11, 10, tzinfo=UTC)) == 0
+
+
+def test_scenario_success_effects_from_json(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"success_effects": {"add caching": -0.1}}))
+    assert Scenario.from_json(path).success_effects == {"add caching": -0.1}
+    path.write_text(json.dumps({"success_effects": {"add caching": "bad"}}))
+    with pytest.raises(ValueError, match="success_effects"):
+        Scenario.from_json(path)
+    with pytest.raises(ValueError, match="must be in"):
+        Scenario(success_effects={"x": 2.0})
+
+
+def test_short_closed_loop_scores_every_experiment(tmp_path):
+    result = run_loop(tmp_path / "loop", days=2, seed=11, rate=600)
+    assert [d["day"] for d in result["daily_success_rate"]] == ["2026-11-02", "2026-11-03"]
+    assert all(0.5 < d["success_rate"] < 0.9 and d["events"] > 5000 for d in result["daily_success_rate"])
+    assert result["decisions"], "the loop launched no experiment"
+    for item in result["decisions"]:
+        assert item["truth"] in ("helpful", "harmful", "null")
+        assert item["decision"] in ("promoted", "rolled_back", "inconclusive", "running")
+        assert math.isfinite(item["true_change"])
+    matrix = result["confusion_matrix"]
+    assert sum(sum(row.values()) for row in matrix.values()) == len(result["decisions"])
