@@ -4,6 +4,7 @@ Sets up what production would have (every hour of the week simulated, ingested
 and normalized by the real hourly stages, whose cost per hour is reported too),
 then times the daily cycle for the last day in a fresh process: whole-process
 wall time and peak RSS. N defaults to 1M events a day (7M in the window).
+Recorded through bench/writer.py (BENCHMARKS.md and bench/results/daily.jsonl).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import os
 import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
-from run import ROOT, step
+from run import step
+from writer import Column, Target, record
 
 PER_DAY = int(os.environ.get("AITL_BENCH_DAILY_EVENTS", "1000000"))
 END = "2026-11-20T00:00:00+00:00"
@@ -33,19 +34,56 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     spent, result = week["summary"], daily["summary"]
-    lines = [
-        f"\n#### Daily analysis: 7-day window at {PER_DAY:,} events a day "
-        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n",
-        f"- events in the window: {result['events']:,}",
-        f"- daily cycle: {daily['process_seconds']:.1f} s whole process "
-        f"({daily['seconds']:.1f} s in the stages), peak RSS {daily['peak_mb']:,.0f} MB",
-        f"- stages: {result['stages']}; patterns by kind: {result['patterns']}",
-        f"- the hourly stages that prepared it, per hour of {PER_DAY // 24:,} events: "
-        f"collect {spent['collect'] / 168:.1f} s, normalize {spent['normalize'] / 168:.1f} s",
-    ]
-    with (ROOT / "BENCHMARKS.md").open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
+    row = {
+        "events_per_day": PER_DAY,
+        "events": result["events"],
+        "process_s": round(daily["process_seconds"], 2),
+        "in_process_s": round(daily["seconds"], 2),
+        "peak_mb": round(daily["peak_mb"]),
+        "collect_s_per_hour": round(spent["collect"] / 168, 2),
+        "normalize_s_per_hour": round(spent["normalize"] / 168, 2),
+    }
+    record(
+        "daily",
+        [row],
+        title="Daily analysis of a 7-day window (`bench/daily.py`)",
+        columns=COLUMNS,
+        notes=notes(result["stages"], result["patterns"]),
+        targets=[target(row)],
+        params={"events_per_day": PER_DAY, "end": END},
+        details={"stages": result["stages"], "patterns": result["patterns"], "setup": spent},
+    )
     return 0
+
+
+COLUMNS = (
+    Column("events a day", "{events_per_day:,}"),
+    Column("events in the window", "{events:,}"),
+    Column("daily cycle: process s", "{process_s:.1f}"),
+    Column("in the stages s", "{in_process_s:.1f}"),
+    Column("peak MB", "{peak_mb:,.0f}"),
+    Column("per hour prepared: collect s", "{collect_s_per_hour:.1f}"),
+    Column("normalize s", "{normalize_s_per_hour:.1f}"),
+)
+
+
+def notes(stages: dict[str, str], patterns: dict[str, int]) -> str:
+    return (
+        "Every hour of the week simulated, collected and normalized by the real hourly stages (their "
+        "time per hour in the last two columns), then the daily cycle for the last day in a fresh process. "
+        f"Stages: {', '.join(f'{name} {stop}' for name, stop in stages.items())}. "
+        f"Patterns by kind: {', '.join(f'{kind} {n:,}' for kind, n in patterns.items())}."
+    )
+
+
+def target(row: dict) -> Target:
+    """Issue #3: the daily analysis of 7M events within 5 minutes and 4 GB (measured at 1M events a day)."""
+    return Target(
+        "daily analysis of 7M events ≤ 5 min and ≤ 4 GB",
+        "#3",
+        f"{row['process_s']:.1f} s, {row['peak_mb']:,.0f} MB peak ({row['events']:,} events)",
+        row["process_s"] <= 300 and row["peak_mb"] <= 4096 if PER_DAY >= 1_000_000 else None,
+    )
 
 
 if __name__ == "__main__":

@@ -8,80 +8,141 @@
 * the closed loop (``aitl evaluate loop``) over ``--weeks`` simulated weeks:
   the confusion matrix of true effect x decision and the daily success rate.
 
-Prints the tables and appends them to BENCHMARKS.md.
+Recorded through bench/writer.py as two benchmarks, ``decisions`` (the synthetic
+experiments) and ``loop`` (the closed loop): BENCHMARKS.md and bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from writer import Column, Target, record
 
 from aitl.sim.evaluate import evaluate_experiments, run_loop
 
-ROOT = Path(__file__).resolve().parent.parent
+RUNS = [("A/A", 0.0, 400, 1), ("power", 0.05, 200, 2), ("power", 0.03, 200, 3)]
+RUNS += [("harm", -0.10, 200, 4), ("harm", -0.05, 200, 5)]
+OUTCOMES = ("promoted", "rolled_back", "inconclusive", "running")
+EXPERIMENT_COLUMNS = (
+    Column("experiments", "{experiments} {kind}", text=True),
+    Column("true effect", "{effect:+.2f}"),
+    Column("promoted", "{promoted}"),
+    Column("rolled back", "{rolled_back}"),
+    Column("inconclusive", "{inconclusive}"),
+    Column("rate", "{label} {rate:.3f}"),
+    Column("95% CI", "[{ci_low:.3f}, {ci_high:.3f}]", text=True),
+    Column("planned power", "{planned_power}"),
+)
+LOOP_COLUMNS = (Column("truth \\ decision", "{truth}", text=True), *(Column(d, f"{{{d}}}") for d in OUTCOMES))
+EXPERIMENTS_NOTES = (
+    "Synthetic experiments, success rate 0.75 in control, planned size for +5 points at 80% power, "
+    "traffic reaching it in 5 daily looks, 5 experiments deciding side by side."
+)
 
 
-def experiments_table(scratch: Path) -> list[str]:
-    runs = [("A/A", 0.0, 400, 1), ("power", 0.05, 200, 2), ("power", 0.03, 200, 3)]
-    runs += [("harm", -0.10, 200, 4), ("harm", -0.05, 200, 5)]
-    lines = [
-        "| experiments | true effect | promoted | rolled back | inconclusive | rate | 95% CI "
-        "| planned power |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
-    ]
-    for i, (name, effect, n, seed) in enumerate(runs):
+def experiments_rows(scratch: Path) -> list[dict]:
+    rows = []
+    for i, (kind, effect, n, seed) in enumerate(RUNS):
         started = time.perf_counter()
         result = evaluate_experiments(
             f"sqlite:///{scratch / f'e{i}.db'}", experiments=n, seed=seed, effect=effect
         )
-        d = result["decisions"]
         detail = result["false_decision"] if effect == 0 else result["power_detail"]
-        label = "false decisions" if effect == 0 else ("promoted" if effect > 0 else "rolled back")
-        planned = result["planned_power"] if result["planned_power"] is not None else "-"
-        lines.append(
-            f"| {n} {name} | {effect:+.2f} | {d['promoted']} | {d['rolled_back']} | {d['inconclusive']} "
-            f"| {label} {detail['rate']:.3f} | [{detail['ci95'][0]:.3f}, {detail['ci95'][1]:.3f}] "
-            f"| {planned} |"
+        rows.append(
+            {
+                "experiments": n,
+                "kind": kind,
+                "effect": effect,
+                "seed": seed,
+                **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive")},
+                "label": "false decisions" if effect == 0 else ("promoted" if effect > 0 else "rolled back"),
+                "rate": detail["rate"],
+                "ci_low": detail["ci95"][0],
+                "ci_high": detail["ci95"][1],
+                "planned_power": result["planned_power"],
+            }
         )
-        print(lines[-1], f"({time.perf_counter() - started:.1f} s)", flush=True)
-    return lines
+        print(rows[-1], f"({time.perf_counter() - started:.1f} s)", flush=True)
+    return rows
 
 
-def loop_table(scratch: Path, weeks: int, seed: int) -> list[str]:
+def experiments_targets(rows: list[dict]) -> list[Target]:
+    """Issue #4: at most 5 % false decisions over at least 200 A/A experiments; power next to the planned."""
+    aa = next(r for r in rows if r["effect"] == 0)
+    planned = next(r for r in rows if r["planned_power"] is not None)
+    return [
+        Target(
+            "false-decision rate ≤ 0.05 over ≥ 200 A/A experiments",
+            "#4",
+            f"{aa['rate']:.3f} [{aa['ci_low']:.3f}, {aa['ci_high']:.3f}] over {aa['experiments']}",
+            aa["rate"] <= 0.05 and aa["experiments"] >= 200,
+        ),
+        Target(
+            "power next to the planned power (inside the 95% CI)",
+            "#4",
+            f"{planned['rate']:.3f} [{planned['ci_low']:.3f}, {planned['ci_high']:.3f}] at "
+            f"{planned['effect']:+.2f}, planned {planned['planned_power']}",
+            planned["ci_low"] <= planned["planned_power"] <= planned["ci_high"],
+        ),
+    ]
+
+
+def loop_run(scratch: Path, weeks: int, seed: int) -> tuple[list[dict], dict, float]:
+    """The confusion matrix's rows, run_loop's result and the minutes it took."""
     started = time.perf_counter()
     result = run_loop(
         scratch / "loop", days=7 * weeks, seed=seed, progress=lambda day: print(day, flush=True)
     )
-    elapsed = time.perf_counter() - started
-    (scratch / "loop.json").write_text(json.dumps(result, indent=2, default=str))
-    decisions = ("promoted", "rolled_back", "inconclusive", "running")
-    lines = [
-        f"Closed loop: {weeks} simulated weeks at 1,000 events/h, seed {seed}, profile development, "
-        f"default loop scenario; {len(result['decisions'])} experiments; {elapsed / 60:.1f} min.\n",
-        "| truth \\ decision | " + " | ".join(decisions) + " |",
-        "| --- | " + " | ".join("---:" for _ in decisions) + " |",
-    ]
-    for truth, row in result["confusion_matrix"].items():
-        lines.append(f"| {truth} | " + " | ".join(str(row[d]) for d in decisions) + " |")
-    daily = result["daily_success_rate"]
-    lines += [
-        "",
-        "Platform success rate by day: "
-        + ", ".join(f"{d['day'][5:]} {d['success_rate']:.3f}" for d in daily),
-        "",
-        "Experiments (true change in success rate -> decision): "
-        + "; ".join(
-            f"{e['prompt_id']} {e['true_change']:+.3f} {e['truth']} -> {e['decision']}"
-            for e in result["decisions"]
+    minutes = (time.perf_counter() - started) / 60
+    rows = [{"truth": truth, **counts} for truth, counts in result["confusion_matrix"].items()]
+    return rows, result, minutes
+
+
+def loop_notes(weeks: int, seed: int, experiments: int, minutes: float, daily: list[dict]) -> str:
+    return (
+        f"{weeks} simulated weeks at 1,000 events/h, seed {seed}, profile development, default loop "
+        f"scenario; {experiments} experiments; {minutes:.1f} min. Every experiment with its true change "
+        "is in the history line.\n\nPlatform success rate by day: "
+        + ", ".join(f"{d['day'][5:]} {d['success_rate']:.3f}" for d in daily)
+    )
+
+
+def loop_targets(rows: list[dict], weeks: int) -> list[Target]:
+    """Issue #4, over at least 4 weeks: harmful changes rolled back, helpful promoted, null not promoted.
+
+    An experiment still running at the end has no decision yet and is left out.
+    """
+    by_truth = {row["truth"]: row for row in rows}
+
+    def decided(truth: str) -> int:
+        return sum(by_truth[truth][d] for d in ("promoted", "rolled_back", "inconclusive"))
+
+    helpful, harmful, null = by_truth["helpful"], by_truth["harmful"], by_truth["null"]
+    checked = weeks >= 4
+    return [
+        Target(
+            "closed loop ≥ 4 weeks: harmful changes rolled back",
+            "#4",
+            f"{harmful['rolled_back']} of {decided('harmful')} decided rolled back",
+            harmful["rolled_back"] == decided("harmful") if checked else None,
+        ),
+        Target(
+            "closed loop ≥ 4 weeks: helpful changes promoted",
+            "#4",
+            f"{helpful['promoted']} of {decided('helpful')} decided promoted",
+            helpful["promoted"] == decided("helpful") if checked else None,
+        ),
+        Target(
+            "closed loop ≥ 4 weeks: null changes not promoted",
+            "#4",
+            f"{null['promoted']} of {decided('null')} decided promoted",
+            null["promoted"] == 0 if checked else None,
         ),
     ]
-    return lines
 
 
 def main() -> int:
@@ -91,18 +152,35 @@ def main() -> int:
     parser.add_argument("--skip-loop", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aitl-bench-decisions-") as scratch:
-        lines = [
-            f"\n#### Decision statistics ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-            f"{platform.processor() or platform.machine()}, Python {platform.python_version()})\n",
-            "Synthetic experiments, success rate 0.75 in control, planned size for +5 points at 80% power, "
-            "traffic reaching it in 5 daily looks, 5 experiments deciding side by side.\n",
-            *experiments_table(Path(scratch)),
-        ]
-        if not args.skip_loop:
-            lines += ["", *loop_table(Path(scratch), args.weeks, args.seed)]
-    print("\n".join(lines))
-    with (ROOT / "BENCHMARKS.md").open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
+        rows = experiments_rows(Path(scratch))
+        record(
+            "decisions",
+            rows,
+            title="Decision statistics (`bench/decisions.py`)",
+            columns=EXPERIMENT_COLUMNS,
+            notes=EXPERIMENTS_NOTES,
+            targets=experiments_targets(rows),
+            params={"runs": RUNS},
+        )
+        if args.skip_loop:
+            return 0
+        rows, result, minutes = loop_run(Path(scratch), args.weeks, args.seed)
+    record(
+        "loop",
+        rows,
+        title="Closed loop (`bench/decisions.py`)",
+        columns=LOOP_COLUMNS,
+        notes=loop_notes(
+            args.weeks, args.seed, len(result["decisions"]), minutes, result["daily_success_rate"]
+        ),
+        targets=loop_targets(rows, args.weeks),
+        params={"weeks": args.weeks, "seed": args.seed, "rate": 1000, "profile": "development"},
+        details={
+            "minutes": round(minutes, 2),
+            "daily_success_rate": result["daily_success_rate"],
+            "experiments": result["decisions"],
+        },
+    )
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Simulates two weeks (Nov 6-19, 2026) with the default scenario, runs the
 hourly summaries for every hour and the daily cycle for the last seven days,
-then scores each planted pattern (see ``aitl.sim.simulate``):
+then scores each planted pattern (see ``aitl.sim.scenario``):
 
 * security: days with a significant (p < alpha, lift >= 2) ``sql injection``
   concentration in api_endpoint x python (recall), and the share of all such
@@ -16,7 +16,7 @@ then scores each planted pattern (see ``aitl.sim.simulate``):
 * anomalies at stricter sensitivities: the platform's success-rate series over
   the two weeks rescored at 0.99 and 0.999, to show the precision that buys.
 
-Prints the table and appends it to BENCHMARKS.md.
+Recorded through bench/writer.py (BENCHMARKS.md and bench/results/ground_truth.jsonl).
 """
 
 from __future__ import annotations
@@ -29,19 +29,26 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import select
+from writer import Column, record
 
 from aitl.config import Settings
 from aitl.pipeline.runner import run_cycle, run_hours
-from aitl.sim.simulate import Scenario, simulate
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
 from aitl.store.models import Pattern
 from aitl.window import Window
 
-ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 6, tzinfo=UTC)
 END = datetime(2026, 11, 20, tzinfo=UTC)
 RATE = 400
 ALPHA = 0.05
+COLUMNS = (
+    Column("planted pattern", "{pattern}", text=True),
+    Column("precision", "{precision:.2f}"),
+    Column("recall", "{recall:.2f}"),
+    Column("detail", "{detail}", text=True),
+)
 
 
 def significant(patterns: list[Pattern], signal: str) -> list[Pattern]:
@@ -158,20 +165,15 @@ def main() -> int:
         rows = score(by_day, scenario) + stricter_anomalies(url, scenario)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines = [
-        f"\n#### Planted ground truth found by the daily analysis ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n",
-        f"Two simulated weeks at {RATE} events/hour (seed 21), daily cycle for Nov 13-19, "
-        "default thresholds.\n",
-        "| planted pattern | precision | recall | detail |",
-        "| --- | ---: | ---: | --- |",
-        *(
-            f"| {name} | {precision:.2f} | {recall:.2f} | {detail} |"
-            for name, precision, recall, detail in rows
-        ),
-    ]
-    print("\n".join(lines))
-    with (ROOT / "BENCHMARKS.md").open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
+    record(
+        "ground_truth",
+        [{"pattern": n, "precision": p, "recall": r, "detail": d} for n, p, r, d in rows],
+        title="Planted ground truth found by the daily analysis (`bench/ground_truth.py`)",
+        columns=COLUMNS,
+        notes=f"Two simulated weeks at {RATE} events/hour (seed 21), daily cycle for Nov 13-19, "
+        "default thresholds.",
+        params={"start": START, "end": END, "rate": RATE, "seed": 21, "alpha": ALPHA},
+    )
     return 0
 
 

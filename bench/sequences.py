@@ -6,29 +6,27 @@ Usage: python bench/sequences.py [--sizes 100000 1000000] [--min-support 0.01]
 For each size N it generates N platform-like sessions (seeded), mines them with
 ``mine`` and with ``PrefixSpan(sessions).frequent(ceil(min_support * N))`` on the
 same raw, non-deduplicated list of sessions (as a user would call it), asserts
-that both return the same patterns with the same counts, and prints whole
-wall-clock seconds and the speed-up. Sizes above ``--reference-max`` are timed
-for ``mine`` only: the reference needs about 25 minutes for 1,000,000 sessions on
-a 2-core machine (``--reference-max 1000000`` runs it anyway).
+that both return the same patterns with the same counts, and records whole
+wall-clock seconds and the speed-up through bench/writer.py (BENCHMARKS.md and
+bench/results/sequences.jsonl). Sizes above ``--reference-max`` are timed for
+``mine`` only: the reference needs about 25 minutes for 1,000,000 sessions on a
+2-core machine (``--reference-max 1000000`` runs it anyway).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import json
 import random
-import sys
 import time
-from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
 
 from prefixspan import PrefixSpan
+from writer import Column, Target, record
 
 from aitl.mining.sequences import min_count, mine
 
-# Attempts per session, skewed like aitl.sim.simulate (most sessions succeed at once)
+# Attempts per session, skewed like aitl.sim.traffic (most sessions succeed at once)
 # with a longer tail of stubborn tasks.
 ATTEMPTS = (1, 2, 3, 4, 5, 6, 7, 8)
 ATTEMPT_P = (0.50, 0.22, 0.13, 0.07, 0.04, 0.02, 0.01, 0.01)
@@ -92,35 +90,42 @@ def ours(data: list[list[str]], min_support: float) -> dict[tuple[str, ...], int
     return {pattern.sequence: pattern.count for pattern in mine(data, min_support)}
 
 
-def cpu_model() -> str:
-    """The CPU's name, for the table's header."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+COLUMNS = (
+    Column("sessions", "{sessions:,}"),
+    Column("unique", "{unique:,}"),
+    Column("patterns", "{patterns:,}"),
+    Column("mine s", "{mine_s:.2f}"),
+    Column("prefixspan s", "{prefixspan_s:.2f}"),
+    Column("speed-up", "{speed_up:.0f}x"),
+)
 
 
-COLUMNS = ("sessions", "unique", "patterns", "mine s", "prefixspan s", "speed-up")
-
-
-def table_row(cells: tuple[str, ...]) -> str:
-    """One Markdown table row, right-aligned like the numbers in it."""
-    return "| " + " | ".join(f"{cell:>12}" for cell in cells) + " |"
-
-
-def run(size: int, min_support: float, seed: int, with_reference: bool) -> str:
-    """One table row; asserts identical output when the reference runs."""
+def run(size: int, min_support: float, seed: int, with_reference: bool) -> dict:
+    """One row; asserts identical output when the reference runs (its columns are None when it does not)."""
     data = sessions(size, seed)
     unique = len({tuple(s) for s in data})
     found, ours_s = timed(ours, data, min_support)
-    cells = (f"{size:,}", f"{unique:,}", f"{len(found):,}", f"{ours_s:.2f}")
-    if not with_reference:
-        return table_row((*cells, "-", "-"))
-    expected, ref_s = timed(reference, data, min_count(min_support, size))
-    assert found == expected, f"output differs from prefixspan at N={size}"
-    return table_row((*cells, f"{ref_s:.2f}", f"{ref_s / ours_s:.0f}x"))
+    row = {"sessions": size, "unique": unique, "patterns": len(found), "mine_s": round(ours_s, 3)}
+    row |= {"prefixspan_s": None, "speed_up": None, "identical": None}
+    if with_reference:
+        expected, ref_s = timed(reference, data, min_count(min_support, size))
+        assert found == expected, f"output differs from prefixspan at N={size}"
+        row |= {"prefixspan_s": round(ref_s, 3), "speed_up": round(ref_s / ours_s, 1), "identical": True}
+    return row
+
+
+def target(rows: list[dict]) -> Target:
+    """Issue #3: identical to prefixspan (asserted) and at least 10x faster, at every size it ran."""
+    checked = [r for r in rows if r["speed_up"] is not None]
+    slowest = min(checked, key=lambda r: r["speed_up"], default=None)
+    return Target(
+        "sequence mining identical to `prefixspan` and ≥ 10x faster",
+        "#3",
+        f"identical, {slowest['speed_up']:.0f}x at {slowest['sessions']:,} sessions"
+        if slowest
+        else "reference not run",
+        slowest["speed_up"] >= 10 if slowest else None,
+    )
 
 
 def main() -> None:
@@ -130,19 +135,28 @@ def main() -> None:
     parser.add_argument("--reference-max", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    lines = [
-        f"\n#### Sequence mining against the prefixspan package ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n",
-        f"{cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"prefixspan {version('prefixspan')}, min_support {args.min_support}, seed {args.seed}\n",
-        table_row(COLUMNS),
-        table_row(("-" * 11 + ":",) * len(COLUMNS)),
-    ]
-    print("\n".join(lines), flush=True)
+    rows = []
     for size in args.sizes:
-        lines.append(run(size, args.min_support, args.seed, size <= args.reference_max))
-        print(lines[-1], flush=True)
-    with (Path(__file__).resolve().parent.parent / "BENCHMARKS.md").open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
+        rows.append(run(size, args.min_support, args.seed, size <= args.reference_max))
+        print(json.dumps(rows[-1]), flush=True)
+    prefixspan = version("prefixspan")
+    record(
+        "sequences",
+        rows,
+        title="Sequence mining against the prefixspan package (`bench/sequences.py`)",
+        columns=COLUMNS,
+        notes=f"Seeded platform-like sessions (seed {args.seed}) mined at min_support {args.min_support} "
+        f"by `aitl.mining.sequences.mine` and by prefixspan {prefixspan} on the same raw list, output "
+        f"asserted identical; the reference runs up to {args.reference_max:,} sessions (`--reference-max`).",
+        targets=[target(rows)],
+        params={
+            "sizes": args.sizes,
+            "min_support": args.min_support,
+            "reference_max": args.reference_max,
+            "seed": args.seed,
+            "prefixspan": prefixspan,
+        },
+    )
 
 
 if __name__ == "__main__":

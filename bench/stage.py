@@ -30,7 +30,8 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
     window = Window(parse_utc(hour), parse_utc(hour) + timedelta(hours=1))
     settings = Settings(store_url=store_url, landing_dir=Path(landing))
     if step == "simulate":
-        from aitl.sim.simulate import Scenario, simulate
+        from aitl.sim.scenario import Scenario
+        from aitl.sim.simulate import simulate
 
         flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
         summary = simulate(Path(landing), window, rate=float(rate), seed=1, scenario=flat).as_dict()

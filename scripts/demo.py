@@ -90,7 +90,8 @@ def main() -> int:
 
     from aitl.config import Settings
     from aitl.pipeline.runner import run_cycle, run_hours
-    from aitl.sim.simulate import Scenario, simulate
+    from aitl.sim.scenario import Scenario
+    from aitl.sim.simulate import simulate
     from aitl.store import connect, transaction, upgrade
     from aitl.ui.report import render, render_daily, summarize, summarize_daily
     from aitl.window import Window

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from aitl.config import Settings
 from aitl.pipeline.runner import run_cycle, run_hours
-from aitl.sim.simulate import Scenario, simulate
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
 from aitl.store.models import Insight, InsightObservation, Pattern, PerformanceTrend, PipelineRun, Tracking
 from aitl.window import Window

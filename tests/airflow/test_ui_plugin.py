@@ -18,7 +18,8 @@ from aitl.config import Settings, Thresholds
 from aitl.loop import registry
 from aitl.pipeline.runner import run_cycle, run_hours
 from aitl.sim.evaluate import Traffic, synthetic_rollup
-from aitl.sim.simulate import Scenario, simulate
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
 from aitl.store.models import Decision, Experiment, HourlyRollup, Improvement, Insight, Pattern
 from aitl.ui.dashboard import PIPELINE, WindowParamError, dashboard, window_from_params

@@ -26,7 +26,8 @@ import pytest
 
 from aitl.config import Settings
 from aitl.pipeline.runner import run_cycle, run_hours
-from aitl.sim.simulate import Scenario, simulate
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.window import Window
 from tests.airflow.test_hourly_dag import snapshot
 from tests.conftest import fresh_store

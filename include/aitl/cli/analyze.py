@@ -72,6 +72,6 @@ def patterns(path: Path, min_frequency: int = 5) -> dict[str, Any]:
     ]
     return {
         "events": len(events),
-        "frequency": [p.fields() for p in extract_frequency(signal_counts(events), min_frequency)],
+        "frequency": [p.pattern().fields() for p in extract_frequency(signal_counts(events), min_frequency)],
         "correlation": [asdict(c) for c in found],
     }

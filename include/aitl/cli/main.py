@@ -48,7 +48,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from aitl.sim.simulate import Scenario, simulate
+    from aitl.sim.scenario import Scenario
+    from aitl.sim.simulate import simulate
 
     settings = _settings(args)
     if settings.landing_dir is None:
@@ -127,7 +128,7 @@ def _write_json(path: str | None, result: dict) -> None:
 
 
 def _scenario(path: str | None):
-    from aitl.sim.simulate import Scenario
+    from aitl.sim.scenario import Scenario
 
     try:
         return Scenario.from_json(Path(path)) if path else None

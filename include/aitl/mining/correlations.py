@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from scipy.stats import pearsonr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitl.mining.pattern import PatternRow
 from aitl.store.models import Event
 from aitl.window import Window
 
@@ -122,27 +122,24 @@ def event_sample(session: Session, day: Window) -> pd.DataFrame:
     return frame.astype({"success": float}) if len(frame) else frame
 
 
-def as_pattern(correlation: Correlation) -> dict[str, Any]:
-    """The fields of a ``patterns`` row (kind ``correlation``) this correlation fills."""
+def as_pattern(correlation: Correlation) -> PatternRow:
+    """This correlation as a ``patterns`` row (kind ``correlation``)."""
     category, subtype = correlation.taxonomy
-    return {
-        "kind": "correlation",
-        "signal_kind": correlation.scope,
-        "signal": f"{correlation.left} ~ {correlation.right}",
-        "category": category,
-        "subtype": subtype,
-        "segment": {},
-        "count": correlation.n,
-        "segment_n": correlation.n,
-        "rate": abs(correlation.r),
-        "baseline_rate": 0.0,
-        "lift": None,
-        "p_value": correlation.p_value,
-        "details": {
+    return PatternRow(
+        kind="correlation",
+        signal_kind=correlation.scope,
+        signal=f"{correlation.left} ~ {correlation.right}",
+        category=category,
+        subtype=subtype,
+        count=correlation.n,
+        segment_n=correlation.n,
+        rate=abs(correlation.r),
+        p_value=correlation.p_value,
+        details={
             "r": correlation.r,
             "left": correlation.left,
             "right": correlation.right,
             "test": "pearson",
             "n": correlation.n,
         },
-    }
+    )

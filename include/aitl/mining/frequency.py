@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
-from aitl.ids import stable_id
+from aitl.mining.pattern import PatternRow
 from aitl.store.models import PATTERN_SEGMENT
 from aitl.taxonomy import classify_error, classify_indicator, normalize_signal
-from aitl.window import Window
 
 # A signal seen in more than this share of all events is a platform-wide pattern
 # even without a segment to blame (the null rate of the global binomial test).
@@ -54,35 +53,22 @@ class FoundPattern:
     lift: float | None
     p_value: float
 
-    def fields(self) -> dict[str, Any]:
-        """The ``patterns`` columns this finding fills (all but id, level and window)."""
-        return {
-            "kind": "frequency",
-            "signal_kind": self.signal_kind,
-            "signal": self.signal,
-            "category": self.category,
-            "subtype": self.subtype,
-            "segment": dict(self.segment),
-            "count": self.count,
-            "segment_n": self.segment_n,
-            "rate": self.rate,
-            "baseline_rate": self.baseline_rate,
-            "lift": self.lift,
-            "p_value": self.p_value,
-            "details": None,
-        }
-
-
-def pattern_row(level: str, window: Window, fields: dict[str, Any]) -> dict[str, Any]:
-    """A ``patterns`` row; its id is derived from what it describes, so reruns rewrite it."""
-    key = (fields["kind"], fields["signal_kind"], fields["signal"], sorted(fields["segment"].items()))
-    return {
-        "id": stable_id(level, window.start.isoformat(), *key),
-        "level": level,
-        "window_start": window.start,
-        "window_end": window.end,
-        **fields,
-    }
+    def pattern(self) -> PatternRow:
+        """This finding as a ``patterns`` row (kind ``frequency``)."""
+        return PatternRow(
+            kind="frequency",
+            signal_kind=self.signal_kind,
+            signal=self.signal,
+            category=self.category,
+            subtype=self.subtype,
+            segment=dict(self.segment),
+            count=self.count,
+            segment_n=self.segment_n,
+            rate=self.rate,
+            baseline_rate=self.baseline_rate,
+            lift=self.lift,
+            p_value=self.p_value,
+        )
 
 
 def signal_table(events: pd.DataFrame) -> pd.DataFrame:

@@ -2,19 +2,11 @@
 
 A run owns one day D (its data interval) and analyses the ``window_days``
 (default 7) ending with D, reading only hourly summaries with hours before the
-end of D: a backfilled run sees exactly what a live run on D saw. Stages:
-
-collect -> normalize -> extract_patterns -> analyze_performance ->
-generate_insights -> plan_actions -> implement -> verify
-
-* collect: how much of the window the hourly cycle has summarised;
-* normalize: the day's tracking (tier x task type, language);
-* extract_patterns: frequency, sequence (PrefixSpan and rules), correlation and
-  anomaly patterns over the window (anomalies reported for day D);
-* analyze_performance: trends, forecasts and recommendations per metric;
-* generate_insights: every finding filed under the taxonomy; the same finding
-  on consecutive days is one insight, updated, with its days counted;
-* plan_actions / implement / verify: as hourly, at the daily level.
+end of D: a backfilled run sees exactly what a live run on D saw. Anomalies are
+reported for day D only; the same finding on consecutive days is one insight,
+updated, with its days counted. The stages, their order and what each one
+does are listed once, in ``aitl.cycles``; ``STAGES`` binds them to the
+functions here.
 """
 
 from __future__ import annotations
@@ -23,18 +15,16 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from scipy.stats import norm
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from aitl.config import Settings
-from aitl.ids import stable_id
-from aitl.loop.insights import insight_rows
-from aitl.mining import correlations, performance, sequences, users
-from aitl.mining.frequency import extract_frequency, pattern_row
+from aitl.loop import findings
+from aitl.mining import correlations, performance, sequences
+from aitl.mining.frequency import extract_frequency
+from aitl.mining.pattern import PatternRow
 from aitl.pipeline import acting
-from aitl.pipeline.stage import StageResult, count_by, owned_by
-from aitl.stats import timeseries
+from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.store import reads
 from aitl.store.models import HourlyRollup, Insight, InsightObservation, Pattern, PerformanceTrend, Tracking
 from aitl.store.writes import insert_ignore, replace
@@ -95,7 +85,7 @@ def normalize(session: Session, day: Window, settings: Settings) -> StageResult:
     return StageResult({"tracking_rows": len(rows), "dimensions": count_by(rows, "dimension")})
 
 
-def _sequence_fields(settings: Settings, window: Window, session: Session) -> list[dict[str, Any]]:
+def _sequence_patterns(settings: Settings, window: Window, session: Session) -> list[PatternRow]:
     counts = reads.window_sequences(session, window)
     thresholds = settings.thresholds
     found = sequences.mine(counts, min_support=thresholds.pattern_support_threshold) if counts else []
@@ -105,52 +95,48 @@ def _sequence_fields(settings: Settings, window: Window, session: Session) -> li
         failures = [t for t in rule.consequent if t not in ("ok", "fail")]
         classification = classify_error(failures[-1]) if failures else classify_error("")
         rows.append(
-            {
-                "kind": "sequence",
-                "signal_kind": "rule",
-                "signal": f"{' '.join(rule.antecedent)} => {' '.join(rule.consequent)}",
-                "category": classification.category,
-                "subtype": classification.subtype,
-                "segment": {},
-                "count": round(rule.support * n_sessions),
-                "segment_n": n_sessions,
-                "rate": rule.confidence,
-                "baseline_rate": rule.confidence / rule.lift if rule.lift else 0.0,
-                "lift": rule.lift,
-                "p_value": None,
-                "details": {
+            PatternRow(
+                kind="sequence",
+                signal_kind="rule",
+                signal=f"{' '.join(rule.antecedent)} => {' '.join(rule.consequent)}",
+                category=classification.category,
+                subtype=classification.subtype,
+                count=round(rule.support * n_sessions),
+                segment_n=n_sessions,
+                rate=rule.confidence,
+                baseline_rate=rule.confidence / rule.lift if rule.lift else 0.0,
+                lift=rule.lift,
+                details={
                     "antecedent": list(rule.antecedent),
                     "consequent": list(rule.consequent),
                     "support": rule.support,
                     "confidence": rule.confidence,
                     "lift": rule.lift,
                 },
-            }
+            )
         )
     for pattern in found:
         if len(pattern.sequence) < 2:
             continue
         rows.append(
-            {
-                "kind": "sequence",
-                "signal_kind": "pattern",
-                "signal": " ".join(pattern.sequence),
-                "category": "unclassified",
-                "subtype": "unclassified",
-                "segment": {},
-                "count": pattern.count,
-                "segment_n": n_sessions,
-                "rate": pattern.support,
-                "baseline_rate": 0.0,
-                "lift": None,
-                "p_value": None,
-                "details": {"sequence": list(pattern.sequence), "support": pattern.support},
-            }
+            PatternRow(
+                kind="sequence",
+                signal_kind="pattern",
+                signal=" ".join(pattern.sequence),
+                category="unclassified",
+                subtype="unclassified",
+                count=pattern.count,
+                segment_n=n_sessions,
+                rate=pattern.support,
+                details={"sequence": list(pattern.sequence), "support": pattern.support},
+            )
         )
     return rows
 
 
-def _correlation_fields(session: Session, window: Window, day: Window, settings: Settings) -> list[dict]:
+def _correlation_patterns(
+    session: Session, window: Window, day: Window, settings: Settings
+) -> list[PatternRow]:
     thresholds = settings.thresholds
     rollups = reads.rollup_frame_of(session, window, [*SEGMENT_KEYS, *STAT_SUMS])
     by_segment = rollups.groupby(SEGMENT_KEYS)[STAT_SUMS].sum()
@@ -165,7 +151,7 @@ def _correlation_fields(session: Session, window: Window, day: Window, settings:
 MIN_ANOMALY_HISTORY = timedelta(days=2)
 
 
-def _anomaly_fields(session: Session, window: Window, day: Window, settings: Settings) -> list[dict]:
+def _anomaly_patterns(session: Session, window: Window, day: Window, settings: Settings) -> list[PatternRow]:
     if window.end - window.start < MIN_ANOMALY_HISTORY:
         return []
     rollups = reads.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
@@ -177,27 +163,19 @@ def _anomaly_fields(session: Session, window: Window, day: Window, settings: Set
             scored = performance.anomalies_in(series[metric.name], day, settings.thresholds.sensitivity)
             for point in scored.itertuples(index=False):
                 rows.append(
-                    {
-                        "kind": "anomaly",
-                        "signal_kind": "metric",
-                        "signal": metric.name,
-                        "category": metric.taxonomy[0],
-                        "subtype": metric.taxonomy[1],
-                        "segment": {
-                            **performance.segment_of(segment_key),
-                            "hour": point.timestamp.isoformat(),
-                        },
-                        "count": 1,
-                        "segment_n": int(series[metric.name].notna().sum()),
-                        "rate": float(point.value),
-                        "baseline_rate": float(point.expected),
-                        "lift": None,
-                        "p_value": None,
-                        "details": {
-                            "score": float(point.score),
-                            "sensitivity": settings.thresholds.sensitivity,
-                        },
-                    }
+                    PatternRow(
+                        kind="anomaly",
+                        signal_kind="metric",
+                        signal=metric.name,
+                        category=metric.taxonomy[0],
+                        subtype=metric.taxonomy[1],
+                        segment={**performance.segment_of(segment_key), "hour": point.timestamp.isoformat()},
+                        count=1,
+                        segment_n=int(series[metric.name].notna().sum()),
+                        rate=float(point.value),
+                        baseline_rate=float(point.expected),
+                        details={"score": float(point.score), "sensitivity": settings.thresholds.sensitivity},
+                    )
                 )
     return rows
 
@@ -206,13 +184,13 @@ def extract_patterns(session: Session, day: Window, settings: Settings) -> Stage
     window = analysis_window(day, settings)
     thresholds = settings.thresholds
     counts = reads.window_signal_counts(session, window)
-    fields = [
-        *(p.fields() for p in extract_frequency(counts, thresholds.min_frequency)),
-        *_sequence_fields(settings, window, session),
-        *_correlation_fields(session, window, day, settings),
-        *_anomaly_fields(session, window, day, settings),
+    found = [
+        *(p.pattern() for p in extract_frequency(counts, thresholds.min_frequency)),
+        *_sequence_patterns(settings, window, session),
+        *_correlation_patterns(session, window, day, settings),
+        *_anomaly_patterns(session, window, day, settings),
     ]
-    rows = [pattern_row(LEVEL, day, f) for f in fields]
+    rows = [pattern.as_row(LEVEL, day) for pattern in found]
     replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, day), rows)
     summary = {
         "patterns": len(rows),
@@ -232,14 +210,14 @@ def analyze_performance(session: Session, day: Window, settings: Settings) -> St
     for segment_key, subset in performance.segments(rollups, hours).items():
         series = performance.hourly_series(subset, window)
         for metric in performance.METRICS:
-            findings = performance.analyse_series(
+            analysed = performance.analyse_series(
                 series[metric.name],
                 metric,
                 segment_key,
                 anomalies.get((metric.name, segment_key), []),
                 settings.thresholds.alpha,
             )
-            rows.append(performance.trend_row(findings, day))
+            rows.append(performance.trend_row(analysed, day))
     table = PerformanceTrend.__table__
     replace(session, table, table.c.day == day.start, rows)
     summary = {
@@ -263,195 +241,6 @@ def _anomalies_by_series(session: Session, day: Window) -> dict[tuple[str, str],
     return found
 
 
-def _finding_id(finding: dict[str, Any]) -> str:
-    """Daily findings are identified by what they are, not by the day: that is what lets them recur."""
-    return stable_id(
-        LEVEL,
-        finding["kind"],
-        finding["category"],
-        finding["subtype"],
-        finding["signal"],
-        sorted(finding["segment"].items()),
-    )
-
-
-def _frequency_findings(patterns: list[dict[str, Any]], day: Window, alpha: float) -> list[dict[str, Any]]:
-    """Significant concentrations, chosen by the same rules as in the hourly cycle."""
-    frequency = [p for p in patterns if p["kind"] == "frequency"]
-    return [{"kind": "frequency", **row} for row in insight_rows(frequency, LEVEL, day, alpha)]
-
-
-def _finding(
-    kind: str,
-    category: str,
-    subtype: str,
-    signal: str,
-    segment: dict[str, Any],
-    title: str,
-    evidence: dict[str, Any],
-    severity_: str,
-    confidence: float,
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "category": category,
-        "subtype": subtype,
-        "signal": signal,
-        "segment": segment,
-        "title": title,
-        "evidence": evidence,
-        "severity": severity_,
-        "confidence": round(confidence, 6),
-    }
-
-
-def _pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
-    """Sequence rules that end in a failure, correlations, and the day's anomalies."""
-    found = []
-    for p in patterns:
-        if p["kind"] == "sequence" and p["signal_kind"] == "rule" and p["category"] != "unclassified":
-            d = p["details"]
-            title = (
-                f"sessions that go {' -> '.join(d['antecedent'])} continue with "
-                f"{' -> '.join(d['consequent'])} {d['confidence']:.0%} of the time (lift {d['lift']:.1f})"
-            )
-            found.append(
-                _finding(
-                    "sequence",
-                    p["category"],
-                    p["subtype"],
-                    p["signal"],
-                    {},
-                    title,
-                    d,
-                    "medium" if d["lift"] >= 1.5 else "low",
-                    d["confidence"],
-                )
-            )
-        elif p["kind"] == "correlation" and p["p_value"] < alpha:
-            d = p["details"]
-            title = (
-                f"{d['left']} and {d['right']} move together across {p['signal_kind']} "
-                f"(r={d['r']:+.2f}, n={d['n']})"
-            )
-            found.append(
-                _finding(
-                    "correlation",
-                    p["category"],
-                    p["subtype"],
-                    p["signal"],
-                    {"scope": p["signal_kind"]},
-                    title,
-                    {**d, "p_value": p["p_value"]},
-                    "low",
-                    1 - p["p_value"],
-                )
-            )
-        elif p["kind"] == "anomaly":
-            segment = {k: v for k, v in p["segment"].items() if k != "hour"}
-            where = ", ".join(f"{k}={v}" for k, v in segment.items()) or "the platform"
-            title = (
-                f"{p['signal']} of {where} anomalous at {p['segment']['hour'][:13]}h: "
-                f"{p['rate']:.3g} against a usual {p['baseline_rate']:.3g} "
-                f"(score {p['details']['score']:+.1f})"
-            )
-            evidence = {
-                **p["details"],
-                "hour": p["segment"]["hour"],
-                "value": p["rate"],
-                "usual": p["baseline_rate"],
-            }
-            score = abs(p["details"]["score"])
-            strong = score >= 2 * timeseries.threshold(p["details"]["sensitivity"])
-            found.append(
-                _finding(
-                    "anomaly",
-                    p["category"],
-                    p["subtype"],
-                    p["signal"],
-                    segment,
-                    title,
-                    evidence,
-                    "high" if strong else "low",
-                    1 - 2 * float(norm.sf(score)),  # how unlikely so large a score is by chance
-                )
-            )
-    return found
-
-
-def _trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
-    found = []
-    for t in trends:
-        if t.direction != "declining":
-            continue
-        metric = performance.METRIC_BY_NAME[t.metric]
-        where = ", ".join(f"{k}={v}" for k, v in t.segment.items()) or "the platform"
-        title = (
-            f"{t.metric} of {where} declining: {t.slope_per_day:+.4g} per day (p={t.p_value:.2g}, {t.method})"
-        )
-        evidence = {
-            "slope_per_day": t.slope_per_day,
-            "p_value": t.p_value,
-            "method": t.method,
-            "n": t.n,
-            "recommendation": t.recommendation,
-        }
-        found.append(
-            _finding(
-                "trend",
-                *metric.taxonomy,
-                t.metric,
-                dict(t.segment),
-                title,
-                evidence,
-                "high" if t.segment == {} else "medium",
-                1 - (t.p_value or 1.0),
-            )
-        )
-    return found
-
-
-def _user_findings(session: Session, window: Window, alpha: float) -> list[dict[str, Any]]:
-    found = []
-    for u in users.failing_users(reads.window_users(session, window), alpha):
-        title = (
-            f"user {u.user_id} keeps failing {u.task_type} tasks: {u.rate:.0%} of {u.n} "
-            f"against {u.baseline:.0%} for everyone else"
-        )
-        found.append(
-            _finding(
-                "user",
-                "prompt_optimization",
-                "clarity",
-                "failing_task",
-                {"user_id": u.user_id, "task_type": u.task_type},
-                title,
-                {"n": u.n, "failure_rate": u.rate, "others": u.baseline, "p_adjusted": u.p_value},
-                "medium",
-                1 - u.p_value,
-            )
-        )
-    for u in users.declining_satisfaction(reads.window_users(session, window, by_hour=True), alpha):
-        title = (
-            f"user {u.user_id}'s satisfaction is trending down "
-            f"({u.rate:+.2f} per day from a mean of {u.baseline:.1f})"
-        )
-        found.append(
-            _finding(
-                "user",
-                "prompt_optimization",
-                "clarity",
-                "declining_satisfaction",
-                {"user_id": u.user_id},
-                title,
-                {"ratings": u.n, "slope_per_day": u.rate, "mean": u.baseline, "p_adjusted": u.p_value},
-                "medium",
-                1 - u.p_value,
-            )
-        )
-    return found
-
-
 def generate_insights(session: Session, day: Window, settings: Settings) -> StageResult:
     """File the day's findings; a finding seen before updates its insight instead of repeating it."""
     alpha = settings.thresholds.alpha
@@ -460,16 +249,16 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
         for r in session.execute(select(Pattern.__table__).where(owned_by(Pattern, LEVEL, day))).mappings()
     ]
     trends = session.scalars(select(PerformanceTrend).where(PerformanceTrend.day == day.start)).all()
-    findings = [
-        *_frequency_findings(patterns, day, alpha),
-        *_pattern_findings(patterns, alpha),
-        *_trend_findings(trends),
-        *_user_findings(session, analysis_window(day, settings), alpha),
+    found = [
+        *findings.frequency_findings(patterns, day, alpha),
+        *findings.pattern_findings(patterns, alpha),
+        *findings.trend_findings(trends),
+        *findings.user_findings(session, analysis_window(day, settings), alpha),
     ]
     observations: dict[str, dict[str, Any]] = {}
-    for f in findings:
+    for f in found:
         # One observation per finding and day: of several anomalous hours, the strongest.
-        key = _finding_id(f)
+        key = findings.finding_id(f)
         if key not in observations or f["confidence"] > observations[key]["confidence"]:
             observations[key] = f
     table = InsightObservation.__table__
@@ -570,14 +359,17 @@ def plan_actions(session: Session, day: Window, settings: Settings) -> StageResu
     return acting.plan_and_store(session, day, settings, found, None, LEVEL)
 
 
-STAGES = {
-    "collect": collect,
-    "normalize": normalize,
-    "extract_patterns": extract_patterns,
-    "analyze_performance": analyze_performance,
-    "generate_insights": generate_insights,
-    "plan_actions": plan_actions,
-    "implement": partial(acting.implement_stage, level=LEVEL),
-    "verify": partial(acting.verify_stage, level=LEVEL),
-    "publish": partial(acting.publish_stage, level=LEVEL),
-}
+STAGES = bind(
+    LEVEL,
+    {
+        "collect": collect,
+        "normalize": normalize,
+        "extract_patterns": extract_patterns,
+        "analyze_performance": analyze_performance,
+        "generate_insights": generate_insights,
+        "plan_actions": plan_actions,
+        "implement": partial(acting.implement_stage, level=LEVEL),
+        "verify": partial(acting.verify_stage, level=LEVEL),
+        "publish": partial(acting.publish_stage, level=LEVEL),
+    },
+)

@@ -1,9 +1,9 @@
-"""The hourly cycle: the seven stages over the hour that just closed (seed: FeedbackPipeline).
+"""The hourly cycle: the execution- and session-level loops over the hour that just closed.
 
-collect -> normalize -> extract_patterns -> generate_insights -> plan_actions
--> implement -> verify: the execution- and session-level loops. Each stage is a
-plain function of (session, window, settings) returning a ``StageResult``;
-``aitl.pipeline.runner`` runs them transactionally and records them.
+Each stage is a plain function of (session, window, settings) returning a
+``StageResult``; ``aitl.pipeline.runner`` runs them transactionally and
+records them. The stages, their order and what each one does are listed once,
+in ``aitl.cycles``; ``STAGES`` binds them to the functions here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aitl.ingest.collector import Collector
 from aitl.loop import insights
 from aitl.mining import frequency, rollups
 from aitl.pipeline import acting
-from aitl.pipeline.stage import Stage, StageResult, count_by, owned_by
+from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.store import reads
 from aitl.store.models import Event, Insight, Pattern
 from aitl.store.reads import events_frame
@@ -66,7 +66,7 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
     found = []
     if patterns_events >= thresholds.min_feedback_count:
         found = frequency.extract_frequency(counts, thresholds.min_frequency)
-    rows = [frequency.pattern_row(LEVEL, window, p.fields()) for p in found]
+    rows = [p.pattern().as_row(LEVEL, window) for p in found]
     replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, window), rows)
     summary = {
         "events": patterns_events,
@@ -112,13 +112,16 @@ def plan_actions(session: Session, window: Window, settings: Settings) -> StageR
     return acting.plan_and_store(session, window, settings, found, events, LEVEL)
 
 
-STAGES: dict[str, Stage] = {
-    "collect": collect,
-    "normalize": normalize,
-    "extract_patterns": extract_patterns,
-    "generate_insights": generate_insights,
-    "plan_actions": plan_actions,
-    "implement": partial(acting.implement_stage, level=LEVEL),
-    "verify": partial(acting.verify_stage, level=LEVEL),
-    "publish": partial(acting.publish_stage, level=LEVEL),
-}
+STAGES = bind(
+    LEVEL,
+    {
+        "collect": collect,
+        "normalize": normalize,
+        "extract_patterns": extract_patterns,
+        "generate_insights": generate_insights,
+        "plan_actions": plan_actions,
+        "implement": partial(acting.implement_stage, level=LEVEL),
+        "verify": partial(acting.verify_stage, level=LEVEL),
+        "publish": partial(acting.publish_stage, level=LEVEL),
+    },
+)

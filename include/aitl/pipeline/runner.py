@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aitl.config import Settings
-from aitl.pipeline.stage import LEVELS, Stage, StageResult
+from aitl.cycles import LEVELS
+from aitl.pipeline.stage import Stage, StageResult
 from aitl.store.database import connect, transaction
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from aitl import cycles
 from aitl.config import Settings
 from aitl.window import Window
 
@@ -32,10 +33,15 @@ def count_by(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
     return dict(sorted(Counter(row[key] for row in rows).items()))
 
 
-LEVELS = ("hourly", "daily")
-
-
 def owned_by(model: type, level: str, window: Window) -> ColumnElement[bool]:
     """The rows of ``model`` a run of ``level`` for ``window`` owns, and replaces when rerun."""
     table = model.__table__
     return (table.c.level == level) & (table.c.window_start == window.start)
+
+
+def bind(level: str, functions: dict[str, Stage]) -> dict[str, Stage]:
+    """A cycle's stage functions, checked against ``aitl.cycles``: same names, same order."""
+    expected = [stage.name for stage in cycles.stages(level) if stage.in_library]
+    if list(functions) != expected:
+        raise ValueError(f"the {level} stages {list(functions)} are not aitl.cycles' {expected}")
+    return functions

@@ -14,7 +14,7 @@ Two harnesses, both driving the real decision code against a scratch store:
   planted security, timeout and regression effects); the real hourly and
   daily cycles ingest, mine, plan, launch and decide, hour by hour, for the
   requested days. Each experiment is then scored against the truth: its
-  variant's expected change in success rate (``simulate.expected_success_change``)
+  variant's expected change in success rate (``ground_truth.expected_success_change``)
   is *helpful* at or above ``TRUTH_BAND``, *harmful* at or below minus it,
   *null* in between.
 """
@@ -38,7 +38,9 @@ from aitl.loop.decisions import MAX_EXPERIMENT_DAYS, decide
 from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, SEQUENTIAL_INFLATION
 from aitl.mining.rollups import BUCKETS
 from aitl.pipeline.runner import run_cycle
-from aitl.sim.simulate import Scenario, expected_success_change, simulate
+from aitl.sim.ground_truth import expected_success_change
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.stats.power import sample_size_two_proportions
 from aitl.store.database import connect, transaction, upgrade
 from aitl.store.models import Experiment, HourlyRollup

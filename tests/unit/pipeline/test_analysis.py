@@ -15,7 +15,7 @@ from aitl.loop import registry
 from aitl.loop.implementation import implement
 from aitl.loop.insights import insight_rows
 from aitl.loop.planning import TimeoutPolicy, plan
-from aitl.mining.frequency import complexity_band, extract_frequency, pattern_row, signal_counts
+from aitl.mining.frequency import complexity_band, extract_frequency, signal_counts
 from aitl.store import connect, transaction
 from aitl.store.models import Experiment, Improvement
 from aitl.window import Window
@@ -94,7 +94,7 @@ def test_complexity_bands():
 
 
 def pattern_dicts(events: pd.DataFrame) -> list[dict]:
-    return [pattern_row("hourly", WINDOW, p.fields()) for p in freq(events)]
+    return [p.pattern().as_row("hourly", WINDOW) for p in freq(events)]
 
 
 def test_insights_need_significance_and_lift():

@@ -9,14 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from aitl.cli.main import main
+from aitl.sim.catalogue import BASELINE_PROMPTS, REGRESSION_LINE, release_text
 from aitl.sim.evaluate import evaluate_experiments, run_loop
-from aitl.sim.simulate import (
-    BASELINE_PROMPTS,
-    REGRESSION_LINE,
-    Scenario,
-    expected_success_change,
-    release_text,
-)
+from aitl.sim.ground_truth import expected_success_change
+from aitl.sim.scenario import Scenario
 
 AFTER_RELEASE = datetime(2026, 11, 25, tzinfo=UTC)
 

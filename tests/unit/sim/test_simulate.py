@@ -14,7 +14,10 @@ from sqlalchemy import func, select
 from aitl.ingest.contract import validate
 from aitl.ingest.readers import landing_hour_dir
 from aitl.loop import registry
-from aitl.sim.simulate import BASELINE_PROMPTS, PROMPT_IDS, Scenario, release_text, simulate, text_effects
+from aitl.sim.catalogue import BASELINE_PROMPTS, PROMPT_IDS, release_text
+from aitl.sim.ground_truth import text_effects
+from aitl.sim.scenario import Scenario
+from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
 from aitl.store.models import Experiment, Prompt, PromptVersion
 from aitl.window import Window

@@ -1,0 +1,168 @@
+"""The two cycles and their stages: the one place that says what runs, in what order, and why.
+
+The DAG files build their task docs and their ``doc_md`` stage lists from here,
+the pipeline binds its stage functions to these names (``aitl.pipeline.stage.bind``),
+and ``docs/dags.md`` carries the generated lists (a test keeps it in step).
+Standard library only: the DAG files import it at parse time.
+
+What runs is the seed's seven FeedbackPipeline stages (collect, normalize,
+extract_patterns, generate_insights, plan_actions, implement, verify), plus
+``publish`` in both cycles, plus ``analyze_performance`` and the wait for the
+day's last hour in the daily cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LEVELS = ("hourly", "daily")
+
+
+@dataclass(frozen=True)
+class StageDoc:
+    """One stage of a cycle: its task id, a one-line task doc and the paragraph the DAG docs show."""
+
+    name: str
+    summary: str
+    detail: str
+    # False for a stage that only Airflow runs (a wait), not ``aitl.pipeline``.
+    in_library: bool = True
+
+
+HOURLY = (
+    StageDoc(
+        "collect",
+        "Ingest the hour's events; quarantine what breaks the contract.",
+        "ingest feedback events from the landing directory / source table; invalid records go to "
+        "`quarantine` with the reason.",
+    ),
+    StageDoc(
+        "normalize",
+        "Replace the hour's rollups and summaries.",
+        "hourly rollups of sufficient statistics per segment (`hourly_rollups`); updates the "
+        "`aitl_hourly_rollups` asset.",
+    ),
+    StageDoc(
+        "extract_patterns",
+        "Frequencies of indicators and error types, overall and per segment.",
+        "frequent indicators and error types per segment (`patterns`).",
+    ),
+    StageDoc(
+        "generate_insights",
+        "Significant concentrations, mapped to LEARNING_PATTERNS.",
+        "significant concentrations, filed under the taxonomy (`insights`).",
+    ),
+    StageDoc(
+        "plan_actions",
+        "Prompt refinements and workflow settings, prioritized and capped.",
+        "prompt refinements and workflow settings (`improvements`).",
+    ),
+    StageDoc(
+        "implement",
+        "Gate the plans by the profile's thresholds; launch experiments, apply settings.",
+        "launches safe improvements as A/B experiments (`prompt_versions`, `experiments`).",
+    ),
+    StageDoc(
+        "verify",
+        "Test every running experiment on all it has collected so far.",
+        "tests each running experiment, variant vs control, on success rate, error rate, quality and "
+        "duration (`experiment_results`: evidence; the daily DAG decides), and records the loop's "
+        "effectiveness (`effectiveness`).",
+    ),
+    StageDoc(
+        "publish",
+        "Deliver queued launches and decisions through the sink (retries, circuit breaker).",
+        "delivers launches and decisions to the platform through the sink (`outbox`); a sink that is "
+        "down delays delivery, never loses it.",
+    ),
+)
+
+DAILY = (
+    StageDoc(
+        "wait_for_last_hour",
+        "Give the hourly run of the day's last hour time to finish.",
+        "a deferrable wait of 20 minutes past midnight, so the hourly run of 23:00 is in (a backfill "
+        "does not wait).",
+        in_library=False,
+    ),
+    StageDoc(
+        "collect",
+        "How much of the window the hourly cycle has summarised.",
+        "how much of the window is summarised (hours, events).",
+    ),
+    StageDoc(
+        "normalize",
+        "The day's tracking by agent tier x task type and by language.",
+        "the day's tracking by agent tier x task type and by language (`tracking`).",
+    ),
+    StageDoc(
+        "extract_patterns",
+        "Frequency, sequence, correlation and anomaly patterns over the window.",
+        "frequency, sequence (PrefixSpan, rules), correlation and anomaly patterns (`patterns`, level "
+        "`daily`).",
+    ),
+    StageDoc(
+        "analyze_performance",
+        "Trends, forecasts and recommendations per metric and segment.",
+        "trend (Mann-Kendall, Sen's slope), next-day forecast and a recommendation per metric and "
+        "segment (`performance_trends`).",
+    ),
+    StageDoc(
+        "generate_insights",
+        "Findings filed under LEARNING_PATTERNS; recurring ones updated.",
+        "findings filed under the taxonomy; a finding seen again updates its insight "
+        "(`insights.occurrences`, `insight_observations`).",
+    ),
+    StageDoc(
+        "plan_actions",
+        "Prompt refinements for the day's findings, never repeating an active one.",
+        "as hourly, at the daily level (`improvements`).",
+    ),
+    StageDoc(
+        "implement",
+        "Gate the plans by the profile's thresholds; launch experiments.",
+        "as hourly, at the daily level.",
+    ),
+    StageDoc(
+        "verify",
+        "Decide every running experiment; measure changed settings; record effectiveness.",
+        "the daily *decision look* at every running experiment: promote, roll back, stop as "
+        "inconclusive or continue, with alpha spending over the daily looks and multiple-testing "
+        "correction (`decisions`); before/after impact of settings changed without an experiment "
+        "(`impact_measurements`); the loop's effectiveness for the day (`effectiveness`).",
+    ),
+    StageDoc(
+        "publish",
+        "Deliver queued decisions through the sink (retries, circuit breaker).",
+        "delivers decisions to the platform through the sink (`outbox`).",
+    ),
+)
+
+
+def stages(level: str) -> tuple[StageDoc, ...]:
+    """The stages of the ``hourly`` or ``daily`` cycle, in the order they run."""
+    if level == "hourly":
+        return HOURLY
+    if level == "daily":
+        return DAILY
+    raise ValueError(f"level {level!r} is not one of {LEVELS}")
+
+
+def stage_doc(level: str, name: str) -> StageDoc:
+    """One stage of a cycle, by task id."""
+    for stage in stages(level):
+        if stage.name == name:
+            return stage
+    raise KeyError(f"the {level} cycle has no stage {name!r}")
+
+
+def stages_markdown(level: str) -> str:
+    """The numbered stage list the DAG docs and ``docs/dags.md`` show."""
+    return "\n".join(
+        f"{number}. **{stage.name}**: {stage.detail}" for number, stage in enumerate(stages(level), start=1)
+    )
+
+
+if __name__ == "__main__":  # python -m aitl.cycles: the blocks docs/dags.md carries
+    for level in LEVELS:
+        print(f"<!-- stages:{level} -->\n{stages_markdown(level)}\n<!-- /stages:{level} -->\n")
