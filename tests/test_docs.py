@@ -52,3 +52,20 @@ def test_dags_page_carries_the_generated_stage_list(level):
     block = re.search(rf"<!-- stages:{level} -->\n(.*?)\n<!-- /stages:{level} -->", text, re.S)
     assert block is not None, f"docs/dags.md has no stages:{level} block"
     assert block[1] == cycles.stages_markdown(level), "regenerate it: python -m aitl.cycles"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_docstring_links_to_the_method_resolve():
+    headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / "statistics.md").read_text(), re.M)
+    anchors = {_anchor(h) for h in headings}
+    linked = {
+        anchor
+        for path in (ROOT / "include").rglob("*.py")
+        for anchor in re.findall(r"docs/statistics\.md#([\w-]+)", path.read_text())
+    }
+    assert linked, "no module links to docs/statistics.md"
+    assert sorted(linked - anchors) == []

@@ -41,6 +41,11 @@ Every look is stored (``decisions``) with the test, sample sizes, effect,
 interval, nominal and adjusted p-values, information fraction and alpha spent;
 a final decision also changes the registry and is queued for the platform in
 the outbox, in the same transaction.
+
+Method:
+docs/statistics.md#decision-looks
+docs/statistics.md#guardrails-and-rollback
+docs/statistics.md#promotion-and-inconclusive-stops
 """
 
 from __future__ import annotations

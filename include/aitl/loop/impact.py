@@ -15,6 +15,8 @@ the same length ending at the change. The daily cycle looks every day for
 (information fraction = elapsed share of the period). A significant
 degradation beyond ``rollback_threshold`` restores the previous version; at the
 end of the period the change is *kept*.
+
+Method: docs/statistics.md#impact-of-settings.
 """
 
 from __future__ import annotations

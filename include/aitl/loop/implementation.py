@@ -30,6 +30,8 @@ the registry and is measured before/after (``aitl.loop.impact``). Either way the
 platform learns of it through the outbox (``aitl.publish.outbox``), written in the same
 transaction. In a dry run nothing is written; the summary says what would
 have happened.
+
+Method: docs/statistics.md#sample-size.
 """
 
 from __future__ import annotations

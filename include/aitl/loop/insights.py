@@ -8,6 +8,8 @@ something) and only when no segment explains it.
 Confidence is ``1 - p``: the evidence that the signal is really concentrated
 there. Signals outside the taxonomy stay visible as patterns but raise no
 insight, since no improvement template knows how to act on them.
+
+Method: docs/statistics.md#insights.
 """
 
 from __future__ import annotations

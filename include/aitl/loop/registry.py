@@ -6,6 +6,8 @@ Settings the loop changes (an agent tier or a model for a task type, a
 timeout, a batch size) are versioned the same way, as JSON values. Versions
 are never edited or deleted, so the history of any prompt or setting (and
 which improvement produced it) can always be read back.
+
+Method: docs/statistics.md#experiment-assignment.
 """
 
 from __future__ import annotations

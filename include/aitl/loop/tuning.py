@@ -27,6 +27,10 @@ row carries its own evidence (test, rates, n, interval, adjusted p) in its
   documented default of ``ResourcePolicy``.
 
 Airflow-free like the rest of ``aitl``: the DAGs call it through the planner.
+
+Method:
+docs/statistics.md#model-and-agent-tier-comparisons
+docs/statistics.md#workflow-settings
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ confidence interval and p-value. The verdict here is per look and nominal; it
 is evidence, not a decision: promotion and rollback, which must correct for
 repeated looks and multiple metrics, are made by the decision step that reads
 these rows (``aitl.loop.decisions``).
+
+Method: docs/statistics.md#hourly-evidence.
 """
 
 from __future__ import annotations

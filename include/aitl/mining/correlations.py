@@ -11,6 +11,8 @@ Two views, both with Pearson's r and its two-sided p-value (scipy):
 A pair is reported when |r| >= the threshold (seed: 0.6), p < alpha and at
 least ``MIN_POINTS`` points support it. Constant columns have no correlation
 and are skipped, never reported as NaN.
+
+Method: docs/statistics.md#correlations.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ can act on). A segment pattern is kept when it occurs at least
 ``min_frequency`` times; its rate is compared with the rest of the window by a
 one-sided Fisher exact test, so "concentrated here" is a statement with a
 p-value, not a guess.
+
+Method: docs/statistics.md#frequency-patterns.
 """
 
 from __future__ import annotations

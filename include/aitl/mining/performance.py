@@ -11,6 +11,11 @@ PerformanceAnalyzer, AgentPerformanceTracker):
   robust residual scores), and a next-day forecast with intervals;
 * recommendations derived from those;
 * the day's tracking by agent tier x task type and quality by language.
+
+Method:
+docs/statistics.md#anomalies
+docs/statistics.md#trends
+docs/statistics.md#forecasts
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ From one read of an hour's events, four tables are (re)written:
 
 A week of a busy platform is then analysed by summing hours, not rescanning
 millions of events.
+
+Method: docs/statistics.md#sufficient-statistics.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ first occurrence, so a token is counted once per projected suffix and projecting
 is a dictionary look-up, never a scan or a copy. Finally, different prefixes often
 have the same projected database (after a failure, a retry always follows), and
 such a database is expanded once for all of them.
+
+Method: docs/statistics.md#sequence-patterns.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Two findings, each tested and corrected for testing many users at once
   ``MIN_RATIO`` times it;
 * **satisfaction trending down**: a user who rated executions on at least
   ``MIN_RATED_DAYS`` days whose daily mean rating declines (Mann-Kendall).
+
+Method: docs/statistics.md#user-level-findings.
 """
 
 from __future__ import annotations

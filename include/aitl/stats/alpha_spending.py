@@ -28,6 +28,8 @@ score ``S_k = Z_k sqrt(t_k)`` over paths that have not crossed yet is carried on
 a Simpson grid over the continuation region, convolved with the normal density
 of the increment to the next look, and each boundary is the root (Brent) of
 its exact crossing probability. Deterministic, no simulation.
+
+Method: docs/statistics.md#alpha-spending.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ test, Welch's t from summary statistics). Every function returns a
 ``TestResult`` holding what a decision must store: the test's name, both sample
 sizes, both estimates, the effect with its confidence interval, the statistic
 and the p-value.
+
+Method:
+docs/statistics.md#two-proportion-tests-z-and-fisher
+docs/statistics.md#welchs-t-test
+docs/statistics.md#sample-ratio-mismatch
 """
 
 from __future__ import annotations

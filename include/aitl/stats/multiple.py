@@ -1,4 +1,7 @@
-"""Multiple testing: many metrics or experiments tested at once without turning noise into claims."""
+"""Multiple testing: many metrics or experiments tested at once without turning noise into claims.
+
+Method: docs/statistics.md#multiple-testing.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Sample sizes: how many executions an experiment needs before its verdict can be trusted."""
+"""Sample sizes: how many executions an experiment needs before its verdict can be trusted.
+
+Method: docs/statistics.md#sample-size.
+"""
 
 from __future__ import annotations
 

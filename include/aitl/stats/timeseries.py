@@ -22,6 +22,11 @@ silently shift otherwise. Naive timestamps are taken to be UTC.
 
 statsmodels first (STL, MSTL, ETS); scipy for the normal distribution. The
 library does not import Airflow.
+
+Method:
+docs/statistics.md#anomalies
+docs/statistics.md#trends
+docs/statistics.md#forecasts
 """
 
 from __future__ import annotations

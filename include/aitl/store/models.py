@@ -4,7 +4,7 @@ Every analytic row carries the window that produced it and a deterministic id
 derived from what it describes, so re-running a window rewrites the same rows
 instead of adding new ones. Timestamps are logical (the window's end), not wall
 clock, which is what makes a rerun byte-identical and a backfill point-in-time.
-Alembic migrations in ``aitl/migrations`` create these tables; a test checks the
+Alembic migrations in ``aitl/store/migrations`` create these tables; a test checks the
 two never drift apart.
 """
 
