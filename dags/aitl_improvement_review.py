@@ -9,13 +9,23 @@ setting while `safety_mode` is on). Trigger this DAG with:
 - `decision`: `approve` or `reject`;
 - `note`: why (stored with the improvement).
 
+- `override`: only where the deployment allows it (`AITL_REVIEW_OVERRIDES`),
+  `safety_mode` sets that gate aside for this approval; a note is required and
+  the override is recorded with the improvement.
+
 Approving a prompt refinement launches its A/B experiment; approving a setting
 applies a new version of it (measured before/after by the daily DAG). Approval
 overrides the confidence gates only: if the change would break safety mode, the
 budget or an experiment already running on its prompt, the run fails and its
-log says why, and the improvement stays proposed. A rejected improvement is
-not planned again for a week. What the platform must learn of (a launched
-experiment, a changed setting) is published through the sink right away.
+log says why, and the improvement stays proposed. The review acts under the
+deployment's profile (`AITL_PROFILE`): a conf key that is not one of the params
+above, such as `profile`, fails the run. A rejected improvement is not planned
+again for a week. What the platform must learn of (a launched experiment, a
+changed setting) is published through the sink right away.
+
+This DAG has no schedule and is created unpaused, so a trigger runs at once.
+Who may trigger it: the `AITL Reviewer` role (`access_control`; see
+docs/operations.md).
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from aitl.config import OVERRIDABLE_GATES
 from aitl_airflow.alerts import on_run_failure, on_task_failure
-from aitl_airflow.params import run_params
+from aitl_airflow.params import REVIEWER_ROLE
 
 
 @dag(
@@ -45,15 +56,30 @@ from aitl_airflow.params import run_params
     tags=["aitl", "review"],
     doc_md=__doc__,
     params={
+        # Required, but checked by the task: a Param without a default breaks Airflow 3.3.2's
+        # run-failure callbacks (they resolve the params without the run's conf).
         "improvement_id": Param(
-            type="string",
+            None,
+            type=["null", "string"],
             minLength=1,
             maxLength=64,
-            description="Id of a proposed improvement (table improvements, status proposed).",
+            description="Id of a proposed improvement (table improvements, status proposed); required.",
         ),
         "decision": Param("approve", enum=["approve", "reject"], description="Approve or reject it."),
         "note": Param("", type="string", maxLength=2000, description="Why; kept with the improvement."),
-        "profile": run_params()["profile"],
+        "override": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *OVERRIDABLE_GATES],
+            description=(
+                "A gate to set aside for this approval, where the deployment allows it "
+                "(AITL_REVIEW_OVERRIDES); needs a note. Recorded with the improvement."
+            ),
+        ),
+    },
+    is_paused_upon_creation=False,
+    access_control={
+        REVIEWER_ROLE: {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_create", "can_read"}}
     },
 )
 def aitl_improvement_review():

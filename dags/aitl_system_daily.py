@@ -21,13 +21,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
 from airflow.sdk import Param, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from aitl.cycles import stage_doc, stages_markdown
+from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import stage_task
+from aitl_airflow.dagkit import stage_task, wait_for_last_hour
 from aitl_airflow.params import run_params
 
 
@@ -62,12 +61,7 @@ from aitl_airflow.params import run_params
     },
 )
 def aitl_system_daily():
-    wait = TimeDeltaSensor(
-        task_id="wait_for_last_hour",
-        delta=timedelta(minutes=20),
-        deferrable=True,
-        doc_md=stage_doc("daily", "wait_for_last_hour").summary,
-    )
+    wait = wait_for_last_hour(timedelta(minutes=20))
 
     def stage(name: str, **kwargs):
         return stage_task(name, "daily", **kwargs)()

@@ -48,6 +48,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -115,6 +117,8 @@ def settings(home: Path, host: str, port: int) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         # Tasks talk to the api-server started here, whatever its port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{client_host(host)}:{port}/execution/",
+        # Links in logs and alerts (a task's log_url) point at this api-server too.
+        "AIRFLOW__API__BASE_URL": f"http://{client_host(host)}:{port}",
         "AITL_HOME": str(aitl_home),
         "PYTHONPATH": os.pathsep.join(p for p in [str(ROOT / "include"), os.environ.get("PYTHONPATH")] if p),
     }
@@ -127,6 +131,11 @@ def settings(home: Path, host: str, port: int) -> dict[str, str]:
         "AITL_LANDING_DIR": str(aitl_home / "landing"),
     }
     return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **forced}
+
+
+def without_password(url: str) -> str:
+    """A store URL fit to print: its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def environment(chosen: dict[str, str]) -> dict[str, str]:
@@ -173,7 +182,7 @@ def prepare(env: dict[str, str], log: Path) -> None:
     steps = [
         ("Migrating the Airflow metadata DB", [str(BIN / "airflow"), "db", "migrate"]),
         (
-            f"Migrating the AITL store {env['AITL_STORE_URL']}",
+            f"Migrating the AITL store {without_password(env['AITL_STORE_URL'])}",
             [str(BIN / "aitl"), "db", "upgrade", "--store", env["AITL_STORE_URL"]],
         ),
     ]
@@ -334,7 +343,7 @@ def banner(env: dict[str, str], base_url: str, home: Path, logs: Path, ready_tim
             f"  AITL view    {base_url}/aitl/   (in the UI: AITL in the navigation bar)",
             f"  REST API     {base_url}/api/v2/   (token: POST {base_url}/auth/token)",
             f"  AIRFLOW_HOME {env['AIRFLOW_HOME']}",
-            f"  AITL store   {env['AITL_STORE_URL']}",
+            f"  AITL store   {without_password(env['AITL_STORE_URL'])}",
             f"  landing dir  {env['AITL_LANDING_DIR']}",
             f"  logs         {logs}/{{{','.join(COMPONENTS)}}}.log",
             f"  CLI          . {home / 'env.sh'}   then airflow ..., aitl ... (in another shell)",

@@ -70,6 +70,13 @@ DEFAULT_PROFILE = "staging"
 SEGMENT_FILTER_KEYS = ("task_type", "language", "agent_tier", "model", "prompt_id")
 
 
+# The gates a reviewer may set aside, explicitly and on the record, where the
+# deployment allows it (``Settings.review_overrides``, off by default). The
+# budget and a conflicting experiment are never overridden: a second
+# experiment on one prompt would corrupt both.
+OVERRIDABLE_GATES = ("safety_mode",)
+
+
 class ConfigError(ValueError):
     """A setting or profile that does not exist or has a value of the wrong kind."""
 
@@ -159,6 +166,10 @@ class Settings:
     # Restricts planning to improvements scoped within this segment (keys of
     # SEGMENT_FILTER_KEYS, string values); empty: no restriction.
     segment: dict[str, str] = field(default_factory=dict)
+    # The gates a reviewer may explicitly set aside (AITL_REVIEW_OVERRIDES,
+    # comma-separated, names from OVERRIDABLE_GATES). A deployment
+    # setting, never a run's: empty unless the operators chose otherwise.
+    review_overrides: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(
@@ -184,6 +195,11 @@ class Settings:
             dry_run=dry_run,
             sink_url=sink_url or os.environ.get("AITL_SINK_URL") or str(home / "published.jsonl"),
             segment=check_segment(segment),
+            review_overrides=frozenset(
+                name.strip()
+                for name in os.environ.get("AITL_REVIEW_OVERRIDES", "").split(",")
+                if name.strip()
+            ),
         )
 
 

@@ -7,8 +7,10 @@ task runs (``aitl_airflow.tasks``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import task
 
 from aitl.cycles import stage_doc
@@ -27,3 +29,23 @@ def stage_task(stage: str, level: str, **task_kwargs: Any):
 
     run_stage.__doc__ = stage_doc(level, stage).summary
     return task(task_id=stage, **task_kwargs)(run_stage)
+
+
+def wait_for_last_hour(delay: timedelta) -> DateTimeSensorAsync:
+    """A deferred wait until ``delay`` after the end of the day the daily run owns.
+
+    The day is the data interval, or, for a manual run without a logical date,
+    the day that had closed at its ``run_after`` (as ``aitl_airflow.tasks.window_of``
+    decides): so a scheduled run waits for the hourly run of 23:00, and a
+    backfill or an ad-hoc run of a past day does not wait at all.
+    """
+    day_end = (
+        "(data_interval_end if data_interval_end is defined"
+        " else dag_run.run_after.replace(hour=0, minute=0, second=0, microsecond=0))"
+    )
+    target = f"({day_end} + macros.timedelta(seconds={delay.total_seconds():.0f})).isoformat()"
+    return DateTimeSensorAsync(
+        task_id="wait_for_last_hour",
+        target_time="{{ " + target + " }}",
+        doc_md=stage_doc("daily", "wait_for_last_hour").summary,
+    )

@@ -14,6 +14,10 @@ from airflow.sdk import Param
 from aitl.config import AITL_CONFIG, SEGMENT_FILTER_KEYS
 from aitl.durations import DURATION_PATTERN
 
+# The role that may trigger the review DAG (its ``access_control``), with an auth
+# manager that has roles (FAB, Keycloak): docs/operations.md.
+REVIEWER_ROLE = "AITL Reviewer"
+
 # The longest window override a manual run may take: 31 days (744 hours).
 # Longer ranges are a backfill's job (one run per hour or day, in parallel).
 MAX_OVERRIDE_HOURS = 744

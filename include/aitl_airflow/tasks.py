@@ -19,22 +19,66 @@ from aitl.publish.sinks import sink_from_url
 from aitl.store.database import connect, transaction
 from aitl.window import Window, parse_utc
 from aitl_airflow.connections import sink_url, store_url
+from aitl_airflow.metrics import emit
 from aitl_airflow.params import MAX_OVERRIDE_HOURS
 
 log = logging.getLogger(__name__)
 
 
-def window_of(context: dict[str, Any]) -> Window:
-    return Window(context["data_interval_start"], context["data_interval_end"])
+UNITS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ParamError(AirflowFailException):
+    """A run param Airflow's schema cannot refuse (how params combine): fails the task without retries."""
+
+
+def window_of(context: dict[str, Any], level: str) -> Window:
+    """The window a run owns: its data interval, or for a run without one, the unit just closed.
+
+    Scheduled runs and backfills have a data interval (the hour or day they
+    own). A manual run triggered without a logical date (``airflow dags
+    trigger``, the REST API with ``"logical_date": null``) has none: it owns
+    the hour (daily: the day, midnight UTC) that had just closed when it was
+    triggered, its ``run_after``. A run with neither fails without retries.
+    """
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None:
+        return Window(start, end)
+    run_after = getattr(context.get("dag_run"), "run_after", None)
+    if run_after is None:
+        raise ParamError("the run has no data interval and no run_after: give window_start/window_end")
+    unit = UNITS[level]
+    closed = _EPOCH + ((_as_utc(run_after) - _EPOCH) // unit) * unit
+    return Window(closed - unit, closed)
+
+
+def _as_utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None:
+        raise ParamError(f"run_after {instant!r} has no time zone")
+    return datetime.fromtimestamp(instant.timestamp(), UTC)
+
+
+def check_conf(context: dict[str, Any]) -> None:
+    """Refuse a run whose conf names a param the DAG does not declare (``dryrun`` for ``dry_run``).
+
+    Airflow validates the declared params' values but passes unknown keys
+    through; a misspelt switch would then run for real. Called before
+    anything is written, and fails the task without retries.
+    """
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    declared = set(context["dag"].params)
+    unknown = sorted(set(conf) - declared)
+    if unknown:
+        raise ParamError(
+            f"param {unknown[0]}: not a param of this DAG (unknown: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(declared))})"
+        )
 
 
 # Params that override a threshold of the same name for one run (the daily
 # DAG's shortcuts for two thresholds of the ``thresholds`` param).
 THRESHOLD_PARAMS = ("window_days", "sensitivity")
-
-
-class ParamError(AirflowFailException):
-    """A run param Airflow's schema cannot refuse (how params combine): fails the task without retries."""
 
 
 def threshold_overrides(params: dict[str, Any], conf: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -72,10 +116,6 @@ def settings_of(context: dict[str, Any]) -> Settings:
 def _param_of(error: ConfigError) -> str:
     text = str(error)
     return "segment" if text.startswith("segment") else "profile" if "profile" in text else "thresholds"
-
-
-UNITS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def override_window(params: dict[str, Any], interval: Window, level: str) -> Window | None:
@@ -157,13 +197,15 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     A manual run with a window override runs the stage for each unit (hour,
     or day) of the override instead: see ``run_units``.
     """
+    check_conf(context)
     settings = settings_of(context)
-    override = override_window(context.get("params") or {}, window_of(context), level)
+    window = window_of(context, level)
+    override = override_window(context.get("params") or {}, window, level)
     if override is not None:
         return run_units(stage, override, settings, level, context)
-    window = window_of(context)
     result = run_stage(stage, window, settings, level)
     _log(level, stage, window, result)
+    emit(level, stage, result.summary)
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
     return _json_safe(result.summary)
@@ -208,6 +250,7 @@ def run_units(
             continue
         result = run_stage(stage, unit, settings, level)
         _log(level, stage, unit, result)
+        emit(level, stage, result.summary)
         numbers = _json_safe(_numbers(result.summary))
         for key, value in numbers.items():
             if isinstance(value, int) and not isinstance(value, bool):
@@ -255,7 +298,10 @@ def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
     A refused review (unknown id, not proposed, unsafe now) fails the task
     without retries: retrying cannot change the answer.
     """
+    check_conf(context)
     params = context["params"]
+    if not params.get("improvement_id"):
+        raise ParamError("param improvement_id: required (a proposed improvement; see aitl improvements)")
     settings = settings_of(context)
     reviewer = getattr(context.get("dag_run"), "triggering_user_name", None) or "airflow"
     try:
@@ -268,6 +314,8 @@ def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
                 thresholds=settings.thresholds,
                 reviewer=reviewer,
                 note=params.get("note") or "",
+                override=params.get("override"),
+                allowed_overrides=settings.review_overrides,
             )
     except ReviewError as exc:
         raise AirflowFailException(str(exc)) from exc

@@ -5,11 +5,15 @@ Kept thin on purpose: the view model and the page live in ``aitl.ui.dashboard``
 
 Why it looks the way it does:
 
-* Airflow mounts plugin apps beside its API but does not protect them, so the
-  app requires Airflow's own ``get_user`` dependency on every route: the same
-  check as ``/api/v2``, accepting the UI's ``_token`` cookie or an
-  ``Authorization: Bearer`` token from ``POST /auth/token``. Anonymous
-  requests get 401 (no or an expired credential) or 403 (an invalid one) before any handler runs.
+* Airflow mounts plugin apps beside its API but does not protect them, so
+  every route requires ``require_cycle_read``: Airflow's own ``get_user``
+  dependency (the same check as ``/api/v2``, accepting the UI's ``_token``
+  cookie or an ``Authorization: Bearer`` token from ``POST /auth/token``),
+  then the auth manager's read access to at least one of the cycle DAGs whose
+  results the page shows (``CYCLE_DAGS``), as ``GET /api/v2/dags/{dag_id}``
+  would check it. Anonymous requests get 401 (no or an expired credential) or
+  403 (an invalid one), a signed-in user who may read neither DAG 403, before
+  any handler runs.
 * Every Airflow process loads plugins (workers for macros, the scheduler for
   timetables), but only the API server serves the app: FastAPI, Airflow's API
   security and the AITL library are imported when the app is first asked for,
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from fastapi import FastAPI
     from starlette.responses import Response
@@ -35,17 +39,18 @@ if TYPE_CHECKING:
 URL_PREFIX = "/aitl"
 # Shown inside the Airflow UI (an iframe at /plugin/aitl) rather than as a link leaving it.
 URL_ROUTE = "aitl"
+# The DAGs whose results the page shows: a user who may read neither may not see the page.
+CYCLE_DAGS = ("aitl_feedback_hourly", "aitl_system_daily")
 
 
 def create_app() -> FastAPI:
-    """The AITL app; every route needs a signed-in Airflow user."""
-    from airflow.api_fastapi.core_api.security import get_user
+    """The AITL app; every route needs a signed-in Airflow user who may read a cycle DAG."""
     from fastapi import Depends, FastAPI
     from fastapi.responses import HTMLResponse
 
     app = FastAPI(
         title="AITL",
-        dependencies=[Depends(get_user)],
+        dependencies=[Depends(cycle_read_dependency())],
         # FastAPI would serve its docs without the app's dependencies: switched off, nothing is anonymous.
         docs_url=None,
         redoc_url=None,
@@ -62,8 +67,42 @@ def create_app() -> FastAPI:
     return app
 
 
+def cycle_read_dependency() -> Callable[..., None]:
+    """The app's guard: Airflow's signed-in user, who must be allowed to read a cycle DAG.
+
+    Airflow's ``requires_access_dag`` checks one DAG; the page needs either of
+    ``CYCLE_DAGS``, so the guard asks the auth manager the same question
+    (``is_authorized_dag``, method GET, the DAG's team as Airflow looks it up)
+    for each until one is allowed.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+    from airflow.api_fastapi.core_api.security import get_user
+    from airflow.models.dag import DagModel
+    from fastapi import Depends, HTTPException, status
+
+    # (A default, not an annotation: annotations are strings here, resolved in the module's globals.)
+    def require_cycle_read(user: Any = Depends(get_user)) -> None:  # noqa: B008
+        teams = DagModel.get_dag_id_to_team_name_mapping(list(CYCLE_DAGS))
+        auth_manager = get_auth_manager()
+        if not any(
+            auth_manager.is_authorized_dag(
+                method="GET", details=DagDetails(id=dag_id, team_name=teams.get(dag_id)), user=user
+            )
+            for dag_id in CYCLE_DAGS
+        ):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"Forbidden: needs read access to {' or '.join(CYCLE_DAGS)}"
+            )
+
+    return require_cycle_read
+
+
 def dashboard_response(params: Mapping[str, str]) -> Response:
-    """The dashboard page for the window in ``params``, or 400 naming the parameter that is wrong."""
+    """The dashboard page for the window in ``params``, or 400 naming the parameter that is wrong.
+
+    Without ``start``/``end``/``days`` the window is the latest 7 days holding data.
+    """
     from fastapi.responses import HTMLResponse, PlainTextResponse
 
     from aitl.config import Settings
@@ -71,13 +110,14 @@ def dashboard_response(params: Mapping[str, str]) -> Response:
     from aitl.ui import dashboard, page
     from aitl_airflow.connections import store_url
 
+    now = datetime.now(UTC)
     try:
-        window = dashboard.window_from_params(params, datetime.now(UTC))
+        dashboard.window_from_params(params, now)  # a wrong parameter is refused before the store is read
+        settings = Settings.from_env(store_url=store_url())
+        with transaction(connect(settings.store_url)) as session:
+            model = dashboard.view(session, params, now)
     except dashboard.WindowParamError as error:
         return PlainTextResponse(str(error), status_code=400)
-    settings = Settings.from_env(store_url=store_url())
-    with transaction(connect(settings.store_url)) as session:
-        model = dashboard.dashboard(session, window)
     # What the loop found about users' executions is not for shared caches.
     return HTMLResponse(page.render_html(model), headers={"Cache-Control": "no-store"})
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from aitl.config import ConfigError, Settings
 from aitl.loop import registry
 from aitl.pipeline.acting import config_scope, in_segment
-from aitl.pipeline.runner import run_cycle
+from aitl.pipeline.runner import run_cycle, run_hours
 from aitl.store import connect, transaction
 from aitl.store.models import PipelineRun
 from aitl.window import Window
@@ -159,6 +159,10 @@ def test_a_segment_filter_restricts_planning(sqlite_url, tmp_path):
     base = Settings(
         store_url=sqlite_url, landing_dir=landing, sink_url=str(tmp_path / "published.jsonl"), dry_run=True
     )
+    # A dry run keeps nothing, so the hour is brought in for real first; the plans stay dry.
+    analysis = ("collect", "normalize", "extract_patterns", "generate_insights")
+    for _ in run_hours(INTERVAL, replace(base, dry_run=False), stages=analysis):
+        pass
 
     outside = run_cycle(INTERVAL, replace(base, segment={"task_type": "refactor"}))["plan_actions"]
     assert outside.summary["planned"] == 0 and outside.summary["skipped"]["outside_segment"] == 1

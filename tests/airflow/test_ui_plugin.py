@@ -1,11 +1,13 @@
-"""The AITL view: its view model, its page (escaped, self-contained) and the signed-in-only Airflow plugin."""
+"""The AITL view: its view model, its page (escaped, self-contained) and the plugin for DAG readers."""
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -14,16 +16,29 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from aitl.cli.main import build_parser
 from aitl.config import Settings, Thresholds
+from aitl.ingest.contract import validate
 from aitl.loop import registry
+from aitl.mining.performance import METRICS
 from aitl.pipeline.runner import run_cycle, run_hours
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
-from aitl.store.models import Decision, Experiment, HourlyRollup, Improvement, Insight, Pattern
-from aitl.ui.dashboard import PIPELINE, WindowParamError, dashboard, window_from_params
-from aitl.ui.page import COLORS, CSP, render_html
+from aitl.store.models import Decision, Event, Experiment, HourlyRollup, Improvement, Insight, Pattern
+from aitl.ui.dashboard import (
+    PIPELINE,
+    REVIEW_DAG,
+    WindowParamError,
+    dashboard,
+    is_adverse,
+    latest_data,
+    review_commands,
+    view,
+    window_from_params,
+)
+from aitl.ui.page import ADVERSE, COLORS, CSP, FAVOURABLE, render_html
 from aitl.window import Window
 from tests import factories
 from tests.conftest import ROOT, fresh_store
@@ -46,6 +61,18 @@ def test_default_window_is_the_last_seven_days_in_whole_hours():
     # Empty fields, as an HTML form sends them, count as absent.
     last_day = window_from_params({"days": "1", "start": "", "end": ""}, NOW)
     assert last_day == Window(datetime(2026, 11, 19, 11, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC))
+
+
+def test_without_an_end_the_window_ends_at_the_latest_data():
+    latest = datetime(2026, 3, 5, 17, tzinfo=UTC)  # months before NOW
+    assert window_from_params({}, NOW, latest) == Window(latest - 7 * DAY, latest)
+    assert window_from_params({"days": "1"}, NOW, latest) == Window(latest - DAY, latest)
+    # An explicit end wins; a start alone runs to now; an empty store falls back to now.
+    assert window_from_params({"end": "2026-04-01"}, NOW, latest).end == datetime(2026, 4, 1, tzinfo=UTC)
+    assert window_from_params({"start": "2026-11-19"}, NOW, latest).end == datetime(
+        2026, 11, 20, 11, tzinfo=UTC
+    )
+    assert window_from_params({}, NOW, None) == window_from_params({}, NOW)
 
 
 def test_explicit_window_is_read_as_utc():
@@ -82,8 +109,15 @@ def test_empty_store_gives_an_empty_view_model_and_page(store_url):
     model = model_of(store_url, window)
     assert len(model["series"]) == 7 * 24 and {p["n"] for p in model["series"]} == {0}
     assert model["totals"] == {"events": 0, "success_rate": None, "mean_quality": None, "error_rate": None}
-    assert model["anomalies"] == model["patterns"] == model["insights"] == model["experiments"] == []
-    assert model["pipeline"] == {"counts": {}, "items": []}
+    assert model["anomalies"] == model["good_news"] == model["patterns"] == model["insights"] == []
+    assert model["experiments"] == []
+    assert model["pipeline"] == {"counts": {}, "items": [], "review": [], "review_total": 0}
+    assert (
+        model["tiles"]["anomalous_hours"]
+        == model["tiles"]["good_news_hours"]
+        == model["tiles"]["running"]
+        == 0
+    )
     assert model["effectiveness"] is None and model["notice"] is None
     json.dumps(model)  # plain values only
     page = render_html(model)
@@ -141,7 +175,7 @@ def test_series_and_totals_add_up_to_the_rollups(simulated):
 def test_the_planted_anomaly_is_marked_on_the_success_rate_plot(simulated):
     model = model_of(simulated, ALL)
     planted = [a for a in model["anomalies"] if a["hour"] == "2026-11-18T14:00:00+00:00" and not a["segment"]]
-    assert "success_rate" in {a["metric"] for a in planted}
+    assert "success_rate" in {a["metric"] for a in planted} and all(a["adverse"] for a in planted)
     page = render_html(model)
     marked = re.findall(r'<circle [^>]*fill="#d32f2f"><title>([^<]*)</title>', page)
     assert any(t.startswith("2026-11-18 14:00: success rate") for t in marked), marked[:5]
@@ -177,11 +211,229 @@ def test_experiments_show_what_was_known_by_the_windows_end(simulated):
 
 
 def test_the_page_draws_every_section(simulated):
-    page = render_html(model_of(simulated, ALL))
-    for heading in ("Hourly trends", "Improvement pipeline", "Experiments", "Top patterns", "Insights"):
+    model = model_of(simulated, ALL)
+    page = render_html(model)
+    for heading in (
+        "Hourly trends",
+        "Improvement pipeline",
+        "Awaiting review",
+        "Experiments",
+        "Top patterns",
+    ):
         assert f"<h2>{heading}" in page
-    assert page.count("<svg") == 4 + 1 + 1  # volume + 3 metrics, pipeline strip, forest plot
+    assert "<h2>Insights" in page
+    # volume + every charted metric, pipeline strip, forest plot
+    assert page.count("<svg") == 1 + len(model["charted"]) + 1 + 1
     assert f'fill="{COLORS["continue"]}"' in page  # a forest-plot point coloured by its decision
+
+
+def test_every_metric_with_an_anomaly_is_charted(simulated):
+    model = model_of(simulated, ALL)
+    flagged = {a["metric"] for a in model["anomalies"] + model["good_news"]}
+    assert "p95_duration_s" in flagged  # the case of the issue: p95 anomalies, and no p95 chart
+    assert flagged <= set(model["charted"])
+    assert model["charted"][:3] == ["success_rate", "mean_quality", "error_rate"]
+    page = render_html(model)
+    charts = re.findall(r'<svg [^>]*aria-label="([^"]*)"', page)
+    assert "p95 duration (seconds)" in charts and len(charts) == 1 + len(model["charted"]) + 2
+    # Each platform-wide anomaly is plotted on its metric's line at the value it was scored on.
+    by_hour = {p["hour"]: p for p in model["series"]}
+    for anomaly in model["anomalies"] + model["good_news"]:
+        if not anomaly["segment"]:
+            assert by_hour[anomaly["hour"]][anomaly["metric"]] == pytest.approx(anomaly["value"])
+
+
+def test_anomalies_count_by_the_polarity_of_their_metric(simulated):
+    model = model_of(simulated, ALL)
+    assert model["anomalies"] and model["good_news"]
+    for anomaly in model["anomalies"] + model["good_news"]:
+        worse = (anomaly["score"] < 0) == {m.name: m.higher_is_better for m in METRICS}[anomaly["metric"]]
+        assert anomaly["adverse"] == worse, anomaly
+    assert model["tiles"]["anomalous_hours"] == len({a["hour"] for a in model["anomalies"]})
+    assert model["tiles"]["good_news_hours"] == len({a["hour"] for a in model["good_news"]})
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=lambda m: m.name)
+def test_adverse_is_read_through_higher_is_better(metric):
+    up, down = is_adverse(metric.name, None, None, 4.0), is_adverse(metric.name, None, None, -4.0)
+    assert (up, down) == ((False, True) if metric.higher_is_better else (True, False))
+    # Without a score, value against usual.
+    assert is_adverse(metric.name, 2.0, 1.0, None) == up
+    assert is_adverse(metric.name, 0.5, 1.0, float("nan")) == down
+
+
+def test_an_anomaly_of_unknown_polarity_stays_an_alarm():
+    assert is_adverse("not_a_metric", 2.0, 1.0, 4.0) and is_adverse("success_rate", None, None, None)
+
+
+def tile(page: str, name: str) -> str:
+    return re.search(rf'data-tile="{name}"><span class="muted">{name}</span><b>([^<]*)</b>', page).group(1)
+
+
+def bar(page: str, status: str) -> int:
+    found = re.search(rf"<title>{status}: (\d+)</title>", page)
+    return int(found.group(1)) if found else 0
+
+
+def test_tiles_and_the_pipeline_bar_share_one_count(simulated):
+    """The experiment the last daily run launches starts at the window's end: not an experiment of the
+    window, but its improvement is running. The tile counted experiments (4), the bar improvements (5)."""
+    model = model_of(simulated, ALL)
+    with transaction(connect(simulated)) as session:
+        at_end = session.scalars(select(Experiment).where(Experiment.started_at == ALL.end)).all()
+    assert at_end and not {e.id for e in at_end} & {e["id"] for e in model["experiments"]}
+    counts, page = model["pipeline"]["counts"], render_html(model)
+    assert (
+        model["tiles"]["running"]
+        == counts["running"]
+        == bar(page, "running")
+        == int(tile(page, "experiments running"))
+    )
+    in_window = [e for e in model["experiments"] if e["status"] == "running"]
+    assert counts["running"] == len(in_window) + len(at_end)
+    assert int(tile(page, "awaiting review")) == counts["proposed"] == bar(page, "proposed")
+
+
+def test_tiles_and_the_bar_agree_on_experiments_decided_after_the_window(hostile):
+    """In a window ending before their decision, two experiments were running (the forest plot says so),
+    their improvements are promoted and rolled back now: tile and bar both count the current status."""
+    model = model_of(hostile, Window(T0, T0 + DAY + timedelta(hours=12)))
+    assert sum(e["status"] == "running" for e in model["experiments"]) == 3
+    page = render_html(model)
+    assert model["pipeline"]["counts"]["running"] == 1 == bar(page, "running")
+    assert tile(page, "experiments running") == "1"
+    assert (
+        tile(page, "promoted / rolled back")
+        == f"{bar(page, 'promoted')} / {bar(page, 'rolled_back')}"
+        == "1 / 1"
+    )
+
+
+def dag_params(path) -> set[str]:
+    """The param names of a DAG file's ``@dag(params={...})``, read without importing Airflow."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "params" and isinstance(node.value, ast.Dict):
+            return {k.value for k in node.value.keys}
+    raise AssertionError(f"no params in {path}")
+
+
+def test_each_proposed_improvement_has_its_review_commands(simulated):
+    model = model_of(simulated, ALL)
+    review = model["pipeline"]["review"]
+    assert review and {i["status"] for i in review} == {"proposed"}
+    assert model["pipeline"]["review_total"] == model["pipeline"]["counts"]["proposed"] == len(review)
+    params = dag_params(ROOT / "dags" / f"{REVIEW_DAG}.py")
+    page = render_html(model)
+    for item in review:
+        airflow, cli = item["commands"]["airflow"], item["commands"]["cli"]
+        words = shlex.split(airflow)
+        assert words[:5] == ["airflow", "dags", "trigger", REVIEW_DAG, "--conf"] and len(words) == 6
+        conf = json.loads(words[5])
+        assert conf["improvement_id"] == item["id"] and conf["decision"] == "approve" and set(conf) <= params
+        parsed = build_parser().parse_args(shlex.split(cli)[1:])
+        assert (parsed.improvement_id, parsed.decision) == (item["id"], "approve")
+        assert html.escape(airflow) in page and html.escape(cli) in page
+    # Ids are shown: of improvements and experiments, and which improvement each experiment tests.
+    for experiment in model["experiments"]:
+        assert f"<td>{experiment['id']}</td><td>{experiment['improvement_id']}</td>" in page
+
+
+def test_a_review_command_quotes_a_hostile_id():
+    hostile_id = "imp';touch pwned;'\"$(id)<script>"
+    commands = review_commands(hostile_id)
+    assert json.loads(shlex.split(commands["airflow"])[5])["improvement_id"] == hostile_id
+    assert shlex.split(commands["cli"])[2] == hostile_id
+
+
+# --------------------------------------------------------------------------- stores of one kind of day
+
+
+def rollups(hours: Window, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [synthetic_rollup(rng, hour, "", "", 40, Traffic()) for hour in hours.hours()]
+
+
+def anomaly(hour: datetime, metric: str, value: float, usual: float, score: float, **segment) -> Pattern:
+    return Pattern(
+        id=f"pat-{metric}-{hour:%H}-{len(segment)}",
+        level="daily",
+        kind="anomaly",
+        window_start=hour.replace(hour=0),
+        window_end=hour.replace(hour=0) + DAY,
+        signal_kind="metric",
+        signal=metric,
+        category="performance",
+        subtype="scalability",
+        segment={**segment, "hour": hour.isoformat()},
+        count=1,
+        segment_n=48,
+        rate=value,
+        baseline_rate=usual,
+        details={"score": score, "sensitivity": 0.95},
+    )
+
+
+GOOD_DAY = Window(datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC))
+
+
+def test_a_day_of_only_good_news_raises_no_alarm(sqlite_url):
+    """p95 durations far below usual and a success rate above it: news for the better, not anomalous hours."""
+    with transaction(connect(sqlite_url)) as session:
+        session.execute(HourlyRollup.__table__.insert(), rollups(GOOD_DAY))
+        for h in (3, 4, 5):
+            session.add(anomaly(GOOD_DAY.start + timedelta(hours=h), "p95_duration_s", 4.0, 60.0, -5.5))
+        session.add(anomaly(GOOD_DAY.start + timedelta(hours=9), "success_rate", 0.99, 0.7, 4.2))
+        session.add(anomaly(GOOD_DAY.start + timedelta(hours=9), "error_rate", 0.0, 0.2, -3.0, task_type="x"))
+    model = model_of(sqlite_url, GOOD_DAY)
+    assert model["anomalies"] == [] and model["tiles"]["anomalous_hours"] == 0
+    assert len(model["good_news"]) == 5 and model["tiles"]["good_news_hours"] == 4
+    assert "p95_duration_s" in model["charted"]
+    page = render_html(model)
+    assert tile(page, "anomalous hours") == "0" and "4 hours better than usual" in page
+    assert f'fill="{ADVERSE}"' not in page
+    assert page.count(f'fill="{FAVOURABLE}"><title>') == 5  # 4 dots on their lines, 1 segment tick
+    assert "No anomalies for the worse" in page and "good news: 5 anomalies for the better" in page
+
+
+def test_an_adverse_anomaly_among_good_news_is_the_one_alarm(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        session.execute(HourlyRollup.__table__.insert(), rollups(GOOD_DAY))
+        session.add(anomaly(GOOD_DAY.start + timedelta(hours=3), "p95_duration_s", 4.0, 60.0, -5.5))
+        session.add(anomaly(GOOD_DAY.start + timedelta(hours=7), "p95_duration_s", 900.0, 60.0, 6.0))
+    model = model_of(sqlite_url, GOOD_DAY)
+    assert [a["hour"][11:13] for a in model["anomalies"]] == ["07"]
+    assert [a["hour"][11:13] for a in model["good_news"]] == ["03"]
+    assert model["tiles"]["anomalous_hours"] == model["tiles"]["good_news_hours"] == 1
+
+
+OLD = Window(datetime(2026, 6, 8, tzinfo=UTC), datetime(2026, 6, 10, 18, tzinfo=UTC))
+
+
+def test_a_store_with_months_old_data_opens_on_its_latest_week(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        session.execute(HourlyRollup.__table__.insert(), rollups(OLD))
+    with transaction(connect(sqlite_url)) as session:
+        assert latest_data(session) == OLD.end
+        model = view(session, {}, NOW)
+        assert dashboard(session, window_from_params({}, NOW))["totals"]["events"] == 0  # the wall-clock week
+    assert model["window"] == {
+        "start": (OLD.end - 7 * DAY).isoformat(),
+        "end": OLD.end.isoformat(),
+        "latest_data": OLD.end.isoformat(),
+    }
+    assert model["totals"]["events"] == 40 * len(list(OLD.hours()))
+    assert "data until 2026-06-10 18:00 UTC" in render_html(model)
+
+
+def test_the_latest_data_is_the_later_of_rollups_and_events(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        assert latest_data(session) is None
+        session.execute(HourlyRollup.__table__.insert(), rollups(OLD))
+        event = validate(factories.event(OLD.end + timedelta(hours=2, minutes=30)))
+        session.execute(Event.__table__.insert(), [{**event, "source": "test", "ingested_at": NOW}])
+    with transaction(connect(sqlite_url)) as session:
+        assert latest_data(session) == OLD.end + timedelta(hours=3)
 
 
 # --------------------------------------------------------------------------- hostile store
@@ -192,6 +444,8 @@ HOSTILE = {
     for field in ("prompt", "modification", "reason", "decision", "title", "signal", "segment")
 }
 ATTRIBUTE_BREAKER = '"><img src=x onerror=alert(1)>'
+# An improvement id is store text too, and it is shown inside a shell command.
+HOSTILE_ID = "imp';touch pwned;'<script>x</script>"
 
 
 def hostile_store(url: str) -> None:
@@ -215,6 +469,7 @@ def hostile_store(url: str) -> None:
             session.add(experiment(f"exp-{i}", f"imp-{i}", status, ended_at=T0 + 2 * DAY))
             session.add(decision_row(f"exp-{i}", decision, sign=1 if decision == "promoted" else -1))
         session.add(factories.improvement(T0 + DAY, id="imp-3", dedupe_key="k3", status="running"))
+        session.add(factories.improvement(T0 + DAY, id=HOSTILE_ID, dedupe_key="k4", status="proposed"))
         session.add(experiment("exp-3", "imp-3", "running", ended_at=None))
         session.add(insight())
         session.add(pattern("frequency", {"language": ATTRIBUTE_BREAKER}, HOSTILE["signal"]))
@@ -323,6 +578,8 @@ def test_store_text_reaches_the_page_only_escaped(hostile):
     for field, payload in HOSTILE.items():
         assert html.escape(payload) in page, field
     assert html.escape(ATTRIBUTE_BREAKER) in page
+    assert html.escape(review_commands(HOSTILE_ID)["airflow"]) in page
+    assert html.escape(review_commands(HOSTILE_ID)["cli"]) in page
 
 
 def test_the_page_downloads_nothing(hostile):
@@ -334,7 +591,7 @@ def test_the_page_downloads_nothing(hostile):
 
 def test_forest_plot_colours_each_decision(hostile):
     model = model_of(hostile, Window(T0, T0 + 3 * DAY))
-    assert model["pipeline"]["counts"] == {"running": 1, "promoted": 1, "rolled_back": 1}
+    assert model["pipeline"]["counts"] == {"proposed": 1, "running": 1, "promoted": 1, "rolled_back": 1}
     page = render_html(model)
     for decision in ("promoted", "rolled_back"):
         assert f'r="5" fill="{COLORS[decision]}"' in page
@@ -413,6 +670,67 @@ def test_a_signed_in_browser_sees_the_page(api, token, store):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert response.headers["cache-control"] == "no-store"
     assert html.escape(HOSTILE["title"]) in response.text and "<script" not in response.text
+
+
+def token_of(role: str | None) -> str:
+    """A valid Airflow JWT of a simple-auth-manager user with ``role`` (None: a user without any role)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"u-{role}", role=role))
+
+
+CYCLE_DAGS = ("aitl_feedback_hourly", "aitl_system_daily")
+
+
+@pytest.mark.airflow
+def test_a_user_who_may_read_no_dag_is_refused(api, store):
+    """The simple auth manager lets every role read DAGs (viewer upwards) and a user without a role none."""
+    no_role = token_of(None)
+    assert api.get(f"/aitl/{WINDOW}", cookies={"_token": no_role}).status_code == 403
+    headers = {"Authorization": f"Bearer {no_role}"}
+    assert api.get(f"/aitl/{WINDOW}", headers=headers).status_code == 403
+    assert api.get("/api/v2/dags/aitl_system_daily", headers=headers).status_code == 403  # Airflow agrees
+    viewer = api.get(f"/aitl/{WINDOW}", cookies={"_token": token_of("viewer")})
+    assert viewer.status_code == 200 and html.escape(HOSTILE["title"]) in viewer.text
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize(
+    ("readable", "status"),
+    [
+        ((), 403),
+        (("aitl_improvement_review",), 403),
+        (("aitl_feedback_hourly",), 200),
+        (("aitl_system_daily",), 200),
+        (CYCLE_DAGS, 200),
+    ],
+)
+def test_reading_either_cycle_dag_is_required(api, token, store, monkeypatch, readable, status):
+    """The auth manager decides, DAG by DAG: even an admin's request is refused when it says no."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    asked = []
+
+    def is_authorized_dag(*, method, user, access_entity=None, details=None):
+        asked.append((method, access_entity, details.id, user.get_name()))
+        return details.id in readable
+
+    monkeypatch.setattr(get_auth_manager(), "is_authorized_dag", is_authorized_dag)
+    response = api.get(f"/aitl/{WINDOW}", cookies={"_token": token})
+    assert response.status_code == status
+    assert asked and {a[2] for a in asked} <= set(CYCLE_DAGS)
+    assert {(a[0], a[1], a[3]) for a in asked} == {("GET", None, "admin")}
+    if status == 403:
+        assert "Improvement pipeline" not in response.text
+
+
+@pytest.mark.airflow
+def test_without_a_window_the_page_opens_on_the_latest_data(api, token, store):
+    """The store's data ends on 2026-11-19; a week back from the clock would show nothing of it."""
+    page = api.get("/aitl/", cookies={"_token": token}).text
+    assert "data until 2026-11-19 00:00 UTC" in page and "No events in this window." not in page
+    assert "AITL: 2026-11-12 00:00 to 2026-11-19 00:00 UTC" in page
 
 
 @pytest.mark.airflow

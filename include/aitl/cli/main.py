@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aitl.config import ConfigError, Settings
@@ -210,6 +210,40 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_improvements(args: argparse.Namespace) -> int:
+    from aitl.cli import listing
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            records = listing.improvements(session, status=args.status, kind=args.type, store=args.store)
+    except listing.ListingError as exc:
+        raise UsageError(str(exc)) from None
+    _print_records(records, args.json, listing.improvement_lines)
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from aitl.cli import listing
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            records = listing.experiments(session, status=args.status)
+    except listing.ListingError as exc:
+        raise UsageError(str(exc)) from None
+    _print_records(records, args.json, listing.experiment_lines)
+    return 0
+
+
+def _print_records(records: list[dict], as_json: bool, lines: Callable[[list[dict]], list[str]]) -> None:
+    """One JSON object per line, or the readable lines."""
+    for line in (json.dumps(r) for r in records) if as_json else lines(records):
+        print(line)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -236,8 +270,19 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or why there is none."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aitl")
+    except PackageNotFoundError:
+        return "unknown (not installed: run from source)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aitl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"aitl {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -343,6 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     hist = with_store(commands.add_parser("history", help="every version of a prompt or setting"))
     hist.add_argument("target", help="a prompt id (api_endpoint-gen) or a setting (model:refactor)")
     hist.set_defaults(func=cmd_history)
+
+    imps = with_store(commands.add_parser("improvements", help="list improvements, newest first"))
+    imps.add_argument("--status", help="only this status (planned, proposed, running, ...)")
+    imps.add_argument("--type", help="only this type (prompt_refinement, workflow_optimization, ...)")
+    imps.add_argument("--json", action="store_true", help="one JSON object per line")
+    imps.set_defaults(func=cmd_improvements)
+
+    exps = with_store(commands.add_parser("experiments", help="list experiments, newest first"))
+    exps.add_argument("--status", help="only this status (running, promoted, rolled_back, inconclusive)")
+    exps.add_argument("--json", action="store_true", help="one JSON object per line")
+    exps.set_defaults(func=cmd_experiments)
 
     pub = with_store(commands.add_parser("publish", help="deliver queued decisions through a sink"))
     pub.add_argument("--sink", help="file path, http(s) URL or SQLAlchemy URL (default: AITL_SINK_URL)")

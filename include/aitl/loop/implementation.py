@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aitl.config import Thresholds
+from aitl.config import OVERRIDABLE_GATES, Thresholds
 from aitl.ids import stable_id
 from aitl.loop import registry
 from aitl.loop.verification import HIGHER_IS_BETTER
@@ -69,7 +69,7 @@ BUDGET_PERIOD = timedelta(hours=24)
 
 
 class ReviewError(ValueError):
-    """An approval or rejection that cannot be applied (unknown id, wrong status)."""
+    """An approval or rejection that cannot be applied (unknown id, wrong status, a gate that holds)."""
 
 
 def _spent(session: Session, at: datetime) -> int:
@@ -108,10 +108,20 @@ def _review_gate(improvement: Improvement, thresholds: Thresholds) -> tuple[str,
 
 
 def _safety_gate(
-    session: Session, improvement: Improvement, thresholds: Thresholds, running: int, spent: int
+    session: Session,
+    improvement: Improvement,
+    thresholds: Thresholds,
+    running: int,
+    spent: int,
+    overrides: frozenset[str] = frozenset(),
 ) -> str | None:
-    """Why implementing now would be unsafe, if it would; approval does not override these."""
-    if thresholds.safety_mode and running >= thresholds.max_concurrent_improvements:
+    """Why implementing now would be unsafe, if it would; approval alone does not override these.
+
+    ``overrides`` names the gates a reviewer explicitly set aside (``review``);
+    only those in ``OVERRIDABLE_GATES`` can be.
+    """
+    capped = thresholds.safety_mode and "safety_mode" not in overrides
+    if capped and running >= thresholds.max_concurrent_improvements:
         return (
             f"safety mode: {running} experiments running "
             f"(max_concurrent_improvements {thresholds.max_concurrent_improvements})"
@@ -193,7 +203,11 @@ def launch(session: Session, improvement: Improvement, window: Window, threshold
             "control_version": experiment.control_version,
             "variant_version": experiment.variant_version,
             "traffic_split": experiment.traffic_split,
-            "assignment": "variant if sha256(f'{experiment_id}:{execution_id}')[:8] / 2**64 < traffic_split",
+            # The rule of registry.assign_arm, exactly, as a Python expression (docs/event-contract.md).
+            "assignment": (
+                "'variant' if int.from_bytes(sha256(f'{experiment_id}:{execution_id}'.encode('utf-8'))"
+                ".digest()[:8], 'big') / 2**64 < traffic_split else 'control'"
+            ),
             "started_at": window.end.isoformat(),
         },
         window.end,
@@ -313,15 +327,31 @@ def review(
     thresholds: Thresholds,
     reviewer: str,
     note: str = "",
+    override: str | None = None,
+    allowed_overrides: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Apply a person's approval or rejection of a proposed improvement.
 
     Approval overrides the confidence gates only: an approved change still
     waits if it would break safety mode, the budget or an experiment already
-    running on its prompt, and the reviewer is told why.
+    running on its prompt, and the reviewer is told why. The thresholds are
+    the deployment's: a review cannot bring its own profile. Setting a gate
+    aside takes an explicit ``override`` (one of ``OVERRIDABLE_GATES``) that the
+    deployment allows (``allowed_overrides``) and a note; it is recorded in
+    the improvement's status reason.
     """
     if decision not in ("approve", "reject"):
         raise ReviewError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    if override is not None:
+        if override not in OVERRIDABLE_GATES:
+            raise ReviewError(f"override {override!r} is not one of {list(OVERRIDABLE_GATES)}")
+        if override not in allowed_overrides:
+            raise ReviewError(
+                f"override {override!r} is not allowed in this deployment (AITL_REVIEW_OVERRIDES is "
+                f"{','.join(sorted(allowed_overrides)) or 'empty'})"
+            )
+        if decision != "approve" or not note.strip():
+            raise ReviewError("an override goes with an approval and a note saying why")
     improvement = session.get(Improvement, improvement_id)
     if improvement is None:
         raise ReviewError(f"improvement {improvement_id!r} does not exist")
@@ -329,11 +359,16 @@ def review(
         raise ReviewError(
             f"improvement {improvement_id!r} is {improvement.status}, only proposed ones can be reviewed"
         )
-    signed = f"{decision}d by {reviewer}" + (f": {note}" if note else "")
+    signed = (
+        f"{decision}d by {reviewer}"
+        + (f", overriding {override}" if override else "")
+        + (f": {note}" if note else "")
+    )
     if decision == "reject":
         improvement.status, improvement.status_reason, improvement.updated_at = "rejected", signed, at
         return {"improvement_id": improvement_id, "status": "rejected"}
-    unsafe = _safety_gate(session, improvement, thresholds, _running(session), _spent(session, at))
+    overrides = frozenset({override} if override else ())
+    unsafe = _safety_gate(session, improvement, thresholds, _running(session), _spent(session, at), overrides)
     if unsafe is not None:
         raise ReviewError(f"approved, but cannot be implemented now: {unsafe}")
     status = _implement_one(session, improvement, Window(at - BUDGET_PERIOD, at), thresholds)

@@ -142,8 +142,12 @@ def served(session: Session) -> dict[str, ServedPrompt]:
 def assign_arm(experiment_id: str, unit_id: str, traffic_split: float) -> str:
     """Deterministic assignment: the same unit always lands in the same arm.
 
-    A salted hash of (experiment, unit) mapped to [0, 1): independent across
-    experiments and reproducible by the platform. The unit is the execution:
+    Exactly: the SHA-256 digest of the UTF-8 text ``f"{experiment_id}:{unit_id}"``,
+    its first 8 bytes read as a big-endian unsigned integer, divided by 2**64
+    (a double in [0, 1]); below ``traffic_split`` is the variant, anything else
+    (equal included) the control. Independent across experiments and reproducible
+    by the platform: the rule, a reference implementation and test vectors are
+    in docs/event-contract.md ("Assignment"). The unit is the execution:
     every execution is then an independent draw, which is what the tests on
     executions in ``aitl.loop.verification`` assume (assigning users would make a
     user's executions one correlated cluster and need user-level analysis).

@@ -5,6 +5,13 @@ summary. ``run_stage`` runs one inside a single transaction together with its
 ``pipeline_runs`` record, so a failed stage leaves no partial writes and a rerun
 of the window replaces what the previous run wrote. A stage may end the cycle
 early (``StageResult.stop``): Airflow shows that as a skip, not a failure.
+
+A dry run (``Settings.dry_run``) runs the stage, after the stages before it in
+the cycle, in one transaction that is rolled back, and records nothing: it
+reports what the stage would do (its summary, with ``dry_run: true``) on the
+store as the earlier stages would have left it, and leaves every table as it
+was. Each task of a dry run thus repeats its predecessors' work: a dry run
+buys certainty that nothing changes with time.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from datetime import UTC, datetime
 from aitl.config import Settings
 from aitl.cycles import LEVELS
 from aitl.pipeline.stage import Stage, StageResult
-from aitl.store.database import connect, transaction
+from aitl.store.database import connect, rolled_back, transaction
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
 from aitl.window import HOUR, Window
@@ -35,7 +42,9 @@ def stages_of(level: str) -> dict[str, Stage]:
 
 
 def run_stage(name: str, window: Window, settings: Settings, level: str = "hourly") -> StageResult:
-    """Run one stage of a cycle and record it, all in one transaction."""
+    """Run one stage of a cycle and record it, all in one transaction (a dry run: undone, unrecorded)."""
+    if settings.dry_run:
+        return _dry_run(name, window, settings, level)
     stage = stages_of(level)[name]
     started = time.perf_counter()
     with transaction(connect(settings.store_url)) as session:
@@ -47,11 +56,7 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
             "window_end": window.end,
             "status": "skipped" if result.stop else "success",
             "summary": {**result.summary, "stop": result.stop},
-            "settings": {
-                "profile": settings.profile,
-                "dry_run": settings.dry_run,
-                **settings.thresholds.as_dict(),
-            },
+            "settings": {"profile": settings.profile, "dry_run": False, **settings.thresholds.as_dict()},
             "duration_s": round(time.perf_counter() - started, 6),
             "finished_at": datetime.now(UTC),
         }
@@ -65,22 +70,43 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
     return result
 
 
-def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict[str, StageResult]:
-    """All stages of a cycle in order outside Airflow, honoring early stops like the DAGs.
-
-    ``verify`` and ``publish`` run whenever normalization did, as in the
-    DAGs: running experiments need their look, and queued decisions their
-    delivery, even when nothing new was planned.
-    """
+def _dry_run(name: str, window: Window, settings: Settings, level: str) -> StageResult:
+    """The stage after its predecessors, all in one transaction that is rolled back."""
     results: dict[str, StageResult] = {}
-    stopped = False
+    with rolled_back(connect(settings.store_url)) as session:
+        for stage_name, stage in stages_of(level).items():
+            if stage_name == name or runs_after(stage_name, results, level):
+                results[stage_name] = stage(session, window, settings)
+            if stage_name == name:
+                break
+    result = results[name]
+    return StageResult({**result.summary, "dry_run": True}, result.stop)
+
+
+def runs_after(name: str, results: dict[str, StageResult], level: str) -> bool:
+    """Whether a cycle runs stage ``name`` after the stages in ``results``, as the DAGs do.
+
+    A stage runs when the one before it ran and did not stop. ``verify`` and
+    ``publish`` run whenever normalization did: running experiments need
+    their look, and queued decisions their delivery, even when nothing new
+    was planned.
+    """
+    if name in ("verify", "publish"):
+        return "normalize" in results
+    order = list(stages_of(level))
+    index = order.index(name)
+    if index == 0:
+        return True
+    previous = results.get(order[index - 1])
+    return previous is not None and previous.stop is None
+
+
+def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict[str, StageResult]:
+    """All stages of a cycle in order outside Airflow, honoring early stops like the DAGs."""
+    results: dict[str, StageResult] = {}
     for name in stages_of(level):
-        if name in ("verify", "publish"):
-            stopped = "normalize" not in results
-        if stopped:
-            continue
-        results[name] = run_stage(name, window, settings, level)
-        stopped = results[name].stop is not None
+        if runs_after(name, results, level):
+            results[name] = run_stage(name, window, settings, level)
     return results
 
 

@@ -69,6 +69,17 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session whose work is always undone: what a dry run computes, it never keeps."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.begin()
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("aitl.store").joinpath("migrations")))

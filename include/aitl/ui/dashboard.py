@@ -2,29 +2,39 @@
 
 ``dashboard(session, window)`` gathers what a person asks of the loop for a
 span of time: how the platform did hour by hour (and which hours the daily
-analysis flagged as anomalous), which patterns and insights it found, and
-where every improvement stands, with each experiment's effect, interval and
-p-value. It only reads, and every read is bounded by the window, so an old
-window shows what the loop knew then (improvement statuses excepted: the
-store keeps only their latest state).
+analysis flagged as anomalous, for the worse or for the better by each
+metric's polarity), which patterns and insights it found, and where every
+improvement stands, with each experiment's effect, interval and p-value, and
+how to review the proposals waiting for a person. It only reads, and every
+read is bounded by the window, so an old window shows what the loop knew then
+(improvement statuses excepted: the store keeps only their latest state).
 
+``view(session, params, now)`` is what a request asks for: the window of its
+parameters (by default the latest days that hold data) and its model.
 ``aitl.ui.page.render_html(model)`` draws it as a page.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect, or_, select
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from aitl.loop.insights import SEVERITY_WEIGHT, describe_segment
 from aitl.loop.planning import ACTIVE_STATUSES
+from aitl.mining.performance import METRIC_BY_NAME, METRICS
 from aitl.store.models import (
     Decision,
     Effectiveness,
+    Event,
     Experiment,
     ExperimentResult,
     HourlyRollup,
@@ -33,14 +43,29 @@ from aitl.store.models import (
     Pattern,
     PromptVersion,
 )
-from aitl.store.reads import window_totals
+from aitl.store.reads import merged_histogram, window_totals
 from aitl.window import HOUR, Window, parse_utc
 
 DEFAULT_DAYS = 7
 # A year of hourly points is still a light page; longer spans need a coarser series.
 MAX_DAYS = 366
 TOP = 10
+# Always charted (and totalled); any other metric of aitl.mining.performance is charted
+# when the window holds an anomaly of it.
 SERIES_METRICS = ("success_rate", "mean_quality", "error_rate")
+# Rollup sums behind the hourly series; the duration histograms are read only when p95 is charted.
+SERIES_SUMS = (
+    "n",
+    "successes",
+    "quality_sum",
+    "error_events",
+    "security_events",
+    "satisfaction_n",
+    "satisfaction_sum",
+)
+# The DAG a person triggers to approve or reject a proposed improvement (dags/aitl_improvement_review.py).
+REVIEW_DAG = "aitl_improvement_review"
+MAX_REVIEW_ITEMS = 50
 # Where each improvement status sits in the pipeline, left to right.
 PIPELINE = (
     "planned",
@@ -91,20 +116,24 @@ def _days(params: Mapping[str, str]) -> int | None:
     return int(text)
 
 
-def window_from_params(params: Mapping[str, str], now: datetime) -> Window:
+def window_from_params(params: Mapping[str, str], now: datetime, latest: datetime | None = None) -> Window:
     """The window a request asks for: ``start``/``end`` (ISO 8601, UTC if no offset) or ``days``.
 
-    ``end`` defaults to now, ``start`` to ``days`` (default 7) before ``end``;
-    giving both ``start`` and ``days`` is ambiguous and refused. Both ends are
-    widened to whole hours, the resolution of the store's summaries, so every
-    plotted hour is complete. Empty values count as absent (an HTML form sends
-    its empty fields).
+    ``start`` defaults to ``days`` (default 7) before ``end``. ``end`` defaults
+    to ``latest``, the end of the store's latest hour that holds data (see
+    ``latest_data``), so a store whose data is months old opens on its data,
+    not on empty recent days; to now if the store holds nothing or a ``start``
+    is given (from then on). Giving both ``start`` and ``days`` is ambiguous
+    and refused. Both ends are widened to whole hours, the resolution of the
+    store's summaries, so every plotted hour is complete. Empty values count
+    as absent (an HTML form sends its empty fields).
     """
     start, end, days = _instant(params, "start"), _instant(params, "end"), _days(params)
     if start is not None and days is not None:
         raise WindowParamError("days", "give either start or days, not both")
+    anchor = latest if start is None and latest is not None else now
     try:
-        end = _ceil_hour(end or now.astimezone(UTC))
+        end = _ceil_hour(end or anchor.astimezone(UTC))
         start = (start or end - timedelta(days=days or DEFAULT_DAYS)).replace(
             minute=0, second=0, microsecond=0
         )
@@ -115,6 +144,38 @@ def window_from_params(params: Mapping[str, str], now: datetime) -> Window:
     if end - start > timedelta(days=MAX_DAYS):
         raise WindowParamError("start", f"the window may span at most {MAX_DAYS} days")
     return Window(start, end)
+
+
+def latest_data(session: Session) -> datetime | None:
+    """The end of the latest hour holding data: the last rollup hour or the last event, whichever is later.
+
+    None for a store without data (or without tables). Both columns are
+    indexed, so this costs two index look-ups.
+    """
+    tables = inspect(session.connection())
+    ends = []
+    if tables.has_table(HourlyRollup.__tablename__):
+        hour = session.scalar(select(func.max(HourlyRollup.hour)))
+        if hour is not None:
+            ends.append(hour.astimezone(UTC) + HOUR)
+    if tables.has_table(Event.__tablename__):
+        last = session.scalar(select(func.max(Event.ts)))
+        if last is not None:
+            # An event at 10:00:00 belongs to the hour 10:00-11:00.
+            ends.append(last.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + HOUR)
+    return max(ends, default=None)
+
+
+def view(session: Session, params: Mapping[str, str], now: datetime, top: int = TOP) -> dict[str, Any]:
+    """The model a request asks for: its window (see ``window_from_params``) read from the store.
+
+    Raises ``WindowParamError`` for a parameter that cannot be used.
+    """
+    latest = latest_data(session)
+    window = window_from_params(params, now, latest)
+    model = dashboard(session, window, top)
+    model["window"]["latest_data"] = latest.isoformat() if latest is not None else None
+    return model
 
 
 # --------------------------------------------------------------------------- view model
@@ -129,10 +190,14 @@ def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any
     if not inspect(session.connection()).has_table(HourlyRollup.__tablename__):
         notice = "The AITL store has no tables yet: run `aitl db upgrade` or one of the DAGs."
         return _model(window, _empty_series(window), notice=notice)
+    flagged = _anomalies(session, window)
+    charted = _charted_metrics(flagged)
     return _model(
         window,
-        _hourly_series(session, window),
-        anomalies=_anomalies(session, window),
+        _hourly_series(session, window, charted),
+        charted=list(charted),
+        anomalies=[a for a in flagged if a["adverse"]],
+        good_news=[a for a in flagged if not a["adverse"]],
         patterns=_top_patterns(session, window, top),
         insights=_top_insights(session, window, top),
         pipeline=_pipeline(session, window, top),
@@ -143,20 +208,44 @@ def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any
 
 def _model(window: Window, series: list[dict[str, Any]], **parts: Any) -> dict[str, Any]:
     empty: dict[str, Any] = {
+        "charted": list(SERIES_METRICS),
         "anomalies": [],
+        "good_news": [],
         "patterns": [],
         "insights": [],
-        "pipeline": {"counts": {}, "items": []},
+        "pipeline": {"counts": {}, "items": [], "review": [], "review_total": 0},
         "experiments": [],
         "effectiveness": None,
         "notice": None,
     }
-    return {
-        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+    model = {
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat(), "latest_data": None},
         "totals": _totals(series),
         "series": series,
         **empty,
         **parts,
+    }
+    model["tiles"] = _tiles(model)
+    return model
+
+
+def _tiles(model: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers. Every count of improvements is read from the pipeline's counts,
+    the one query behind the pipeline bar, so a tile and the bar can never disagree."""
+    counts = model["pipeline"]["counts"]
+    return {
+        "events": model["totals"]["events"],
+        "success_rate": model["totals"]["success_rate"],
+        "mean_quality": model["totals"]["mean_quality"],
+        "error_rate": model["totals"]["error_rate"],
+        # Hours with at least one anomaly for the worse, on any metric and segment.
+        "anomalous_hours": len({a["hour"] for a in model["anomalies"]}),
+        # Hours with an anomaly for the better only counted apart: good news is not an alarm.
+        "good_news_hours": len({a["hour"] for a in model["good_news"]}),
+        "running": counts.get("running", 0),
+        "proposed": counts.get("proposed", 0),
+        "promoted": counts.get("promoted", 0),
+        "rolled_back": counts.get("rolled_back", 0),
     }
 
 
@@ -178,17 +267,74 @@ def _empty_series(window: Window) -> list[dict[str, Any]]:
     return [_hour_point(hour, 0, 0, 0.0, 0) for hour in window.hours()]
 
 
-def _hourly_series(session: Session, window: Window) -> list[dict[str, Any]]:
-    """Platform-wide metrics of every hour of the window (segments summed); empty hours have no rates."""
-    values = ["n", "successes", "quality_sum", "error_events"]
-    frame = window_totals(session, window, ["hour"], values)
-    by_hour = {row.hour.astimezone(UTC): row for row in frame.itertuples(index=False)}
-    return [
-        _hour_point(hour, int(row.n), int(row.successes), float(row.quality_sum), int(row.error_events))
-        if (row := by_hour.get(hour)) is not None
-        else _hour_point(hour, 0, 0, 0.0, 0)
-        for hour in window.hours()
-    ]
+def _charted_metrics(anomalies: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The always charted metrics, then every other known metric with an anomaly in the window."""
+    flagged = {a["metric"] for a in anomalies}
+    extra = [m.name for m in METRICS if m.name in flagged and m.name not in SERIES_METRICS]
+    return (*SERIES_METRICS, *extra)
+
+
+def _hourly_series(
+    session: Session, window: Window, charted: Iterable[str] = SERIES_METRICS
+) -> list[dict[str, Any]]:
+    """Platform-wide metrics of every hour of the window (segments summed); empty hours have no values.
+
+    The metrics beyond ``SERIES_METRICS`` are computed by their own definition
+    in ``aitl.mining.performance`` (the one the anomalies were scored on),
+    applied to the hour's summed rollups.
+    """
+    extra = [METRIC_BY_NAME[m] for m in charted if m not in SERIES_METRICS]
+    frame = window_totals(session, window, ["hour"], list(SERIES_SUMS))
+    by_hour = {_utc(row["hour"]): row for row in frame.to_dict("records")}
+    if any(m.name == "p95_duration_s" for m in extra):
+        histograms = _hourly_histograms(session, window)
+        for hour, row in by_hour.items():
+            row["duration_hist"] = histograms.get(hour, [])
+    series = []
+    for hour in window.hours():
+        row = by_hour.get(hour)
+        if row is None or not row["n"]:
+            point = _hour_point(hour, 0, 0, 0.0, 0)
+            point.update(dict.fromkeys((m.name for m in extra), None))
+        else:
+            n, successes, errors = int(row["n"]), int(row["successes"]), int(row["error_events"])
+            point = _hour_point(hour, n, successes, float(row["quality_sum"]), errors)
+            one = _one_hour(row)
+            for metric in extra:
+                value = metric.compute(one)
+                point[metric.name] = float(value) if math.isfinite(value) else None
+        series.append(point)
+    return series
+
+
+def _one_hour(row: dict[str, Any]) -> dict[str, Any]:
+    """An hour's summed rollup as the columns a ``Metric.compute`` reads: each a one-element array.
+
+    ``compute`` sums named columns (and merges the duration histograms), which
+    NumPy columns do as a DataFrame's would, at a tenth of the cost of a
+    DataFrame per hour (a year's window is 8,784 hours).
+    """
+    columns: dict[str, Any] = {k: np.asarray([v]) for k, v in row.items() if k != "duration_hist"}
+    columns["duration_hist"] = [row.get("duration_hist") or []]
+    return columns
+
+
+def _utc(hour: Any) -> datetime:
+    return pd.Timestamp(hour).to_pydatetime().astimezone(UTC)
+
+
+def _hourly_histograms(session: Session, window: Window) -> dict[datetime, list[int]]:
+    """Each hour's duration histogram, summed over its segments (quantiles do not add, histograms do)."""
+    table = HourlyRollup.__table__
+    rows = session.execute(
+        select(table.c.hour, table.c.duration_hist).where(
+            table.c.hour >= window.start, table.c.hour < window.end
+        )
+    )
+    by_hour: dict[datetime, list[Any]] = {}
+    for hour, hist in rows:
+        by_hour.setdefault(hour.astimezone(UTC), []).append(hist)
+    return {hour: merged_histogram(hists).tolist() for hour, hists in by_hour.items()}
 
 
 def _totals(series: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,8 +343,30 @@ def _totals(series: list[dict[str, Any]]) -> dict[str, Any]:
     return {"events": n, **{m: _ratio(weighted[m], n) for m in SERIES_METRICS}}
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def is_adverse(metric: str, value: Any, expected: Any, score: Any) -> bool:
+    """Whether an anomaly is for the worse, by the metric's polarity (``higher_is_better``).
+
+    The direction is the score's sign (the residual against the hour's
+    seasonal expectation, as the detector saw it), else value against usual.
+    A metric of unknown polarity, or an anomaly without a direction, counts as
+    adverse: an alarm is not hidden for want of knowing better.
+    """
+    spec = METRIC_BY_NAME.get(metric)
+    if _finite(score) and score != 0:
+        above = score > 0
+    elif _finite(value) and _finite(expected) and value != expected:
+        above = value > expected
+    else:
+        return True
+    return spec is None or above != spec.higher_is_better
+
+
 def _anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
-    """Hours the daily analysis flagged in the window, platform-wide and per segment.
+    """Hours the daily analysis flagged in the window, platform-wide and per segment, adverse or not.
 
     A daily run stores the anomalies of its own day (``segment.hour``), so the
     runs that matter start at most a day before the window.
@@ -215,6 +383,7 @@ def _anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
         segment = dict(row.segment)
         hour = parse_utc(segment.pop("hour"))
         if window.contains(hour):
+            score = (row.details or {}).get("score")
             found.append(
                 {
                     "hour": hour.isoformat(),
@@ -222,7 +391,8 @@ def _anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
                     "segment": segment,
                     "value": row.rate,
                     "expected": row.baseline_rate,
-                    "score": (row.details or {}).get("score"),
+                    "score": score,
+                    "adverse": is_adverse(row.signal, row.rate, row.baseline_rate, score),
                 }
             )
     return sorted(found, key=lambda a: (a["hour"], a["metric"], describe_segment(a["segment"])))
@@ -322,7 +492,12 @@ def _top_insights(session: Session, window: Window, top: int) -> list[dict[str, 
 
 
 def _pipeline(session: Session, window: Window, top: int) -> dict[str, Any]:
-    """Every improvement in the pipeline at some time in the window, counted by its current status."""
+    """Every improvement in the pipeline at some time in the window, counted by its current status.
+
+    The one query behind every count of improvements on the page (the bar and
+    the tiles), the most recently updated ones, and the proposals awaiting a
+    person's review with the commands that approve or reject them.
+    """
     rows = session.scalars(
         select(Improvement)
         .where(
@@ -335,20 +510,41 @@ def _pipeline(session: Session, window: Window, top: int) -> dict[str, Any]:
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
     ordered = {s: counts.pop(s) for s in PIPELINE if s in counts} | dict(sorted(counts.items()))
-    items = [
-        {
-            "id": r.id,
-            "type": r.type,
-            "target_id": r.target_id,
-            "status": r.status,
-            "status_reason": r.status_reason,
-            "modification": r.modification,
-            "priority": r.priority,
-            "updated_at": r.updated_at.isoformat(),
-        }
-        for r in rows[:top]
+    items = [_improvement(r) for r in rows[:top]]
+    proposed = [r for r in rows if r.status == "proposed"]
+    review = [
+        {**_improvement(r), "confidence": r.confidence, "commands": review_commands(r.id)}
+        for r in proposed[:MAX_REVIEW_ITEMS]
     ]
-    return {"counts": ordered, "items": items}
+    return {"counts": ordered, "items": items, "review": review, "review_total": len(proposed)}
+
+
+def _improvement(row: Improvement) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "target_id": row.target_id,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "modification": row.modification,
+        "priority": row.priority,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def review_commands(improvement_id: str) -> dict[str, str]:
+    """Shell commands that review a proposed improvement: the review DAG's trigger and the CLI's equivalent.
+
+    The params are those of ``dags/aitl_improvement_review.py``
+    (``improvement_id``, ``decision`` approve or reject, ``note``). The id is
+    store text: each argument is quoted for a POSIX shell, so a copied command
+    passes it as one word whatever it holds (the page escapes it for HTML).
+    """
+    conf = json.dumps({"improvement_id": improvement_id, "decision": "approve", "note": ""})
+    return {
+        "airflow": f"airflow dags trigger {REVIEW_DAG} --conf {shlex.quote(conf)}",
+        "cli": f"aitl review {shlex.quote(improvement_id)} approve --note ''",
+    }
 
 
 def _experiments(session: Session, window: Window) -> list[dict[str, Any]]:
@@ -369,6 +565,7 @@ def _experiment(session: Session, experiment: Experiment, window: Window) -> dic
     improvement = session.get(Improvement, experiment.improvement_id)
     return {
         "id": experiment.id,
+        "improvement_id": experiment.improvement_id,
         "prompt_id": experiment.prompt_id,
         "control_version": experiment.control_version,
         "variant_version": experiment.variant_version,

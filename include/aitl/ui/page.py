@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aitl.loop.insights import describe_segment
-from aitl.ui.dashboard import SERIES_METRICS
+from aitl.ui.dashboard import REVIEW_DAG
 
 
 class Safe(str):
@@ -74,6 +74,8 @@ COLORS = {
     "inconclusive": "#757575",
     "rejected": "#424242",
 }
+ADVERSE = "#d32f2f"  # an anomaly for the worse
+FAVOURABLE = "#2e7d32"  # an anomaly for the better: good news
 SEVERITY_COLORS = {"critical": "#b71c1c", "high": "#e65100", "medium": "#f9a825", "low": "#78909c"}
 OTHER = "#9e9e9e"
 
@@ -98,6 +100,10 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
 td.num { text-align: right; white-space: nowrap; }
 .badge { color: #fff; padding: 1px 6px; border-radius: 4px; }
 pre { white-space: pre-wrap; margin: 0; font: 12px ui-monospace, monospace; }
+pre.cmd { background: var(--card); padding: 4px 8px; margin: 2px 0; user-select: all;
+  overflow-wrap: anywhere; }
+.good { color: #2e7d32; } .tile .good { display: block; padding-top: 4px; }
+tr.cmds td { border-bottom: 2px solid var(--line); padding-top: 0; }
 """
 # Nothing may be fetched (no script, stylesheet, image or font) and no script runs: the page is
 # complete as served, and markup injected by a missed escape could not act.
@@ -112,9 +118,10 @@ def render_html(model: dict[str, Any]) -> str:
         Safe(f"<h1>{_e(title)}</h1>"),
         _picker(window),
         Safe(f'<p class="notice">{_e(model["notice"])}</p>') if model["notice"] else Safe(""),
-        _tiles(model),
-        _trends(model["series"], model["anomalies"]),
+        _tiles(model["tiles"]),
+        _trends(model["series"], model["charted"], model["anomalies"], model["good_news"]),
         _pipeline_section(model["pipeline"], model["effectiveness"]),
+        _review_section(model["pipeline"]),
         _experiments_section(model["experiments"]),
         _patterns_section(model["patterns"]),
         _insights_section(model["insights"]),
@@ -130,29 +137,45 @@ def render_html(model: dict[str, Any]) -> str:
 QUICK_SPANS = ((1, "24 hours"), (7, "7 days"), (30, "30 days"))
 
 
-def _picker(window: dict[str, str]) -> Safe:
-    """GET form for any window plus quick spans; relative URLs keep working behind a proxy prefix."""
-    quick = " · ".join(f'<a href="?days={d}">last {_e(label)}</a>' for d, label in QUICK_SPANS)
+def _picker(window: dict[str, Any]) -> Safe:
+    """GET form for any window plus quick spans; relative URLs keep working behind a proxy prefix.
+
+    Without an end the window ends at the store's latest data, so the quick
+    spans are the latest days of data (the same as the last days on a live store).
+    """
+    quick = " · ".join(f'<a href="?days={d}">latest {_e(label)}</a>' for d, label in QUICK_SPANS)
+    latest = window.get("latest_data")
+    data = f" · data until {_e(_hour_label(latest))} UTC" if latest else ""
     return Safe(
         '<form method="get">'
         f'<label>start <input name="start" value="{_e(window["start"])}"></label> '
         f'<label>end <input name="end" value="{_e(window["end"])}"></label> '
-        f'<button type="submit">Show</button> <span class="muted">ISO 8601, UTC · {quick}</span></form>'
+        f'<button type="submit">Show</button> <span class="muted">ISO 8601, UTC · {quick}{data}</span></form>'
     )
 
 
-def _tiles(model: dict[str, Any]) -> Safe:
-    totals, counts = model["totals"], model["pipeline"]["counts"]
-    tiles = [
-        ("events", f"{totals['events']:,}"),
-        ("success rate", _pct(totals["success_rate"])),
-        ("mean quality", _num(totals["mean_quality"])),
-        ("error rate", _pct(totals["error_rate"])),
-        ("anomalous hours", str(len({a["hour"] for a in model["anomalies"]}))),
-        ("experiments running", str(sum(e["status"] == "running" for e in model["experiments"]))),
-        ("promoted / rolled back", f"{counts.get('promoted', 0)} / {counts.get('rolled_back', 0)}"),
+def _tiles(tiles: dict[str, Any]) -> Safe:
+    """The model's headline numbers (counted there: improvements from the pipeline's one query)."""
+    shown = [
+        ("events", f"{tiles['events']:,}"),
+        ("success rate", _pct(tiles["success_rate"])),
+        ("mean quality", _num(tiles["mean_quality"])),
+        ("error rate", _pct(tiles["error_rate"])),
+        ("anomalous hours", str(tiles["anomalous_hours"])),
+        ("experiments running", str(tiles["running"])),
+        ("awaiting review", str(tiles["proposed"])),
+        ("promoted / rolled back", f"{tiles['promoted']} / {tiles['rolled_back']}"),
     ]
-    cells = (f'<div class="tile"><span class="muted">{_e(k)}</span><b>{_e(v)}</b></div>' for k, v in tiles)
+    cells = [
+        f'<div class="tile" data-tile="{_e(k)}"><span class="muted">{_e(k)}</span><b>{_e(v)}</b></div>'
+        for k, v in shown
+    ]
+    # Anomalies for the better are good news, not alarms: counted apart, and small.
+    good = tiles["good_news_hours"]
+    cells.append(
+        f'<div class="tile" data-tile="good news"><span class="muted">good news</span>'
+        f'<span class="good">{good} {"hour" if good == 1 else "hours"} better than usual</span></div>'
+    )
     return Safe(f'<div class="tiles">{_join(cells)}</div>')
 
 
@@ -164,21 +187,34 @@ METRIC_LABELS = {
     "success_rate": ("success rate", _pct),
     "mean_quality": ("mean quality score", _num),
     "error_rate": ("share of executions with errors", _pct),
+    "p95_duration_s": ("p95 duration (seconds)", _num),
+    "security_rate": ("share of executions with security findings", _pct),
+    "satisfaction": ("mean satisfaction", _num),
 }
 
 
-def _trends(series: list[dict[str, Any]], anomalies: list[dict[str, Any]]) -> Safe:
+def _metric_label(metric: str) -> tuple[str, Callable[[Any], str]]:
+    return METRIC_LABELS.get(metric, (metric, _num))
+
+
+def _trends(
+    series: list[dict[str, Any]],
+    charted: list[str],
+    anomalies: list[dict[str, Any]],
+    good_news: list[dict[str, Any]],
+) -> Safe:
     heading = Safe(
-        "<h2>Hourly trends <span class='muted'>(red dots: anomalous hours, platform-wide)</span></h2>"
+        "<h2>Hourly trends <span class='muted'>(dots: anomalous hours platform-wide, red for the worse, "
+        "green for the better; ticks on the axis: a segment's)</span></h2>"
     )
     if not any(p["n"] for p in series):
         return Safe(f"{heading}<p class='muted'>No events in this window.</p>")
     index = {p["hour"]: i for i, p in enumerate(series)}
+    flagged = [(index[a["hour"]], a) for a in [*anomalies, *good_news] if a["hour"] in index]
     charts = [_volume_chart(series)]
-    for metric in SERIES_METRICS:
-        marks = [(index[a["hour"]], a) for a in anomalies if a["metric"] == metric and not a["segment"]]
-        charts.append(_line_chart(series, metric, marks))
-    return _join([heading, *charts, _anomaly_table(anomalies)])
+    for metric in charted:
+        charts.append(_line_chart(series, metric, [(i, a) for i, a in flagged if a["metric"] == metric]))
+    return _join([heading, *charts, _anomaly_tables(anomalies, good_news)])
 
 
 def _x(i: int, count: int) -> float:
@@ -187,6 +223,8 @@ def _x(i: int, count: int) -> float:
 
 def _scale(values: list[float]) -> tuple[float, float]:
     """A y range around the data with a margin; a flat series gets a visible band."""
+    if not values:
+        return 0.0, 1.0
     lo, hi = min(values), max(values)
     margin = (hi - lo) * 0.1 or max(abs(hi) * 0.1, 0.01)
     return lo - margin, hi + margin
@@ -221,14 +259,20 @@ def _svg(title: str, parts: list[str], height: int = CHART_H) -> Safe:
 
 
 def _line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int, dict[str, Any]]]) -> Safe:
-    label, fmt = METRIC_LABELS[metric]
-    values = [p[metric] for p in series if p[metric] is not None]
-    lo, hi = _scale(values + [a["value"] for _, a in marks if _finite(a["value"])])
+    """One metric's hourly line; ``marks`` are its anomalies (index into ``series``, anomaly).
+
+    A platform-wide anomaly is a dot at its value; a segment's is a tick on
+    the time axis (its value is the segment's, not on this line's scale).
+    """
+    label, fmt = _metric_label(metric)
+    platform = [(i, a) for i, a in marks if not a["segment"]]
+    values = [p[metric] for p in series if p.get(metric) is not None]
+    lo, hi = _scale(values + [a["value"] for _, a in platform if _finite(a["value"])])
     ticks = [lo + (hi - lo) * f for f in (0.1, 0.5, 0.9)]
     parts = _frame(label, series, [(_y(v, lo, hi), fmt(v)) for v in ticks])
     path, pen_down = [], False
     for i, point in enumerate(series):
-        value = point[metric]
+        value = point.get(metric)
         if value is None:  # an hour without events breaks the line instead of inventing a value
             pen_down = False
             continue
@@ -237,19 +281,28 @@ def _line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int
     parts.append(f'<path class="series" d="{" ".join(path)}"/>')
     # An hour with no measured neighbour draws no line: show it as a dot.
     for i, point in enumerate(series):
-        alone = all(not (0 <= j < len(series)) or series[j][metric] is None for j in (i - 1, i + 1))
-        if point[metric] is not None and alone:
+        alone = all(not (0 <= j < len(series)) or series[j].get(metric) is None for j in (i - 1, i + 1))
+        if point.get(metric) is not None and alone:
             x, y = _x(i, len(series)), _y(point[metric], lo, hi)
             parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3"/>')
     for i, anomaly in marks:
-        if _finite(anomaly["value"]):
-            tip = (
-                f"{_hour_label(anomaly['hour'])}: {label} {fmt(anomaly['value'])}, "
-                f"usual {fmt(anomaly['expected'])}, score {_num(anomaly['score'])}"
-            )
+        color = ADVERSE if anomaly["adverse"] else FAVOURABLE
+        where = f" ({describe_segment(anomaly['segment'])})" if anomaly["segment"] else ""
+        tip = (
+            f"{_hour_label(anomaly['hour'])}: {label}{where} {fmt(anomaly['value'])}, "
+            f"usual {fmt(anomaly['expected'])}, score {_num(anomaly['score'])}"
+            f"{'' if anomaly['adverse'] else ', better than usual'}"
+        )
+        x = _x(i, len(series))
+        if not anomaly["segment"] and _finite(anomaly["value"]):
             parts.append(
-                f'<circle cx="{_x(i, len(series)):.1f}" cy="{_y(anomaly["value"], lo, hi):.1f}" r="4.5" '
-                f'fill="#d32f2f"><title>{_e(tip)}</title></circle>'
+                f'<circle cx="{x:.1f}" cy="{_y(anomaly["value"], lo, hi):.1f}" r="4.5" '
+                f'fill="{color}"><title>{_e(tip)}</title></circle>'
+            )
+        else:
+            base = CHART_H - PAD_B
+            parts.append(
+                f'<path d="M{x:.1f},{base - 7:.1f} l-4,7 h8 z" fill="{color}"><title>{_e(tip)}</title></path>'
             )
     return _svg(label, parts)
 
@@ -269,9 +322,20 @@ def _volume_chart(series: list[dict[str, Any]]) -> Safe:
     return _svg("events per hour", parts)
 
 
+def _anomaly_tables(anomalies: list[dict[str, Any]], good_news: list[dict[str, Any]]) -> Safe:
+    """The adverse anomalies of every segment and metric, and apart from them the good news."""
+    parts = [
+        _details(f"{len(anomalies)} anomalies for the worse (all segments)", _anomaly_table(anomalies))
+        if anomalies
+        else Safe("<p class='muted'>No anomalies for the worse flagged in this window.</p>")
+    ]
+    if good_news:
+        summary = f"good news: {len(good_news)} anomalies for the better (all segments)"
+        parts.append(_details(summary, _anomaly_table(good_news)))
+    return _join(parts)
+
+
 def _anomaly_table(anomalies: list[dict[str, Any]]) -> Safe:
-    if not anomalies:
-        return Safe("<p class='muted'>No anomalous hours flagged in this window.</p>")
     rows = [
         [
             _hour_label(a["hour"]),
@@ -284,7 +348,7 @@ def _anomaly_table(anomalies: list[dict[str, Any]]) -> Safe:
         for a in anomalies
     ]
     headers = ["hour (UTC)", "metric", "where", "value", "usual", "score"]
-    return _details(f"{len(anomalies)} anomalies (all segments)", _table(headers, rows, numeric_from=3))
+    return _table(headers, rows, numeric_from=3)
 
 
 # ---- tables
@@ -372,9 +436,39 @@ def _pipeline_section(pipeline: dict[str, Any], effectiveness: dict[str, Any] | 
         ]
         for i in pipeline["items"]
     ]
-    table = _table(["status", "improvement", "change", "modification", "why", "updated (UTC)"], rows)
+    table = _table(["status", "improvement id", "change", "modification", "why", "updated (UTC)"], rows)
     latest = f"{len(pipeline['items'])} most recently updated"
     return _join([heading, _pipeline_strip(counts), _loop_line(effectiveness), _details(latest, table)])
+
+
+def _review_section(pipeline: dict[str, Any]) -> Safe:
+    """Each proposed improvement with the commands that review it (click a command to select it)."""
+    review = pipeline["review"]
+    if not review:
+        return Safe("")
+    heading = Safe(
+        f"<h2>Awaiting review <span class='muted'>({pipeline['review_total']} proposed: approve by "
+        f"triggering the DAG {_e(REVIEW_DAG)}, or with the AITL CLI; "
+        "write &quot;reject&quot; for &quot;approve&quot; to reject, and say why in the note)</span></h2>"
+    )
+    headers = ["improvement id", "change", "modification", "why proposed"]
+    head = _join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for i in review:
+        cells = [
+            i["id"],
+            f"{i['type']} → {i['target_id']} (priority {i['priority']}, confidence {_num(i['confidence'])})",
+            Safe(f"<pre>{_e(i['modification'])}</pre>"),
+            i["status_reason"],
+        ]
+        body.append(f"<tr>{_join(f'<td>{_e(c)}</td>' for c in cells)}</tr>")
+        # The commands get the table's whole width, under the proposal they review.
+        commands = _join(f'<pre class="cmd">{_e(i["commands"][k])}</pre>' for k in ("airflow", "cli"))
+        body.append(f'<tr class="cmds"><td colspan="{len(headers)}">{commands}</td></tr>')
+    table = Safe(f"<table><thead><tr>{head}</tr></thead><tbody>{_join(body)}</tbody></table>")
+    more = pipeline["review_total"] - len(review)
+    note = Safe(f"<p class='muted'>and {more} more, not shown.</p>") if more > 0 else Safe("")
+    return _join([heading, table, note])
 
 
 def _pipeline_strip(counts: dict[str, int]) -> Safe:
@@ -428,13 +522,15 @@ def _experiments_section(experiments: list[dict[str, Any]]) -> Safe:
     rows = [
         [
             e["id"],
+            e["improvement_id"],
             f"{e['prompt_id']} v{e['control_version']} → v{e['variant_version']}",
             Safe(f"<pre>{_e(e['variant_adds'] or e['modification'])}</pre>"),
             _look_text(e["look"]),
         ]
         for e in experiments
     ]
-    table = _table(["experiment", "prompt", "what the variant adds", "latest look"], rows)
+    headers = ["experiment id", "improvement id", "prompt", "what the variant adds", "latest look"]
+    table = _table(headers, rows)
     return _join([heading, _forest(experiments), _details("changes and reasons", table)])
 
 

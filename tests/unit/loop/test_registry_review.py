@@ -137,6 +137,41 @@ def test_rejection_and_refusals(sqlite_url):
         assert session.get(Improvement, "imp-4").status == "proposed"
 
 
+def _five_running(session):
+    """Five experiments running on other prompts: safety mode's cap under the staging profile."""
+    for i in range(5):
+        session.add(
+            factories.experiment(AT - DAY, id=f"exp-{i}", prompt_id=f"other-{i}", improvement_id=f"x{i}")
+        )
+
+
+def test_safety_mode_holds_unless_an_allowed_override_is_given_with_a_note(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        session.add(improvement(**SETTING))
+        _five_running(session)
+    with transaction(connect(sqlite_url)) as session, pytest.raises(ReviewError, match="safety mode: 5"):
+        decide(session, "imp-1", "approve")
+    refusals = [
+        ({"override": "safety_mode", "note": "urgent"}, "not allowed in this deployment"),
+        ({"override": "budget", "note": "urgent", "allowed_overrides": frozenset({"budget"})}, "not one of"),
+        ({"override": "safety_mode", "allowed_overrides": frozenset({"safety_mode"})}, "a note"),
+    ]
+    for kwargs, reason in refusals:
+        with transaction(connect(sqlite_url)) as session, pytest.raises(ReviewError, match=reason):
+            decide(session, "imp-1", "approve", **kwargs)
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Improvement, "imp-1").status == "proposed"
+        allowed = {
+            "override": "safety_mode",
+            "note": "incident 42",
+            "allowed_overrides": frozenset({"safety_mode"}),
+        }
+        assert decide(session, "imp-1", "approve", **allowed)["status"] == "applied"
+    with transaction(connect(sqlite_url)) as session:
+        reason = session.get(Improvement, "imp-1").status_reason
+    assert reason.startswith("approved by r, overriding safety_mode: incident 42")
+
+
 def test_difference_in_differences_by_hand():
     def stats(n: int, p: float) -> SegmentStats:
         return SegmentStats(n=n, successes=round(n * p))
