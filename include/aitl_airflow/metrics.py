@@ -32,8 +32,8 @@ def metrics_of(level: str, stage: str, summary: dict[str, Any]) -> list[Metric]:
         for severity, count in (summary.get("by_severity") or {}).items():
             found.append(Metric("incr", f"aitl.insights.{severity}", count))
     elif stage == "implement":
-        found.append(Metric("incr", "aitl.launches", len(summary.get("launched") or [])))
-        found.append(Metric("incr", "aitl.settings_applied", len(summary.get("applied") or [])))
+        found.append(Metric("incr", "aitl.launches", summary.get("launched", 0)))
+        found.append(Metric("incr", "aitl.settings_applied", summary.get("applied", 0)))
     elif stage == "verify":
         found.append(Metric("gauge", "aitl.experiments.running", summary.get("experiments", 0)))
         for decision, count in ((summary.get("decisions") or {}).get("decisions") or {}).items():

@@ -204,9 +204,10 @@ def test_stage_summaries_become_metrics():
         Metric("incr", "aitl.decisions.promoted", 1),
         Metric("incr", "aitl.decisions.continue", 2),
     ]
-    assert metrics_of("hourly", "implement", {"launched": ["a"], "applied": []})[0] == Metric(
-        "incr", "aitl.launches", 1
-    )
+    assert metrics_of("hourly", "implement", {"launched": 1, "applied": 2}) == [
+        Metric("incr", "aitl.launches", 1),
+        Metric("incr", "aitl.settings_applied", 2),
+    ]
     assert metrics_of("hourly", "publish", {"still_pending": 4, "delivered": 1})[0] == Metric(
         "gauge", "aitl.outbox.backlog", 4
     )

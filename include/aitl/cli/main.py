@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aitl.config import ConfigError, Settings
+from sqlalchemy.engine import make_url
+
+from aitl.config import OVERRIDABLE_GATES, ConfigError, Settings
 from aitl.window import Window, parse_utc
 
 
@@ -43,7 +45,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     upgrade(settings.store_url, args.revision)
-    print(f"store at {settings.store_url} upgraded to {args.revision}")
+    shown = make_url(settings.store_url).render_as_string(hide_password=True)
+    print(f"store at {shown} upgraded to {args.revision}")
     return 0
 
 
@@ -189,6 +192,8 @@ def cmd_review(args: argparse.Namespace) -> int:
                 thresholds=settings.thresholds,
                 reviewer=args.reviewer,
                 note=args.note,
+                override=args.override,
+                allowed_overrides=settings.review_overrides,
             )
     except ReviewError as exc:
         raise UsageError(str(exc)) from None
@@ -382,7 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("decision", choices=["approve", "reject"])
     rev.add_argument("--note", default="", help="why (kept with the improvement)")
     rev.add_argument("--reviewer", default="cli")
-    rev.add_argument("--profile", help="production, staging or development")
+    # No --profile: a review acts under the deployment's profile (AITL_PROFILE), as the review DAG does.
+    rev.add_argument(
+        "--override",
+        choices=OVERRIDABLE_GATES,
+        help="set this gate aside, where AITL_REVIEW_OVERRIDES allows it (needs --note)",
+    )
     rev.set_defaults(func=cmd_review)
 
     hist = with_store(commands.add_parser("history", help="every version of a prompt or setting"))
