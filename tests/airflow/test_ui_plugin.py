@@ -32,13 +32,14 @@ from aitl.ui.dashboard import (
     REVIEW_DAG,
     WindowParamError,
     dashboard,
-    is_adverse,
     latest_data,
     review_commands,
     view,
     window_from_params,
 )
-from aitl.ui.page import ADVERSE, COLORS, CSP, FAVOURABLE, render_html
+from aitl.ui.markup import ADVERSE, COLORS, FAVOURABLE
+from aitl.ui.page import CSP, render_html
+from aitl.ui.series import is_adverse
 from aitl.window import Window
 from tests import factories
 from tests.conftest import ROOT, fresh_store
@@ -782,7 +783,7 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_the_library(airflow_home
 
 
 def test_an_hour_without_neighbours_is_drawn_as_a_dot():
-    from aitl.ui.page import _line_chart
+    from aitl.ui.charts import line_chart as _line_chart
 
     point = {"hour": "2026-11-20T04:00:00+00:00", "success_rate": 0.7}
     chart = _line_chart([point], "success_rate", [])

@@ -1,0 +1,188 @@
+"""The hourly series the AITL page charts, and the anomalies the daily analysis flagged on them.
+
+Platform-wide metrics per hour come from the summed hourly rollups; metrics
+beyond ``SERIES_METRICS`` use their own definition in ``aitl.mining.performance``
+(the one the anomalies were scored on), so every flagged hour sits on its line.
+An anomaly is adverse or favourable by its metric's polarity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitl.loop.insights import describe_segment
+from aitl.mining.performance import METRIC_BY_NAME, METRICS
+from aitl.store.models import HourlyRollup, Pattern
+from aitl.store.reads import merged_histogram, window_totals
+from aitl.window import Window, parse_utc
+
+# Always charted (and totalled); any other metric of aitl.mining.performance is charted
+# when the window holds an anomaly of it.
+SERIES_METRICS = ("success_rate", "mean_quality", "error_rate")
+# Rollup sums behind the hourly series; the duration histograms are read only when p95 is charted.
+SERIES_SUMS = (
+    "n",
+    "successes",
+    "quality_sum",
+    "error_events",
+    "security_events",
+    "satisfaction_n",
+    "satisfaction_sum",
+)
+
+
+def ratio(numerator: float, n: int) -> float | None:
+    return numerator / n if n else None
+
+
+def hour_point(hour: datetime, n: int, successes: int, quality_sum: float, errors: int) -> dict[str, Any]:
+    return {
+        "hour": hour.isoformat(),
+        "n": n,
+        "success_rate": ratio(successes, n),
+        "mean_quality": ratio(quality_sum, n),
+        "error_rate": ratio(errors, n),
+    }
+
+
+def empty_series(window: Window) -> list[dict[str, Any]]:
+    return [hour_point(hour, 0, 0, 0.0, 0) for hour in window.hours()]
+
+
+def charted_metrics(anomalies: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The always charted metrics, then every other known metric with an anomaly in the window."""
+    flagged = {a["metric"] for a in anomalies}
+    extra = [m.name for m in METRICS if m.name in flagged and m.name not in SERIES_METRICS]
+    return (*SERIES_METRICS, *extra)
+
+
+def hourly_series(
+    session: Session, window: Window, charted: Iterable[str] = SERIES_METRICS
+) -> list[dict[str, Any]]:
+    """Platform-wide metrics of every hour of the window (segments summed); empty hours have no values.
+
+    The metrics beyond ``SERIES_METRICS`` are computed by their own definition
+    in ``aitl.mining.performance`` (the one the anomalies were scored on),
+    applied to the hour's summed rollups.
+    """
+    extra = [METRIC_BY_NAME[m] for m in charted if m not in SERIES_METRICS]
+    frame = window_totals(session, window, ["hour"], list(SERIES_SUMS))
+    by_hour = {_utc(row["hour"]): row for row in frame.to_dict("records")}
+    if any(m.name == "p95_duration_s" for m in extra):
+        histograms = _hourly_histograms(session, window)
+        for hour, row in by_hour.items():
+            row["duration_hist"] = histograms.get(hour, [])
+    series = []
+    for hour in window.hours():
+        row = by_hour.get(hour)
+        if row is None or not row["n"]:
+            point = hour_point(hour, 0, 0, 0.0, 0)
+            point.update(dict.fromkeys((m.name for m in extra), None))
+        else:
+            n, successes, errors = int(row["n"]), int(row["successes"]), int(row["error_events"])
+            point = hour_point(hour, n, successes, float(row["quality_sum"]), errors)
+            one = _one_hour(row)
+            for metric in extra:
+                value = metric.compute(one)
+                point[metric.name] = float(value) if math.isfinite(value) else None
+        series.append(point)
+    return series
+
+
+def _one_hour(row: dict[str, Any]) -> dict[str, Any]:
+    """An hour's summed rollup as the columns a ``Metric.compute`` reads: each a one-element array.
+
+    ``compute`` sums named columns (and merges the duration histograms), which
+    NumPy columns do as a DataFrame's would, at a tenth of the cost of a
+    DataFrame per hour (a year's window is 8,784 hours).
+    """
+    columns: dict[str, Any] = {k: np.asarray([v]) for k, v in row.items() if k != "duration_hist"}
+    columns["duration_hist"] = [row.get("duration_hist") or []]
+    return columns
+
+
+def _utc(hour: Any) -> datetime:
+    return pd.Timestamp(hour).to_pydatetime().astimezone(UTC)
+
+
+def _hourly_histograms(session: Session, window: Window) -> dict[datetime, list[int]]:
+    """Each hour's duration histogram, summed over its segments (quantiles do not add, histograms do)."""
+    table = HourlyRollup.__table__
+    rows = session.execute(
+        select(table.c.hour, table.c.duration_hist).where(
+            table.c.hour >= window.start, table.c.hour < window.end
+        )
+    )
+    by_hour: dict[datetime, list[Any]] = {}
+    for hour, hist in rows:
+        by_hour.setdefault(hour.astimezone(UTC), []).append(hist)
+    return {hour: merged_histogram(hists).tolist() for hour, hists in by_hour.items()}
+
+
+def totals(series: list[dict[str, Any]]) -> dict[str, Any]:
+    n = sum(p["n"] for p in series)
+    weighted = {m: sum(p[m] * p["n"] for p in series if p[m] is not None) for m in SERIES_METRICS}
+    return {"events": n, **{m: ratio(weighted[m], n) for m in SERIES_METRICS}}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def is_adverse(metric: str, value: Any, expected: Any, score: Any) -> bool:
+    """Whether an anomaly is for the worse, by the metric's polarity (``higher_is_better``).
+
+    The direction is the score's sign (the residual against the hour's
+    seasonal expectation, as the detector saw it), else value against usual.
+    A metric of unknown polarity, or an anomaly without a direction, counts as
+    adverse: an alarm is not hidden for want of knowing better.
+    """
+    spec = METRIC_BY_NAME.get(metric)
+    if _finite(score) and score != 0:
+        above = score > 0
+    elif _finite(value) and _finite(expected) and value != expected:
+        above = value > expected
+    else:
+        return True
+    return spec is None or above != spec.higher_is_better
+
+
+def anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
+    """Hours the daily analysis flagged in the window, platform-wide and per segment, adverse or not.
+
+    A daily run stores the anomalies of its own day (``segment.hour``), so the
+    runs that matter start at most a day before the window.
+    """
+    rows = session.scalars(
+        select(Pattern).where(
+            Pattern.kind == "anomaly",
+            Pattern.window_start > window.start - timedelta(days=1),
+            Pattern.window_start < window.end,
+        )
+    )
+    found = []
+    for row in rows:
+        segment = dict(row.segment)
+        hour = parse_utc(segment.pop("hour"))
+        if window.contains(hour):
+            score = (row.details or {}).get("score")
+            found.append(
+                {
+                    "hour": hour.isoformat(),
+                    "metric": row.signal,
+                    "segment": segment,
+                    "value": row.rate,
+                    "expected": row.baseline_rate,
+                    "score": score,
+                    "adverse": is_adverse(row.signal, row.rate, row.baseline_rate, score),
+                }
+            )
+    return sorted(found, key=lambda a: (a["hour"], a["metric"], describe_segment(a["segment"])))
