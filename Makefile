@@ -11,6 +11,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# The build leaves aitl.egg-info in include/, which the editable install puts on sys.path:
+	# a second copy of the package's metadata, so Airflow would see its plugin entry point twice.
+	rm -rf include/aitl.egg-info
 	touch $@
 
 demo: $(STAMP)

@@ -26,7 +26,7 @@ dag-processor and the triggerer), on this machine only:
   ``BEGIN IMMEDIATE``, which waits for the lock instead. (The AITL store sets
   the same busy timeout on its own connections.)
 
-It prints the URL and the login once the API answers and every component
+It prints the URL and where the login is once the API answers and every component
 reports healthy, then watches the processes: Ctrl-C (or SIGTERM) stops all
 four, and if one of them dies the others are stopped too and its last log
 lines are shown.
@@ -331,13 +331,13 @@ def password(airflow_home: Path) -> tuple[str, Path]:
 
 def banner(env: dict[str, str], base_url: str, home: Path, logs: Path, ready_timeout: float) -> str:
     secret, path = password(Path(env["AIRFLOW_HOME"]))
-    login = f"admin / {secret}" if secret else "admin"
     dags, errors = wait_parsed(base_url, secret, min(ready_timeout, 60)) if secret else ([], 0)
     return "\n".join(
         [
             "",
             f"  Airflow UI   {base_url}/",
-            f"  login        {login}   (password file: {path})",
+            # The password stays in its file: a banner ends up in terminals, logs and screenshots.
+            f"  login        admin   (password: cat {path})",
             f"  DAGs         {', '.join(dags) or '(none parsed yet)'}",
             *([f"  IMPORT ERRORS {errors}: Browse > Dag Import Errors in the UI"] if errors else []),
             f"  AITL view    {base_url}/aitl/   (in the UI: AITL in the navigation bar)",

@@ -161,7 +161,7 @@ def main() -> int:
     shown = f"start={START - HISTORY:%Y-%m-%dT%H:%MZ}&end={next_day.end:%Y-%m-%dT%H:%MZ}"
     print(
         '  make airflow AIRFLOW_ARGS="--home .demo"   (Airflow on this demo\'s databases; Ctrl-C stops it)\n'
-        "  then open http://localhost:8080 (login: admin and the password it prints),\n"
+        "  then open http://localhost:8080 (login: admin, with the password file it names),\n"
         "  DAG aitl_feedback_hourly: one run per simulated hour, each task's log ends with its numbers;\n"
         "  DAG aitl_system_daily: the day's analysis;\n"
         f"  AITL in the navigation bar, or http://localhost:8080/aitl/?{shown} for the simulated days.\n"

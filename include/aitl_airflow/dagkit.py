@@ -7,7 +7,7 @@ task runs (``aitl_airflow.tasks``).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
@@ -31,6 +31,21 @@ def stage_task(stage: str, level: str, **task_kwargs: Any):
     return task(task_id=stage, **task_kwargs)(run_stage)
 
 
+class WaitUntil(DateTimeSensorAsync):
+    """A deferred wait for ``target_time`` that returns at once when the time has passed.
+
+    ``DateTimeSensorAsync`` defers even then, and the round trip through the
+    triggerer costs every backfilled or ad-hoc run of a past day a scheduler
+    loop or two; ``TimeDeltaSensor`` returns at once, but measures from
+    ``run_after`` when a run has no data interval.
+    """
+
+    def execute(self, context: Any) -> None:
+        if datetime.now(UTC) >= datetime.fromisoformat(str(self.target_time)):
+            return
+        super().execute(context)
+
+
 def wait_for_last_hour(delay: timedelta) -> DateTimeSensorAsync:
     """A deferred wait until ``delay`` after the end of the day the daily run owns.
 
@@ -44,7 +59,7 @@ def wait_for_last_hour(delay: timedelta) -> DateTimeSensorAsync:
         " else dag_run.run_after.replace(hour=0, minute=0, second=0, microsecond=0))"
     )
     target = f"({day_end} + macros.timedelta(seconds={delay.total_seconds():.0f})).isoformat()"
-    return DateTimeSensorAsync(
+    return WaitUntil(
         task_id="wait_for_last_hour",
         target_time="{{ " + target + " }}",
         doc_md=stage_doc("daily", "wait_for_last_hour").summary,

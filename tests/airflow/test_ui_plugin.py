@@ -773,13 +773,28 @@ def test_the_aitl_store_connection_wins_over_the_environment(api, token, store, 
 def test_loading_the_plugin_imports_neither_fastapi_nor_the_library(airflow_home):
     """Workers load every plugin for macros: the app and its imports wait until the API server asks."""
     probe = (
-        f"import sys; sys.path.insert(0, {str(ROOT / 'plugins')!r}); import aitl_ui; "
+        "import sys, aitl_airflow.plugin; "
         "print(sorted(m for m in ('fastapi', 'aitl', 'airflow.api_fastapi') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_plugins_folder_shim_registers_the_plugin_only_without_the_entry_point(installed):
+    """Installed, the entry point registers the plugin; the folder's shim must then define none."""
+    probe = (
+        "import importlib.metadata as m, sys; "
+        + ("" if installed else "m.entry_points = lambda **kw: []; ")
+        + f"sys.path.insert(0, {str(ROOT / 'plugins')!r}); import aitl_ui; "
+        "print(hasattr(aitl_ui, 'AitlUiPlugin'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == str(not installed)
 
 
 def test_an_hour_without_neighbours_is_drawn_as_a_dot():

@@ -111,8 +111,8 @@ def test_services_and_their_airflow_subcommands(services):
     assert init[:2] == ["bash", "-c"], init
     script = [line.strip() for line in init[2].splitlines()]
     assert "airflow db migrate" in script
-    assert "python -m aitl.cli.main db upgrade" in script
-    assert script.index("airflow db migrate") < script.index("python -m aitl.cli.main db upgrade")
+    assert "python -m aitl.cli db upgrade" in script
+    assert script.index("airflow db migrate") < script.index("python -m aitl.cli db upgrade")
     assert "set -euo pipefail" in script  # a failed step fails the init, and nothing starts
     assert not any(re.search(r"\busers create\b", line) for line in script)
 

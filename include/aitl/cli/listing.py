@@ -16,23 +16,13 @@ from sqlalchemy.orm import Session
 
 from aitl.loop.decisions import FINAL
 from aitl.loop.implementation import COST
+from aitl.loop.planning import STATUSES
 from aitl.store.models import Decision, Experiment, Improvement
 
 # Every type planning produces: each has a cost in the improvement budget.
 IMPROVEMENT_TYPES = tuple(COST)
-# The life of an improvement (docs/operations.md, "Improvement statuses").
-IMPROVEMENT_STATUSES = (
-    "planned",
-    "proposed",
-    "deferred",
-    "rejected",
-    "running",
-    "promoted",
-    "rolled_back",
-    "inconclusive",
-    "applied",
-    "kept",
-)
+# The life of an improvement, in the order it moves through the loop.
+IMPROVEMENT_STATUSES = STATUSES
 EXPERIMENT_STATUSES = ("running", *FINAL)
 
 

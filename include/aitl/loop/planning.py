@@ -41,6 +41,20 @@ from aitl.store.models import Experiment, Improvement, Prompt
 from aitl.taxonomy import LEARNING_PATTERNS
 from aitl.window import Window
 
+# Every status an improvement can have, in the order it moves through the loop
+# (docs/operations.md, "Improvement statuses"); the view's pipeline bar reads left to right.
+STATUSES = (
+    "planned",
+    "proposed",
+    "deferred",
+    "running",
+    "applied",
+    "promoted",
+    "kept",
+    "rolled_back",
+    "inconclusive",
+    "rejected",
+)
 ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
 # How long a change that ended without success is not planned again. A
 # reviewer's rejection is remembered for a week; a change that was tested and

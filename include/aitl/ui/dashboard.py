@@ -26,7 +26,7 @@ from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from aitl.loop.insights import SEVERITY_WEIGHT, describe_segment
-from aitl.loop.planning import ACTIVE_STATUSES
+from aitl.loop.planning import ACTIVE_STATUSES, STATUSES
 from aitl.store.models import (
     Decision,
     Effectiveness,
@@ -57,18 +57,7 @@ TOP = 10
 REVIEW_DAG = "aitl_improvement_review"
 MAX_REVIEW_ITEMS = 50
 # Where each improvement status sits in the pipeline, left to right.
-PIPELINE = (
-    "planned",
-    "proposed",
-    "deferred",
-    "running",
-    "applied",
-    "promoted",
-    "kept",
-    "rolled_back",
-    "inconclusive",
-    "rejected",
-)
+PIPELINE = STATUSES
 
 
 class WindowParamError(ValueError):
