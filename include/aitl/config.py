@@ -39,6 +39,12 @@ AITL_CONFIG: dict[str, Any] = {
     "safety_mode": True,
     "traffic_split": 0.5,
     "alpha": 0.05,
+    # Event time (not in the seed): how long after its hour an event is
+    # still stored in that hour by the scheduled runs, and how old a landing
+    # file must be before it is read (for producers that cannot
+    # write-then-rename; 0 reads everything not named *.tmp or .*).
+    "allowed_lateness": "6h",
+    "min_file_age_s": 0,
 }
 
 ENVIRONMENT_PROFILES: dict[str, dict[str, Any]] = {
@@ -76,6 +82,9 @@ SEGMENT_FILTER_KEYS = ("task_type", "language", "agent_tier", "model", "prompt_i
 # experiment on one prompt would corrupt both.
 OVERRIDABLE_GATES = ("safety_mode",)
 
+# What ingest may do with free text (Settings.privacy).
+PRIVACY_MODES = ("keep", "hash", "drop")
+
 
 class ConfigError(ValueError):
     """A setting or profile that does not exist or has a value of the wrong kind."""
@@ -108,6 +117,8 @@ class Thresholds:
     safety_mode: bool
     traffic_split: float
     alpha: float
+    allowed_lateness: timedelta
+    min_file_age_s: int
 
     @classmethod
     def resolve(cls, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None) -> Thresholds:
@@ -170,6 +181,9 @@ class Settings:
     # comma-separated, names from OVERRIDABLE_GATES). A deployment
     # setting, never a run's: empty unless the operators chose otherwise.
     review_overrides: frozenset[str] = frozenset()
+    # What ingest keeps of free text (comments, error messages, quarantined
+    # raw records): keep, hash or drop (AITL_PRIVACY; aitl.ingest.collector.Privacy).
+    privacy: str = "keep"
 
     @classmethod
     def from_env(
@@ -183,6 +197,9 @@ class Settings:
         segment: dict[str, str] | None = None,
     ) -> Settings:
         home = default_home()
+        privacy = os.environ.get("AITL_PRIVACY", "keep")
+        if privacy not in PRIVACY_MODES:
+            raise ConfigError(f"AITL_PRIVACY {privacy!r} is not one of {PRIVACY_MODES}")
         profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
         landing = os.environ.get("AITL_LANDING_DIR", str(home / "landing"))
         return cls(
@@ -200,6 +217,7 @@ class Settings:
                 for name in os.environ.get("AITL_REVIEW_OVERRIDES", "").split(",")
                 if name.strip()
             ),
+            privacy=privacy,
         )
 
 

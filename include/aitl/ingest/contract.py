@@ -22,9 +22,14 @@ SCHEMA_ID = "https://aitl.dev/schemas/feedback_event/v1.json"
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Label = Annotated[str, msgspec.Meta(max_length=64)]
 Name = Annotated[str, msgspec.Meta(max_length=128)]
+# Every number is bounded: counts fit the store's 64-bit integers, and
+# measures are finite and small enough that a year of them summed (or
+# squared and summed) in an hourly rollup stays far from float overflow.
+INT64_MAX = 2**63 - 1
+MAX_MEASURE = 1e12
 Unit = Annotated[float, msgspec.Meta(ge=0, le=1)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_MEASURE)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Indicators = Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=100)]
 
 
@@ -61,7 +66,7 @@ class FeedbackEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     language: Label | None = None
     model: Name | None = None
     prompt_id: Name | None = None
-    prompt_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    prompt_version: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] | None = None
     experiment_id: Name | None = None
     arm: Literal["control", "variant"] | None = None
     complexity: Annotated[Unit, _doc("0 = trivial, 1 = hardest")] | None = None
@@ -142,15 +147,35 @@ def _rejected(exc: msgspec.ValidationError) -> ContractError:
     return ContractError(_field_of(message), _PATH.sub("", message))
 
 
-def _row(event: FeedbackEvent) -> dict[str, Any]:
+def _row(event: FeedbackEvent, *, check_nul: bool = True) -> dict[str, Any]:
     row = msgspec.structs.asdict(event)
     if event.errors:
         row["errors"] = [{"type": e.type, "message": e.message} for e in event.errors]
     ts = row.pop("timestamp")
     if ts.tzinfo is None:
         raise ContractError("timestamp", f"has no UTC offset: {ts.isoformat()}")
-    row["ts"] = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    try:
+        row["ts"] = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    except OverflowError:
+        raise ContractError("timestamp", f"{ts.isoformat()} is outside years 1-9999 in UTC") from None
+    nul = _nul_field(row) if check_nul else None
+    if nul is not None:
+        raise ContractError(nul, "contains a NUL character, which no store column can hold")
     return row
+
+
+def _nul_field(row: dict[str, Any]) -> str | None:
+    """The first text field holding U+0000 (PostgreSQL text cannot), or None."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                return name
+        elif name in LIST_FIELDS and value:
+            for index, item in enumerate(value):
+                texts = item.values() if isinstance(item, dict) else (item,)
+                if any(isinstance(text, str) and "\x00" in text for text in texts):
+                    return f"{name}.{index}"
+    return None
 
 
 _DECODER = msgspec.json.Decoder(FeedbackEvent)
@@ -163,11 +188,16 @@ def decode(raw: bytes) -> dict[str, Any]:
     by a UTC ``ts``, missing optional fields as ``None``.
     """
     try:
-        return _row(_DECODER.decode(raw))
+        event = _DECODER.decode(raw)
     except msgspec.ValidationError as exc:
         raise _rejected(exc) from None
     except msgspec.DecodeError as exc:
         raise ContractError("event", f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ContractError("event", "nested too deeply to decode") from None
+    # An escaped \u0000 is the one way a NUL gets into valid JSON text: only
+    # such lines pay for the scan of every text field.
+    return _row(event, check_nul=b"\\u0000" in raw)
 
 
 def validate(event: Any, *, from_text: bool = False) -> dict[str, Any]:

@@ -1,30 +1,43 @@
-"""Reading feedback records of one window from where the platform leaves them.
+"""Reading feedback records from where the platform leaves them.
 
 Two sources: a *landing directory* of JSONL/CSV files laid out by hour
 (``<landing>/YYYY-MM-DD/HH/*.jsonl``), and a *source SQL table* reached by a
 SQLAlchemy URL. Each record comes out as a ``RawRecord``: where it was, its raw
-text, and either its store row or the contract problem that makes it
-quarantined (``aitl.ingest.collector`` stores both).
+text, and either its store row or the problem that makes it quarantined
+(``aitl.ingest.collector`` stores both).
+
+Nothing one record holds can stop a file: any exception while decoding or
+checking a record (a RecursionError from absurd nesting, an OverflowError from
+a timestamp, a CSV cell past the parser's limit) becomes that record's
+problem, named ``record`` with the exception's class and message.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import MetaData, Table, create_engine, select
+from sqlalchemy import MetaData, Table, select
 
 from aitl.ingest.contract import ContractError, decode, decode_list_cells, validate
+from aitl.store.database import connect
 from aitl.window import Window
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB: no honest feedback event is larger
+# The CSV parser's own cell limit; records between the two are read and
+# quarantined whole as oversized, beyond it the cell is reported unread.
+MAX_CSV_CELL = 16 << 20
 LANDING_SUFFIXES = (".jsonl", ".csv")
+BOM = b"\xef\xbb\xbf"
+TRUNCATED = "truncated"  # the reason's first word for a last line cut short
 
 
 @dataclass(frozen=True)
@@ -36,30 +49,80 @@ class RawRecord:
     raw: str | bytes  # bytes as read; decoded only if the record is quarantined
     row: dict[str, Any] | None = None
     problem: ContractError | None = None
+    header: str | None = None  # a CSV file's header line, to re-read the row later
+
+
+def isolated(check: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, ContractError | None]:
+    """Run one record's decode-and-check; any failure is that record's problem, never the run's."""
+    try:
+        return check(), None
+    except ContractError as exc:
+        return None, exc
+    except Exception as exc:  # by design: one record must not fail the hour
+        return None, ContractError("record", f"{type(exc).__name__}: {exc}")
 
 
 def landing_hour_dir(landing: Path, hour: datetime) -> Path:
     return landing / f"{hour:%Y-%m-%d}" / f"{hour:%H}"
 
 
-def landing_files(landing: Path, window: Window) -> list[Path]:
-    """The window's files, in a stable order so reruns read identically."""
-    files: list[Path] = []
-    for hour in window.hours():
+@dataclass
+class LandingScan:
+    """The files a run may read, and why the others were left alone."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # path (relative) -> reason
+
+
+def scan_landing(
+    landing: Path, hours: Iterator[datetime], min_file_age_s: float, now: datetime
+) -> LandingScan:
+    """The regular ``*.jsonl``/``*.csv`` files of the hours' folders, in a stable order.
+
+    Read are only regular files inside the landing folder, or symlinks to
+    one. Dot-files and ``*.tmp`` (a producer's file being written, renamed
+    when complete) are passed over silently; FIFOs, directories, symlinks
+    leading outside the folder or nowhere, and files younger than
+    ``min_file_age_s`` are skipped and reported.
+    """
+    scan = LandingScan()
+    root = landing.resolve()
+    for hour in hours:
         directory = landing_hour_dir(landing, hour)
-        if directory.is_dir():
-            files.extend(sorted(p for p in directory.iterdir() if p.suffix in LANDING_SUFFIXES))
-    return files
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith(".") or path.suffix not in LANDING_SUFFIXES:
+                continue
+            reason = _unreadable(path, root, min_file_age_s, now)
+            if reason is None:
+                scan.files.append(path)
+            else:
+                scan.skipped[path.relative_to(landing).as_posix()] = reason
+    return scan
+
+
+def _unreadable(path: Path, root: Path, min_file_age_s: float, now: datetime) -> str | None:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "dangling symlink"
+        if not target.is_relative_to(root):
+            return "symlink leading outside the landing folder"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a directory, FIFO or device)"
+    if now.timestamp() - info.st_mtime < min_file_age_s:
+        return f"younger than min_file_age_s ({min_file_age_s:g} s): left for the next run"
+    return None
 
 
 def _oversize(size: int) -> ContractError:
     return ContractError("event", f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit")
-
-
-def as_text(raw: bytes) -> str:
-    # backslashreplace keeps undecodable bytes visible (and recoverable) in the
-    # quarantine instead of replacing them with U+FFFD.
-    return raw.decode("utf-8", errors="backslashreplace")
 
 
 def _utf8_problem(raw: bytes) -> ContractError | None:
@@ -70,94 +133,136 @@ def _utf8_problem(raw: bytes) -> ContractError | None:
     return None
 
 
-def read_jsonl(path: Path, source: str) -> Iterator[RawRecord]:
+@dataclass
+class Progress:
+    """How far a file has been read: bytes and lines consumed, and the hash of those bytes.
+
+    A last line without its newline that does not decode is being written:
+    it is quarantined as truncated but not consumed, so the next read of the
+    grown file starts at it.
+    """
+
+    offset: int = 0
+    lines: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+
+def read_jsonl(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:
+    """The records of a JSONL file from ``progress`` on (the start by default), advancing it."""
+    progress = progress or Progress()
     with path.open("rb") as handle:
-        for lineno, line in enumerate(handle, 1):
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            locator = f"line:{lineno}"
-            if len(line) > MAX_RECORD_BYTES:
-                yield RawRecord(source, locator, line, problem=_oversize(len(line)))
-                continue
-            try:
-                yield RawRecord(source, locator, line, row=decode(line))
-            except ContractError as exc:
-                utf8 = _utf8_problem(line) if exc.field == "event" else None
-                yield RawRecord(source, locator, line, problem=utf8 or exc)
+        handle.seek(progress.offset)
+        for line in handle:
+            complete = line.endswith(b"\n")
+            lineno = progress.lines + 1
+            record = None
+            if line.strip():
+                record = jsonl_record(line, source, f"line:{lineno}", first=progress.offset == 0)
+            if not complete and (record is None or record.problem is not None):
+                if record is not None:
+                    cut = ContractError("event", f"{TRUNCATED}: no newline yet after: {record.problem}")
+                    yield RawRecord(source, record.locator, record.raw, problem=cut)
+                return
+            progress.offset += len(line)
+            progress.lines = lineno
+            progress.digest.update(line)
+            if record is not None:
+                yield record
 
 
-def read_csv(path: Path, source: str) -> Iterator[RawRecord]:
-    """CSV with a header row of contract field names; list fields hold JSON text."""
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for record in reader:
-            locator = f"line:{reader.line_num}"
-            raw = _csv_raw(reader.fieldnames or [], record)
-            encoded = raw.encode("utf-8", errors="surrogateescape")
-            if len(encoded) > MAX_RECORD_BYTES:
-                yield RawRecord(source, locator, encoded, problem=_oversize(len(encoded)))
-                continue
-            problem = _utf8_problem(encoded)
-            if problem is None and None in record:
-                problem = ContractError("event", "more cells than header columns")
-            if problem is not None:
-                yield RawRecord(source, locator, encoded, problem=problem)
-                continue
-            cells = {name: text for name, text in record.items() if text != ""}
-            try:
-                yield RawRecord(source, locator, raw, row=validate(decode_list_cells(cells), from_text=True))
-            except ContractError as exc:
-                yield RawRecord(source, locator, raw, problem=exc)
+def jsonl_record(line: bytes, source: str, locator: str, *, first: bool = False) -> RawRecord:
+    line = line.rstrip(b"\r\n")
+    if first and line.startswith(BOM):
+        line = line[len(BOM) :]
+    if len(line) > MAX_RECORD_BYTES:
+        return RawRecord(source, locator, line, problem=_oversize(len(line)))
+    row, problem = isolated(lambda: decode(line))
+    if problem is not None and problem.field == "event":
+        problem = _utf8_problem(line) or problem
+    return RawRecord(source, locator, line, row=row, problem=problem)
 
 
-def _csv_raw(header: list[str], record: dict[str | None, Any]) -> str:
+def read_csv(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:
+    """CSV with a header row of contract field names; list fields hold JSON text. Read whole."""
+    progress = progress or Progress()
+    csv.field_size_limit(MAX_CSV_CELL)
+    with path.open("rb") as binary:
+        progress.digest.update(data := binary.read())
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header_cells = next(reader, None) or []
+    header = _csv_line(header_cells)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problem = ContractError("record", f"Error: {exc}")
+            yield RawRecord(source, f"line:{reader.line_num}", "", problem=problem, header=header)
+            continue
+        if cells:
+            yield csv_record(header_cells, cells, source, f"line:{reader.line_num}", header)
+    progress.offset, progress.lines = len(data), reader.line_num
+
+
+def csv_record(header: list[str], cells: list[str], source: str, locator: str, header_line: str) -> RawRecord:
+    """One CSV row checked against the contract (empty cells are missing values)."""
+    raw = _csv_line(cells)
+    encoded = raw.encode("utf-8", errors="surrogateescape")
+    problem = _oversize(len(encoded)) if len(encoded) > MAX_RECORD_BYTES else _utf8_problem(encoded)
+    if problem is None and len(cells) > len(header):
+        problem = ContractError("event", "more cells than header columns")
+    if problem is not None:
+        return RawRecord(source, locator, encoded, problem=problem, header=header_line)
+    present = {name: text for name, text in zip(header, cells, strict=False) if text != ""}
+    row, problem = isolated(lambda: validate(decode_list_cells(present), from_text=True))
+    return RawRecord(source, locator, raw, row=row, problem=problem, header=header_line)
+
+
+def _csv_line(cells: list[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="")
-    cells = [record.get(name) for name in header]
-    extra = record.get(None)
-    writer.writerow([*cells, *(extra or [])])
+    csv.writer(buffer, lineterminator="").writerow(cells)
     return buffer.getvalue()
 
 
-def read_landing(landing: Path, window: Window) -> tuple[int, Iterator[RawRecord]]:
-    files = landing_files(landing, window)
+def read_file(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:
+    """A landing or exported file's records, by its suffix (``.csv``, else JSONL)."""
+    reader = read_csv if path.suffix == ".csv" else read_jsonl
+    return reader(path, source, progress)
 
-    def records() -> Iterator[RawRecord]:
-        for path in files:
-            source = f"landing:{path.relative_to(landing).as_posix()}"
-            reader = read_csv if path.suffix == ".csv" else read_jsonl
-            yield from reader(path, source)
 
-    return len(files), records()
+def sql_record(record: dict[str, Any], source: str, locator: str) -> RawRecord:
+    """One source-table row checked against the contract; NULL columns are missing values."""
+    raw = orjson.dumps(record, default=str).decode()
+    present = {name: value for name, value in record.items() if value is not None}
+    if isinstance(present.get("timestamp"), datetime) and present["timestamp"].tzinfo is None:
+        # A TIMESTAMP column holds UTC without an offset (see read_sql_source).
+        present["timestamp"] = present["timestamp"].replace(tzinfo=UTC)
+    row, problem = isolated(lambda: validate(decode_list_cells(present), from_text=True))
+    return RawRecord(source, locator, raw, row=row, problem=problem)
 
 
 def read_sql_source(url: str, table_name: str, window: Window) -> Iterator[RawRecord]:
-    """Rows of a source table whose ``timestamp`` column (a UTC TIMESTAMP) is in the window."""
-    engine = create_engine(url)
-    try:
-        table = Table(table_name, MetaData(), autoload_with=engine)
-        ts = table.c["timestamp"]
-        naive = {"start": window.start.replace(tzinfo=None), "end": window.end.replace(tzinfo=None)}
-        query = (
-            select(table)
-            .where(ts >= naive["start"], ts < naive["end"])
-            .order_by(ts, *table.primary_key.columns)
-        )
-        with engine.connect() as connection:
-            for index, row in enumerate(connection.execute(query).mappings()):
-                record = {str(key): value for key, value in row.items()}
-                source = f"sql:{table_name}"
-                locator = f"event_id:{record.get('event_id')}" if record.get("event_id") else f"row:{index}"
-                raw = orjson.dumps(record, default=str).decode()
-                present = {name: value for name, value in record.items() if value is not None}
-                if isinstance(present.get("timestamp"), datetime):
-                    # A TIMESTAMP column holds UTC without an offset (see the docstring).
-                    present["timestamp"] = present["timestamp"].replace(tzinfo=UTC)
-                try:
-                    row = validate(decode_list_cells(present), from_text=True)
-                    yield RawRecord(source, locator, raw, row=row)
-                except ContractError as exc:
-                    yield RawRecord(source, locator, raw, problem=exc)
-    finally:
-        engine.dispose()
+    """Rows of a source table whose ``timestamp`` column (a UTC TIMESTAMP) is in the window.
+
+    A row is located by its hour and position (``2026-11-20T05/row:3``, with
+    its event id where it has one), so rows of different hours never share a
+    quarantine key.
+    """
+    engine = connect(url)
+    table = Table(table_name, MetaData(), autoload_with=engine)
+    ts = table.c["timestamp"]
+    query = (
+        select(table)
+        .where(ts >= window.start.replace(tzinfo=None), ts < window.end.replace(tzinfo=None))
+        .order_by(ts, *table.primary_key.columns)
+    )
+    source = f"sql:{table_name}"
+    with engine.connect() as connection:
+        for index, row in enumerate(connection.execute(query).mappings()):
+            record = {str(key): value for key, value in row.items()}
+            locator = f"{window.start:%Y-%m-%dT%H:%M}/row:{index}"
+            if record.get("event_id"):
+                locator += f"/event_id:{record['event_id']}"
+            yield sql_record(record, source, locator)

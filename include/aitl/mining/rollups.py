@@ -72,21 +72,26 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
     for name in SEGMENT_COLUMNS:
         filler = 0 if name == "prompt_version" else ""
         frame[name] = events[name].fillna(filler).astype("int64" if filler == 0 else "str")
-    duration = events["duration_s"].astype(float)
+    duration = pd.to_numeric(events["duration_s"], errors="coerce")
     log_duration = np.log1p(duration)
-    quality = events["quality_score"].astype(float)
+    quality = pd.to_numeric(events["quality_score"], errors="coerce")
+    tokens_in = pd.to_numeric(events["tokens_in"], errors="coerce").astype(float)
+    tokens_out = pd.to_numeric(events["tokens_out"], errors="coerce").astype(float)
+    cost = pd.to_numeric(events["cost_usd"], errors="coerce")
     n_errors = _list_len(events["errors"])
     satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
     accepted = events["accepted"]
     frame = frame.assign(
         n=1,
         successes=events["success"].astype(bool).astype(int),
-        duration_sum=duration,
-        duration_sumsq=duration**2,
-        log_duration_sum=log_duration,
-        log_duration_sumsq=log_duration**2,
-        quality_sum=quality,
-        quality_sumsq=quality**2,
+        duration_n=duration.notna().astype(int),
+        duration_sum=duration.fillna(0.0),
+        duration_sumsq=duration.fillna(0.0) ** 2,
+        log_duration_sum=log_duration.fillna(0.0),
+        log_duration_sumsq=log_duration.fillna(0.0) ** 2,
+        quality_n=quality.notna().astype(int),
+        quality_sum=quality.fillna(0.0),
+        quality_sumsq=quality.fillna(0.0) ** 2,
         error_events=(n_errors > 0).astype(int),
         error_count=n_errors,
         security_events=(_list_len(events["security_warnings"]) > 0).astype(int),
@@ -96,13 +101,19 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
         satisfaction_sumsq=satisfaction.fillna(0.0) ** 2,
         accepted_n=accepted.notna().astype(int),
         accepted_count=accepted.fillna(False).astype(bool).astype(int),
-        tokens_in_sum=events["tokens_in"].fillna(0).astype("int64"),
-        tokens_out_sum=events["tokens_out"].fillna(0).astype("int64"),
-        cost_sum=events["cost_usd"].fillna(0.0).astype(float),
+        # Token sums in floating point: three int64 counts near 2**62 would wrap.
+        tokens_in_n=tokens_in.notna().astype(int),
+        tokens_in_sum=tokens_in.fillna(0.0),
+        tokens_out_n=tokens_out.notna().astype(int),
+        tokens_out_sum=tokens_out.fillna(0.0),
+        cost_n=cost.notna().astype(int),
+        cost_sum=cost.fillna(0.0).astype(float),
     )
     keys = ["hour", *SEGMENT_COLUMNS]
     sums = frame.groupby(keys, sort=True)[list(STAT_COLUMNS)].sum()
-    hist = duration_histograms(frame.assign(duration_s=duration), keys)
+    timed = frame.assign(duration_s=duration)[duration.notna().to_numpy()]
+    hist = duration_histograms(timed, keys).reindex(sums.index)
+    hist = hist.apply(lambda counts: counts if isinstance(counts, list) else [0] * BUCKETS)
     return sums.join(hist).reset_index()
 
 
@@ -177,7 +188,7 @@ def user_frame(events: pd.DataFrame) -> pd.DataFrame:
             "task_type": events["task_type"].fillna(""),
             "n": 1,
             "successes": events["success"].astype(bool).astype(int),
-            "quality_sum": events["quality_score"].astype(float),
+            "quality_sum": pd.to_numeric(events["quality_score"], errors="coerce").fillna(0.0),
             "satisfaction_n": satisfaction.notna().astype(int),
             "satisfaction_sum": satisfaction.fillna(0.0),
         }

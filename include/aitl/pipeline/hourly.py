@@ -8,50 +8,109 @@ in ``aitl.cycles``; ``STAGES`` binds them to the functions here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aitl.config import Settings
-from aitl.ingest import readers
-from aitl.ingest.collector import Collector
+from aitl.ingest import landing, readers
+from aitl.ingest.collector import Collector, Privacy, lateness_window
+from aitl.ingest.replay import replay
 from aitl.loop import insights
 from aitl.mining import frequency, rollups
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.store import reads
-from aitl.store.models import Event, Insight, Pattern
+from aitl.store.locks import advisory_lock
+from aitl.store.models import Event, Insight, LateArrival, Pattern, Quarantine
 from aitl.store.reads import events_frame
 from aitl.store.writes import replace
-from aitl.window import Window
+from aitl.window import HOUR, Window
 
 LEVEL = "hourly"
+SHOWN_SKIPPED = 20  # skipped files named in a summary; all are counted
 
 
 def collect(session: Session, window: Window, settings: Settings) -> StageResult:
-    collector = Collector(session, window, datetime.now(UTC))
-    files = 0
+    """Store the new events of the window's folder and of the hours still open for late data.
+
+    First the records of this hour quarantined earlier as too late come back;
+    then new and changed landing files of the last ``allowed_lateness`` hours
+    are read (each event stored in its own hour), and the source table's rows
+    of this hour. Hours other than this one that got events are left to
+    ``normalize``.
+    """
+    now = datetime.now(UTC)
+    thresholds = settings.thresholds
+    privacy = Privacy(settings.privacy)
+    late = select(Quarantine.__table__).where(
+        Quarantine.event_hour >= window.start, Quarantine.event_hour < window.end
+    )
+    replayed = replay(Collector(session, window, window, now, privacy=privacy), session.execute(late).all())
+    collector = Collector(
+        session, window, lateness_window(window, thresholds.allowed_lateness), now, privacy=privacy
+    )
+    skipped: dict[str, str] = {}
     if settings.landing_dir is not None and settings.landing_dir.is_dir():
-        files, records = readers.read_landing(settings.landing_dir, window)
-        for record in records:
-            collector.add(record)
+        skipped = landing.collect_landing(
+            session,
+            collector,
+            settings.landing_dir,
+            open_hours(window, thresholds.allowed_lateness),
+            min_file_age_s=thresholds.min_file_age_s,
+            now=now,
+        )
     if settings.source_url:
         for record in readers.read_sql_source(settings.source_url, settings.source_table, window):
             collector.add(record)
     report = collector.flush()
-    report.files = files
     in_window = session.scalar(
         select(func.count()).select_from(Event).where(Event.ts >= window.start, Event.ts < window.end)
     )
-    summary = {**report.as_dict(), "events_in_window": in_window}
-    return StageResult(summary, stop=None if in_window else f"no events in {window}")
+    summary = {
+        **report.as_dict(),
+        "replayed": replayed.stored + replayed.duplicates,
+        "skipped": dict(sorted(skipped.items())[:SHOWN_SKIPPED]),
+        "skipped_files": len(skipped),
+        "events_in_window": in_window,
+    }
+    pending = _stale_hours(session, window, thresholds.allowed_lateness)
+    stop = None if in_window or pending else f"no events in {window}"
+    return StageResult(summary, stop=stop)
+
+
+def open_hours(window: Window, lateness: timedelta) -> list[datetime]:
+    """The hours whose folders a run of ``window`` reads: its own and the allowed lateness before it."""
+    return list(Window(window.start - lateness, window.end).hours())
+
+
+def _stale_hours(session: Session, window: Window, lateness: timedelta) -> list[datetime]:
+    """Earlier hours within the lateness that got events since they were last normalized."""
+    query = select(LateArrival.hour).where(
+        LateArrival.hour >= window.start - lateness,
+        LateArrival.hour < window.start,
+        LateArrival.normalized_at.is_(None),
+    )
+    return sorted(session.scalars(query))
 
 
 def normalize(session: Session, window: Window, settings: Settings) -> StageResult:
-    return StageResult(rollups.build_rollups(session, window))
+    """Build the window's hourly summaries, and re-build those of earlier hours that got late events."""
+    stale = _stale_hours(session, window, settings.thresholds.allowed_lateness)
+    hours = sorted({*stale, *window.hours()})
+    for hour in hours:  # ascending: concurrent runs re-building overlapping hours never deadlock
+        advisory_lock(session, "rollup-hour", hour.isoformat())
+    summary: dict[str, Any] = rollups.build_rollups(session, window)
+    for hour in stale:
+        rollups.build_rollups(session, Window(hour, hour + HOUR))
+    session.execute(
+        update(LateArrival).where(LateArrival.hour.in_(hours)).values(normalized_at=datetime.now(UTC))
+    )
+    summary["renormalized"] = [hour.isoformat() for hour in stale]
+    return StageResult(summary)
 
 
 def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:

@@ -6,12 +6,22 @@ summary. ``run_stage`` runs one inside a single transaction together with its
 of the window replaces what the previous run wrote. A stage may end the cycle
 early (``StageResult.stop``): Airflow shows that as a skip, not a failure.
 
+``publish`` is the exception: it talks to the network, so it leaves the session
+alone and commits its own short transactions around each send
+(``aitl.publish.outbox``). Its stage transaction writes only the record, after
+the stage, so it holds no write lock while the sink is called (nothing may
+take one before calling the stage).
+
 A dry run (``Settings.dry_run``) runs the stage, after the stages before it in
 the cycle, in one transaction that is rolled back, and records nothing: it
 reports what the stage would do (its summary, with ``dry_run: true``) on the
 store as the earlier stages would have left it, and leaves every table as it
 was. Each task of a dry run thus repeats its predecessors' work: a dry run
 buys certainty that nothing changes with time.
+
+On PostgreSQL a stage holds an advisory lock on its level and window for its
+transaction (``aitl.store.locks``), so two runs of one hour take turns
+instead of racing on the same rows.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from aitl.config import Settings
 from aitl.cycles import LEVELS
 from aitl.pipeline.stage import Stage, StageResult
 from aitl.store.database import connect, rolled_back, transaction
+from aitl.store.locks import advisory_lock
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
 from aitl.window import HOUR, Window
@@ -48,6 +59,7 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
     stage = stages_of(level)[name]
     started = time.perf_counter()
     with transaction(connect(settings.store_url)) as session:
+        advisory_lock(session, level, window.start.isoformat())
         result = stage(session, window, settings)
         record = {
             "level": level,
@@ -74,6 +86,7 @@ def _dry_run(name: str, window: Window, settings: Settings, level: str) -> Stage
     """The stage after its predecessors, all in one transaction that is rolled back."""
     results: dict[str, StageResult] = {}
     with rolled_back(connect(settings.store_url)) as session:
+        advisory_lock(session, level, window.start.isoformat())
         for stage_name, stage in stages_of(level).items():
             if stage_name == name or runs_after(stage_name, results, level):
                 results[stage_name] = stage(session, window, settings)

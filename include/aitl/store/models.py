@@ -10,116 +10,20 @@ two never drift apart.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
+from aitl.store.base import Base, Id, Name, UTCDateTime
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC on every backend, returned as an aware UTC datetime."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the store keeps UTC only")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-Id = String(64)
-Name = String(128)
-
-
-class Event(Base):
-    """A valid feedback event, exactly as the contract defines it."""
-
-    __tablename__ = "events"
-
-    event_id: Mapped[str] = mapped_column(Name, primary_key=True)
-    execution_id: Mapped[str] = mapped_column(Name)
-    # Analyses read events by time window only: every extra index would slow
-    # bulk ingest (each is another B-tree to update per row) for no query.
-    session_id: Mapped[str] = mapped_column(Name)
-    user_id: Mapped[str] = mapped_column(Name)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    agent_tier: Mapped[str | None] = mapped_column(String(64))
-    task_type: Mapped[str | None] = mapped_column(String(64))
-    language: Mapped[str | None] = mapped_column(String(64))
-    model: Mapped[str | None] = mapped_column(Name)
-    prompt_id: Mapped[str | None] = mapped_column(Name)
-    prompt_version: Mapped[int | None] = mapped_column(Integer)
-    experiment_id: Mapped[str | None] = mapped_column(Name)
-    arm: Mapped[str | None] = mapped_column(String(16))
-    complexity: Mapped[float | None] = mapped_column(Float)
-    size: Mapped[int | None] = mapped_column(Integer)
-    success: Mapped[bool] = mapped_column(Boolean)
-    duration_s: Mapped[float] = mapped_column(Float)
-    quality_score: Mapped[float] = mapped_column(Float)
-    syntax_errors: Mapped[int | None] = mapped_column(Integer)
-    style_issues: Mapped[list[str] | None] = mapped_column(JSON)
-    security_warnings: Mapped[list[str] | None] = mapped_column(JSON)
-    test_coverage: Mapped[float | None] = mapped_column(Float)
-    doc_score: Mapped[float | None] = mapped_column(Float)
-    satisfaction: Mapped[float | None] = mapped_column(Float)
-    accepted: Mapped[bool | None] = mapped_column(Boolean)
-    comment: Mapped[str | None] = mapped_column(Text)
-    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    cpu_s: Mapped[float | None] = mapped_column(Float)
-    memory_mb: Mapped[float | None] = mapped_column(Float)
-    tokens_in: Mapped[int | None] = mapped_column(BigInteger)
-    tokens_out: Mapped[int | None] = mapped_column(BigInteger)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
-    source: Mapped[str] = mapped_column(String(1024))
-    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class Quarantine(Base):
-    """A record that broke the contract: its raw text, where it was, and why."""
-
-    __tablename__ = "quarantine"
-    __table_args__ = (UniqueConstraint("source", "locator"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(1024))
-    locator: Mapped[str] = mapped_column(Name)
-    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    field: Mapped[str] = mapped_column(Name)
-    reason: Mapped[str] = mapped_column(Text)
-    raw: Mapped[str] = mapped_column(Text)
-
+# The intake tables live in aitl.store.intake; importing them here registers
+# them with Base.metadata, so this module is the one place with every table.
+from aitl.store.intake import Event as Event
+from aitl.store.intake import IngestedFile as IngestedFile
+from aitl.store.intake import LateArrival as LateArrival
+from aitl.store.intake import Quarantine as Quarantine
 
 SEGMENT_COLUMNS = (
     "agent_tier",
@@ -149,28 +53,37 @@ class HourlyRollup(Base):
     language: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(Name, primary_key=True)
     prompt_id: Mapped[str] = mapped_column(Name, primary_key=True)
-    prompt_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     experiment_id: Mapped[str] = mapped_column(Name, primary_key=True)
     arm: Mapped[str] = mapped_column(String(16), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    successes: Mapped[int] = mapped_column(Integer)
+    # Counts are 64-bit and the token sums floating point, so no sum of
+    # contract-valid values can overflow (measures are bounded by the contract).
+    n: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    # Each metric has its own n: outcome-only sources report no duration or
+    # quality, and a mean over the events that did not report it would be wrong.
+    duration_n: Mapped[int] = mapped_column(BigInteger)
     duration_sum: Mapped[float] = mapped_column(Float)
     duration_sumsq: Mapped[float] = mapped_column(Float)
     log_duration_sum: Mapped[float] = mapped_column(Float)
     log_duration_sumsq: Mapped[float] = mapped_column(Float)
+    quality_n: Mapped[int] = mapped_column(BigInteger)
     quality_sum: Mapped[float] = mapped_column(Float)
     quality_sumsq: Mapped[float] = mapped_column(Float)
-    error_events: Mapped[int] = mapped_column(Integer)
-    error_count: Mapped[int] = mapped_column(Integer)
-    security_events: Mapped[int] = mapped_column(Integer)
-    syntax_error_events: Mapped[int] = mapped_column(Integer)
-    satisfaction_n: Mapped[int] = mapped_column(Integer)
+    error_events: Mapped[int] = mapped_column(BigInteger)
+    error_count: Mapped[int] = mapped_column(BigInteger)
+    security_events: Mapped[int] = mapped_column(BigInteger)
+    syntax_error_events: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_n: Mapped[int] = mapped_column(BigInteger)
     satisfaction_sum: Mapped[float] = mapped_column(Float)
     satisfaction_sumsq: Mapped[float] = mapped_column(Float)
-    accepted_n: Mapped[int] = mapped_column(Integer)
-    accepted_count: Mapped[int] = mapped_column(Integer)
-    tokens_in_sum: Mapped[int] = mapped_column(BigInteger)
-    tokens_out_sum: Mapped[int] = mapped_column(BigInteger)
+    accepted_n: Mapped[int] = mapped_column(BigInteger)
+    accepted_count: Mapped[int] = mapped_column(BigInteger)
+    tokens_in_n: Mapped[int] = mapped_column(BigInteger)
+    tokens_in_sum: Mapped[float] = mapped_column(Float)
+    tokens_out_n: Mapped[int] = mapped_column(BigInteger)
+    tokens_out_sum: Mapped[float] = mapped_column(Float)
+    cost_n: Mapped[int] = mapped_column(BigInteger)
     cost_sum: Mapped[float] = mapped_column(Float)
     # Counts per fixed log-spaced duration bucket (aitl.mining.rollups.DURATION_EDGES):
     # quantiles such as p95 are not additive, histograms are.

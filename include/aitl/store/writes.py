@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from aitl.store.base import UTCDateTime
 from aitl.store.database import json_text
-from aitl.store.models import UTCDateTime
 
 CHUNK = 5000
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,7 +72,7 @@ def test_bad_input_is_quarantined_with_its_reason_and_nothing_is_lost(store_url,
         dumps(event(at, event_id="typed", success="yes")),  # 7 wrong type
         dumps({k: v for k, v in event(at, event_id="nots").items() if k != "timestamp"}),  # 8
         dumps(event(at, event_id="good-0")),  # 9 duplicate id in file
-        dumps(event(HOUR - timedelta(minutes=1), event_id="early")),  # 10 outside window
+        dumps(event(HOUR - timedelta(hours=7), event_id="early")),  # 10 beyond the allowed lateness
         dumps(huge),  # 11 10 MB line
         b'{"event_id": "latin1", "comment": "caf\xe9"}',  # 12 not UTF-8
         b"",  # blank: not a record
@@ -90,30 +92,38 @@ def test_bad_input_is_quarantined_with_its_reason_and_nothing_is_lost(store_url,
     assert reasons["line:6"][0] == "event" and "malformed JSON" in reasons["line:6"][1]
     assert reasons["line:7"] == ("success", "success: Expected `bool`, got `str`")
     assert reasons["line:8"] == ("timestamp", "timestamp: Object missing required field `timestamp`")
-    assert reasons["line:10"][0] == "timestamp" and "outside the window" in reasons["line:10"][1]
+    assert reasons["line:10"][0] == "timestamp" and "allowed lateness" in reasons["line:10"][1]
     assert reasons["line:11"][0] == "event" and f"{MAX_RECORD_BYTES}-byte limit" in reasons["line:11"][1]
     assert reasons["line:12"] == ("event", "event: not valid UTF-8 (byte 38)")
     assert reasons["line:14"] == ("event", "event: Expected `object`, got `array`")
     with transaction(connect(store_url)) as session:
-        raw = {q.locator: q.raw for q in session.scalars(select(Quarantine))}
-    assert len(raw["line:11"]) > 10 * 1024 * 1024  # the raw text is kept whole
-    assert raw["line:12"].endswith('"caf\\xe9"}')  # undecodable byte kept visible
+        raw = {q.locator: (q.raw, q.raw_encoding) for q in session.scalars(select(Quarantine))}
+    assert len(raw["line:11"][0]) > 10 * 1024 * 1024 and raw["line:11"][1] == "text"  # kept whole
+    # Bytes that are not UTF-8 are kept exactly, as base64.
+    assert raw["line:12"][1] == "base64"
+    assert base64.b64decode(raw["line:12"][0]) == b'{"event_id": "latin1", "comment": "caf\xe9"}'
     assert count(store_url, Event) == 5
 
 
 def test_reingesting_a_window_changes_nothing(store_url, tmp_path):
     at = HOUR + timedelta(minutes=1)
     landing = tmp_path / "landing"
-    write_jsonl(
-        landing_hour_dir(landing, HOUR) / "a.jsonl",
-        [dumps(event(at, event_id=f"e{i}")) for i in range(20)] + [b"not json"],
-    )
+    path = landing_hour_dir(landing, HOUR) / "a.jsonl"
+    write_jsonl(path, [dumps(event(at, event_id=f"e{i}")) for i in range(20)] + [b"not json"])
     first = run_stage("collect", WINDOW, settings(store_url, landing)).summary
-    second = run_stage("collect", WINDOW, settings(store_url, landing)).summary
+    second = run_stage("collect", WINDOW, settings(store_url, landing))
     assert (first["stored"], first["duplicates"], first["quarantined"]) == (20, 0, 1)
-    assert (second["stored"], second["duplicates"], second["quarantined"]) == (0, 20, 1)
-    assert count(store_url, Event) == 20
-    assert count(store_url, Quarantine) == 1
+    # The manifest knows the file: nothing is read again, and the hour goes on to be analysed.
+    assert (second.summary["read"], second.summary["files"], second.stop) == (0, 0, None)
+    assert second.summary["events_in_window"] == 20
+    # A rewritten file is read again whole; what it held before is stored once.
+    write_jsonl(path, [dumps(event(at, event_id=f"e{i}")) for i in range(21)] + [b"not json"])
+    os.utime(path, ns=(1, 1))
+    third = run_stage("collect", WINDOW, settings(store_url, landing)).summary
+    assert (third["stored"], third["duplicates"], third["quarantined"]) == (1, 20, 1)
+    assert count(store_url, Event) == 21
+    # The bad line moved (line 21, now 22): a record at a new place, and the old one is kept.
+    assert set(quarantine(store_url)) == {"line:21", "line:22"}
 
 
 def test_csv_landing_files(store_url, tmp_path):
@@ -231,7 +241,7 @@ def test_sql_source_table(store_url, tmp_path):
     ).summary
     assert (summary["read"], summary["stored"], summary["quarantined"]) == (2, 1, 1)
     assert quarantine(store_url) == {
-        "event_id:q2": ("quality_score", "quality_score: Expected `float` <= 1.0")
+        "2026-11-20T05:00/row:1/event_id:q2": ("quality_score", "quality_score: Expected `float` <= 1.0")
     }
 
 
@@ -267,7 +277,7 @@ def test_batches_give_the_same_result_and_roll_back_together(sqlite_url, tmp_pat
     write_jsonl(landing_hour_dir(landing, HOUR) / "a.jsonl", lines)
     from aitl.ingest import collector
 
-    monkeypatch.setattr(collector.Collector.__init__, "__defaults__", (2,))  # batch_size=2
+    monkeypatch.setattr(collector.Collector.__init__, "__kwdefaults__", {"privacy": None, "batch_size": 2})
     calls = []
     real = collector.insert_ignore
 

@@ -60,6 +60,7 @@ def test_fast_sqlite_insert_matches_sqlalchemys_own_binding(tmp_path):
 def test_insert_ignore_keeps_the_first_row_on_both_backends(store_url):
     at = datetime(2026, 11, 20, tzinfo=UTC)
     row = {
+        "key": "f/line:1",
         "source": "f",
         "locator": "line:1",
         "window_start": at,

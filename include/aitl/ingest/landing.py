@@ -1,0 +1,101 @@
+"""Reading the landing folder exactly once per change, through the ``ingested_files`` manifest.
+
+A run looks at its own hour's folder and those of the previous
+``allowed_lateness`` hours. A file the manifest has seen with the same size
+and modification time is skipped; a JSONL file that grew from an unchanged
+prefix (same SHA-256 of the bytes read before) is read from where the last
+read stopped, so an appending producer is read incrementally; any other change
+re-reads the file whole, and ``event_id`` keeps that from storing an event
+twice. The manifest is written in the run's transaction, so a failed run
+leaves the files to be read again.
+
+A last line still being written is quarantined as truncated and not
+consumed; when the grown file is read again that quarantine row is removed
+first, and the completed event is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from aitl.ids import stable_id
+from aitl.ingest.collector import Collector
+from aitl.ingest.readers import TRUNCATED, Progress, read_file, scan_landing
+from aitl.store.models import IngestedFile, Quarantine
+from aitl.store.writes import replace
+
+HASH_CHUNK = 1 << 20
+
+
+def _prefix_hash(path: Path, length: int) -> Any:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while length > 0 and (chunk := handle.read(min(HASH_CHUNK, length))):
+            digest.update(chunk)
+            length -= len(chunk)
+    return digest
+
+
+def _progress(path: Path, known: IngestedFile | None) -> Progress | None:
+    """Where to start reading ``path``, or None when the manifest says it is unchanged."""
+    info = path.stat()
+    if known is None:
+        return Progress()
+    if known.size == info.st_size and known.mtime_ns == info.st_mtime_ns:
+        return None
+    if path.suffix != ".csv" and info.st_size >= known.offset:
+        digest = _prefix_hash(path, known.offset)
+        if digest.hexdigest() == known.prefix_sha256:
+            return Progress(offset=known.offset, lines=known.lines, digest=digest)
+    return Progress()
+
+
+def collect_landing(
+    session: Session,
+    collector: Collector,
+    landing: Path,
+    hours: Iterable[datetime],
+    *,
+    min_file_age_s: float,
+    now: datetime,
+) -> dict[str, str]:
+    """Feed the new and changed files of the hours' folders to ``collector``; return what was skipped."""
+    scan = scan_landing(landing, iter(hours), min_file_age_s, now)
+    table = IngestedFile.__table__
+    for path in scan.files:
+        relative = path.relative_to(landing).as_posix()
+        key = stable_id("landing", relative)
+        known = session.execute(select(IngestedFile).where(IngestedFile.path_key == key)).scalar_one_or_none()
+        progress = _progress(path, known)
+        if progress is None:
+            continue
+        info = path.stat()
+        source = f"landing:{relative}"
+        session.execute(
+            delete(Quarantine).where(
+                Quarantine.source == source, Quarantine.reason.startswith(f"event: {TRUNCATED}")
+            )
+        )
+        collector.report.files += 1
+        for record in read_file(path, source, progress):
+            collector.add(record)
+        row = {
+            "path_key": key,
+            "path": relative,
+            "size": info.st_size,
+            "mtime_ns": info.st_mtime_ns,
+            "offset": progress.offset,
+            "lines": progress.lines,
+            "prefix_sha256": progress.digest.hexdigest(),
+            "window_start": collector.own.start,
+            "read_at": now,
+        }
+        replace(session, table, table.c.path_key == key, [row])
+    return scan.skipped
