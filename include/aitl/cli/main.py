@@ -1,16 +1,24 @@
-"""The ``aitl`` command: the library's stages and tools outside Airflow."""
+"""The ``aitl`` command: the library's stages and tools outside Airflow.
+
+A failure of the store (not migrated, read-only, full, unreachable) or of a
+file is one line saying what to do, exit status 1; ``aitl --verbose`` adds
+the traceback. Store URLs are only ever shown with their password masked.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from aitl.config import OVERRIDABLE_GATES, ConfigError, Settings
+from aitl.store.database import StoreError, check_schema, connect, masked_url, store_error
 from aitl.window import Window, parse_utc
 
 
@@ -40,13 +48,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _store(settings: Settings) -> Engine:
+    """The store's engine, once its schema is known to be this version's (else: run aitl db upgrade)."""
+    check_schema(settings.store_url)
+    return connect(settings.store_url)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from aitl.store import upgrade
 
     settings = _settings(args)
-    upgrade(settings.store_url, args.revision)
-    shown = make_url(settings.store_url).render_as_string(hide_password=True)
-    print(f"store at {shown} upgraded to {args.revision}")
+    try:
+        upgrade(settings.store_url, args.revision)
+    except SQLAlchemyError as exc:  # the migrations' engine is Alembic's: name the store here
+        raise store_error(exc, settings.store_url) from exc
+    print(f"store at {masked_url(settings.store_url)} upgraded to {args.revision}")
     return 0
 
 
@@ -59,6 +75,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError("--landing: no landing directory (set it or AITL_LANDING_DIR)")
     if args.rate <= 0:
         raise UsageError(f"--rate: must be positive, got {args.rate}")
+    if not args.no_registry:
+        check_schema(settings.store_url)
     try:
         scenario = Scenario.from_json(Path(args.scenario)) if args.scenario else None
     except (OSError, ValueError) as exc:
@@ -79,18 +97,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aitl.pipeline.runner import run_hours
 
     stages = tuple(args.stages.split(",")) if args.stages else None
-    for hour, results in run_hours(_window(args), _settings(args), stages):
+    settings = _settings(args)
+    check_schema(settings.store_url)
+    for hour, results in run_hours(_window(args), settings, stages):
         stops = {name: r.stop for name, r in results.items() if r.stop}
         print(json.dumps({"hour": hour.start.isoformat(), "stages": list(results), "stops": stops}))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
     from aitl.ui.report import render, summarize
 
     settings = _settings(args)
-    with transaction(connect(settings.store_url)) as session:
+    with transaction(_store(settings)) as session:
         summary = summarize(session, _window(args))
     print(json.dumps(summary, default=str, indent=2) if args.json else render(summary))
     return 0
@@ -179,11 +199,11 @@ def cmd_review(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from aitl.loop.implementation import ReviewError, review
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     try:
-        with transaction(connect(settings.store_url)) as session:
+        with transaction(_store(settings)) as session:
             result = review(
                 session,
                 args.improvement_id,
@@ -203,11 +223,11 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from aitl.loop.registry import RegistryError, history
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     try:
-        with transaction(connect(settings.store_url)) as session:
+        with transaction(_store(settings)) as session:
             versions = history(session, args.target)
     except RegistryError as exc:
         raise UsageError(str(exc)) from None
@@ -217,11 +237,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_improvements(args: argparse.Namespace) -> int:
     from aitl.cli import listing
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     try:
-        with transaction(connect(settings.store_url)) as session:
+        with transaction(_store(settings)) as session:
             records = listing.improvements(session, status=args.status, kind=args.type, store=args.store)
     except listing.ListingError as exc:
         raise UsageError(str(exc)) from None
@@ -231,11 +251,11 @@ def cmd_improvements(args: argparse.Namespace) -> int:
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     from aitl.cli import listing
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     try:
-        with transaction(connect(settings.store_url)) as session:
+        with transaction(_store(settings)) as session:
             records = listing.experiments(session, status=args.status)
     except listing.ListingError as exc:
         raise UsageError(str(exc)) from None
@@ -254,18 +274,57 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     from aitl.publish.outbox import publish
     from aitl.publish.sinks import sink_from_url
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     url = args.sink or settings.sink_url
     try:
         sink = sink_from_url(url)
     except ValueError as exc:
-        raise UsageError(f"--sink: {exc}") from None
-    with transaction(connect(settings.store_url)) as session:
+        # The message may quote the URL: only its masked form is shown.
+        raise UsageError(f"--sink: {str(exc).replace(url, masked_url(url))}") from None
+    with transaction(_store(settings)) as session:
         summary = publish(session, sink, datetime.now(UTC))
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0 if not summary.get("still_pending") else 1
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.ingest.collector import Privacy
+    from aitl.ingest.importer import UnreadableFile, import_files
+    from aitl.store import connect, transaction
+
+    settings = _settings(args)
+    try:
+        with transaction(connect(settings.store_url)) as session:
+            report = import_files(
+                session, [Path(p) for p in args.files], datetime.now(UTC), Privacy(settings.privacy)
+            )
+    except UnreadableFile as exc:
+        print(f"aitl ingest: {exc}", file=sys.stderr)
+        return 1
+    keys = ("read", "stored", "duplicates", "quarantined")
+    print(json.dumps({**{key: getattr(report, key) for key in keys}, "hours": sorted(report.hours)}))
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from aitl.ingest.collector import Privacy
+    from aitl.ingest.replay import replay_quarantine
+    from aitl.store import connect, transaction
+
+    if (args.start is None) != (args.end is None):
+        raise UsageError("--start/--end: give both or neither")
+    window = _window(args) if args.start else None
+    settings = _settings(args)
+    with transaction(connect(settings.store_url)) as session:
+        report = replay_quarantine(session, window, datetime.now(UTC), Privacy(settings.privacy))
+    print(json.dumps({**report.as_dict(), "hours": sorted(report.hours)}))
+    return 0
 
 
 def cmd_schema(_args: argparse.Namespace) -> int:
@@ -288,6 +347,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aitl", description=__doc__)
     parser.add_argument("--version", action="version", version=f"aitl {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="on a failure, print its traceback too")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -414,6 +474,21 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--sink", help="file path, http(s) URL or SQLAlchemy URL (default: AITL_SINK_URL)")
     pub.set_defaults(func=cmd_publish)
 
+    ing = with_store(
+        commands.add_parser("ingest", help="import JSONL/CSV exports, each event into its own hour")
+    )
+    ing.add_argument("files", nargs="+", help="JSONL files (CSV by the .csv suffix)")
+    ing.set_defaults(func=cmd_ingest)
+
+    quarantine = commands.add_parser("quarantine", help="work on quarantined records")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    rep_q = with_store(
+        actions.add_parser("replay", help="re-check quarantined records, store those that pass")
+    )
+    rep_q.add_argument("--start", help="only records quarantined by runs from this instant (ISO 8601)")
+    rep_q.add_argument("--end", help="... up to this one (exclusive)")
+    rep_q.set_defaults(func=cmd_quarantine)
+
     commands.add_parser("schema", help="print the feedback-event JSON Schema").set_defaults(func=cmd_schema)
     return parser
 
@@ -425,3 +500,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"aitl {args.command}: {exc}", file=sys.stderr)
         return 2
+    except (StoreError, SQLAlchemyError, OSError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"aitl {args.command}: {_failure(args, exc)}", file=sys.stderr)
+        return 1
+
+
+def _failure(args: argparse.Namespace, error: Exception) -> str:
+    """The one line for a failure of the store, another database or a file, with what to do."""
+    if isinstance(error, StoreError):
+        return str(error)
+    if isinstance(error, SQLAlchemyError):
+        try:
+            store = _settings(args).store_url
+        except UsageError:
+            store = None
+        return str(store_error(error, store))
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where} (aitl --verbose for the traceback)"

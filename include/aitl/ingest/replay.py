@@ -15,15 +15,18 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, delete
+from sqlalchemy import Row, delete, select
+from sqlalchemy.orm import Session
 
-from aitl.ingest.collector import Collector
+from aitl.ingest.collector import Collector, Privacy
 from aitl.ingest.contract import ContractError
 from aitl.ingest.readers import RawRecord, csv_record, isolated, jsonl_record, sql_record
 from aitl.store.models import Quarantine
+from aitl.window import Window
 
 
 @dataclass
@@ -104,3 +107,14 @@ def replay(collector: Collector, rows: Sequence[Row[Any]]) -> ReplayReport:
         if count != hours_before.get(hour, 0)
     }
     return report
+
+
+def replay_quarantine(
+    session: Session, window: Window | None, now: datetime, privacy: Privacy
+) -> ReplayReport:
+    """``aitl quarantine replay``: re-check the records quarantined by runs of ``window`` (None: all)."""
+    query = select(Quarantine.__table__).order_by(Quarantine.id)
+    if window is not None:
+        query = query.where(Quarantine.window_start >= window.start, Quarantine.window_start < window.end)
+    collector = Collector(session, Window.hour_of(now), None, now, privacy=privacy)
+    return replay(collector, session.execute(query).all())
