@@ -11,7 +11,7 @@ functions here.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -26,12 +26,22 @@ from aitl.mining.pattern import PatternRow
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.store import reads
-from aitl.store.models import HourlyRollup, Insight, InsightObservation, Pattern, PerformanceTrend, Tracking
+from aitl.store.models import (
+    HourlyRollup,
+    Insight,
+    InsightObservation,
+    LateArrival,
+    Pattern,
+    PerformanceTrend,
+    PipelineRun,
+    Tracking,
+)
 from aitl.store.writes import insert_ignore, replace
 from aitl.taxonomy import classify_error
-from aitl.window import Window
+from aitl.window import HOUR, Window
 
 LEVEL = "daily"
+SHOWN_LATE_DAYS = 30  # the latest days named in a summary
 SEGMENT_KEYS = ["agent_tier", "task_type", "language", "model", "prompt_id", "prompt_version"]
 STAT_SUMS = [
     "n",
@@ -73,8 +83,39 @@ def collect(session: Session, day: Window, settings: Settings) -> StageResult:
         "events": events,
         "day_hours_with_events": day_hours,
         "day_events": day_events,
+        **completeness(session, window, settings.thresholds.allowed_lateness, datetime.now(UTC)),
     }
     return StageResult(summary, stop=None if events else f"no normalized events in {window}")
+
+
+def completeness(session: Session, window: Window, lateness: timedelta, now: datetime) -> dict[str, Any]:
+    """How final the analysed hours are, and which analysed days changed since.
+
+    The daily cycle reads the hourly summaries as they are when it runs. Hours
+    still within ``allowed_lateness`` may yet get events (``open_hours``);
+    ``late_days`` are days an earlier daily run analysed that got events after
+    it ran: a rerun of such a day includes them.
+    """
+    open_hours = sum(1 for hour in window.hours() if hour + HOUR + lateness > now)
+    runs = PipelineRun.__table__
+    analysed = dict(
+        session.execute(
+            select(runs.c.window_start, runs.c.finished_at).where(
+                runs.c.level == LEVEL, runs.c.stage == "collect"
+            )
+        ).all()
+    )
+    late = LateArrival.__table__
+    changed = set()
+    for hour, last_at in session.execute(select(late.c.hour, late.c.last_at)):
+        day = hour.replace(hour=0)
+        if day in analysed and last_at > analysed[day]:
+            changed.add(day.date().isoformat())
+    return {
+        "open_hours": open_hours,
+        "complete": open_hours == 0,
+        "late_days": sorted(changed)[-SHOWN_LATE_DAYS:],
+    }
 
 
 def normalize(session: Session, day: Window, settings: Settings) -> StageResult:

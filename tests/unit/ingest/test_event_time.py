@@ -225,3 +225,17 @@ def test_privacy_hash_keeps_no_free_text(sqlite_url, tmp_path):
         quarantined = session.scalars(select(Quarantine)).one()
     assert stored.comment.startswith("sha256:") and stored.errors[0]["message"].startswith("sha256:")
     assert "secret" not in quarantined.raw and quarantined.raw_encoding == "sha256"
+
+
+def test_the_daily_summary_names_analysed_days_that_got_late_events(sqlite_url, tmp_path):
+    landing = tmp_path / "landing"
+    s = settings(sqlite_url, landing)
+    day = Window(H.replace(hour=0), H.replace(hour=0) + timedelta(days=1))
+    write(landing, H, "a.jsonl", batch(H, 5, "a"))
+    run_hour(s, H)
+    first = run_stage("collect", day, s, "daily").summary
+    assert first["late_days"] == [] and first["complete"] and first["open_hours"] == 0
+    write(landing, H, "late.jsonl", batch(H, 3, "late"))
+    run_hour(s, H + ONE_HOUR)
+    next_day = Window(day.end, day.end + timedelta(days=1))
+    assert run_stage("collect", next_day, s, "daily").summary["late_days"] == [day.start.date().isoformat()]
