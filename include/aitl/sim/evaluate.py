@@ -97,6 +97,8 @@ def synthetic_rollup(
         "arm": arm,
         "n": n,
         "successes": int(rng.binomial(n, traffic.success)),
+        "duration_n": n,
+        "quality_n": n,
         "duration_sum": float(duration.sum()),
         "duration_sumsq": float((duration**2).sum()),
         "log_duration_sum": float(log_duration.sum()),
@@ -106,7 +108,8 @@ def synthetic_rollup(
         "error_events": errors,
         "error_count": errors,
         **dict.fromkeys(("security_events", "syntax_error_events", "satisfaction_n", "accepted_n"), 0),
-        **dict.fromkeys(("accepted_count", "tokens_in_sum", "tokens_out_sum"), 0),
+        **dict.fromkeys(("accepted_count", "tokens_in_n", "tokens_out_n", "cost_n"), 0),
+        **dict.fromkeys(("tokens_in_sum", "tokens_out_sum"), 0.0),
         **dict.fromkeys(("satisfaction_sum", "satisfaction_sumsq", "cost_sum"), 0.0),
         "duration_hist": [0] * BUCKETS,
     }
