@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+
+
+def record_key(source: str, locator: str) -> str:
+    """The id of a record by where it was read: JSON-encoded, so no two (source, locator) pairs meet."""
+    return stable_id(json.dumps([source, locator]))
 
 
 def stable_id(*parts: object) -> str:

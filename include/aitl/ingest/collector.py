@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aitl.config import PRIVACY_MODES
-from aitl.ids import stable_id
+from aitl.ids import record_key
 from aitl.ingest.contract import ContractError
 from aitl.ingest.readers import RawRecord
 from aitl.store.models import Event, LateArrival, Quarantine
@@ -51,7 +51,7 @@ class IngestReport:
 
 def quarantine_key(source: str, locator: str) -> str:
     """The quarantine's identity of a record: a rerun finds the same key, other hours never do."""
-    return stable_id(source, locator)
+    return record_key(source, locator)
 
 
 def stored_raw(raw: str | bytes) -> tuple[str, str]:

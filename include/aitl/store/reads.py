@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, cast, func, select
 from sqlalchemy.orm import Session
 
 from aitl.store.models import Event, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
@@ -98,8 +98,12 @@ def _in_window(table: Table, window: Window):
 def _summed(
     session: Session, table: Table, window: Window, keys: list[str], values: list[str]
 ) -> pd.DataFrame:
+    # PostgreSQL sums a BIGINT as NUMERIC (a Decimal in Python): cast back to the column's type.
     query = (
-        select(*(table.c[k] for k in keys), *(func.sum(table.c[v]).label(v) for v in values))
+        select(
+            *(table.c[k] for k in keys),
+            *(cast(func.sum(table.c[v]), table.c[v].type).label(v) for v in values),
+        )
         .where(_in_window(table, window))
         .group_by(*(table.c[k] for k in keys))
     )

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import aitl.store.base
-from aitl.ids import stable_id
+from aitl.ids import record_key
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -112,7 +112,7 @@ def upgrade() -> None:
             sa.update(quarantine)
             .where(quarantine.c.id == sa.bindparam("row_id"))
             .values(key=sa.bindparam("new_key")),
-            [{"row_id": row.id, "new_key": stable_id(row.source, row.locator)} for row in rows],
+            [{"row_id": row.id, "new_key": record_key(row.source, row.locator)} for row in rows],
         )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.alter_column("key", existing_type=sa.String(length=64), nullable=False)
