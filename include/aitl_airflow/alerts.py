@@ -11,8 +11,9 @@ and, when a webhook is configured, the same as JSON ``POST``ed to it:
 Teams-style incoming webhooks show). The webhook is the Airflow connection
 ``aitl_alerts`` (extra ``webhook_url``, or a host holding the whole URL), else
 the environment variable ``AITL_ALERT_WEBHOOK``. A webhook that is down, slow
-(``TIMEOUT_S``) or refuses is logged, never raised: an alert must not fail
-what it reports on.
+(``TIMEOUT_S``), redirects or refuses is logged, never raised: an alert must
+not fail what it reports on. The log names the webhook by scheme and host
+only: a Slack-style webhook URL's path is its secret.
 
 The DAGs use it three ways (the helpers below):
 
@@ -24,7 +25,9 @@ The DAGs use it three ways (the helpers below):
   an ``AsyncCallback`` run by the triggerer if the run has not finished by then.
 
 Imported at DAG parse time (the callbacks are part of the DAG): standard
-library and Task SDK only.
+library, Task SDK and ``httpx`` (a Task SDK dependency) only; the library's
+URL masking (``aitl.publish.urls``, standard library) is imported when an
+alert is posted.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ import functools
 import json
 import logging
 import os
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from airflow.sdk import AsyncCallback, BaseHook, BaseNotifier, DeadlineAlert, DeadlineReference
 
 log = logging.getLogger(__name__)
@@ -133,19 +136,28 @@ def alert_line(alert: dict[str, Any]) -> str:
 
 
 def post(url: str, message: dict[str, Any], timeout_s: float = TIMEOUT_S) -> bool:
-    """POST ``message`` as JSON; True on a 2xx answer. Failures are logged, never raised."""
+    """POST ``message`` as JSON; True on a 2xx answer, redirects not followed.
+
+    Failures are logged with the webhook's scheme and host only, never raised.
+    """
+    from aitl.publish.urls import mask_httpx_log, url_origin  # on use: not at DAG parse time
+
+    mask_httpx_log()
     try:
-        request = urllib.request.Request(
+        response = httpx.post(
             url,
-            data=json.dumps(message, default=str).encode(),
+            content=json.dumps(message, default=str).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "aitl-alerts"},
-            method="POST",
+            timeout=timeout_s,
+            follow_redirects=False,
         )
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return 200 <= response.status < 300
-    except Exception as exc:  # down, slow, refused, a 4xx/5xx, a malformed URL: log and go on
-        log.warning("AITL alert webhook %s failed: %s", url, _one_line(exc))
-        return False
+        if response.is_success:
+            return True
+        failure = f"HTTP {response.status_code} {response.reason_phrase}"
+    except Exception as exc:  # down, slow, refused, a malformed URL: log and go on
+        failure = f"{type(exc).__name__}: {exc}"
+    log.warning("AITL alert webhook %s failed: %s", url_origin(url), _one_line(failure))
+    return False
 
 
 class AitlAlert(BaseNotifier):

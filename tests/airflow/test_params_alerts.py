@@ -332,9 +332,8 @@ def webhook():
     server.answer = 200
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield SimpleNamespace(
-        url=f"http://127.0.0.1:{server.server_port}/hooks/aitl", received=received, server=server
-    )
+    origin = f"http://127.0.0.1:{server.server_port}"
+    yield SimpleNamespace(url=f"{origin}/hooks/aitl", origin=origin, received=received, server=server)
     server.shutdown()
     server.server_close()
 
@@ -390,8 +389,9 @@ def closed_port() -> int:
 def test_an_alert_never_raises_when_the_webhook_fails(webhook, monkeypatch, caplog):
     from aitl_airflow.alerts import AitlAlert
 
+    port = closed_port()
     with caplog.at_level(logging.INFO, logger="aitl_airflow.alerts"):
-        AitlAlert(webhook_url=f"http://127.0.0.1:{closed_port()}/down", timeout_s=2)(task_context())
+        AitlAlert(webhook_url=f"http://127.0.0.1:{port}/down", timeout_s=2)(task_context())
         webhook.server.answer = 500
         AitlAlert(webhook_url=webhook.url, timeout_s=2)(task_context())
         AitlAlert(webhook_url="not a url")({})  # nothing readable in the context either
@@ -399,8 +399,30 @@ def test_an_alert_never_raises_when_the_webhook_fails(webhook, monkeypatch, capl
     assert sum(m.startswith("AITL ALERT task_failed") for m in messages) == 3
     failures = [m for m in messages if m.startswith("AITL alert webhook")]
     assert len(failures) == 3
-    assert "/down failed" in failures[0] and "500" in failures[1]
+    assert failures[0].startswith(f"AITL alert webhook http://127.0.0.1:{port} failed: ConnectError: ")
+    assert failures[1] == f"AITL alert webhook {webhook.origin} failed: HTTP 500 Internal Server Error"
+    assert failures[2].startswith("AITL alert webhook (unreadable url) failed: UnsupportedProtocol: ")
     assert len(webhook.received) == 1  # the 500 was received, and answered badly
+
+
+@pytest.mark.parametrize("answer", [302, 404])
+def test_a_failed_webhook_is_logged_by_scheme_and_host_only(webhook, caplog, answer):
+    """A Slack-style webhook URL's path is its secret: no log line shows it, nor the query or password."""
+    from aitl_airflow.alerts import AitlAlert
+
+    secret = "/services/T000/B000/XOXBSECRET?token=QUERYSECRET"
+    url = webhook.origin.replace("http://", "http://aitl:hunter2@") + secret
+    webhook.server.answer = answer
+    with caplog.at_level(logging.DEBUG):  # httpx logs each request's URL at INFO
+        AitlAlert(webhook_url=url, timeout_s=2)(task_context())
+        webhook.server.answer = 200
+        AitlAlert(webhook_url=url, timeout_s=2)(task_context())
+    failures = [r.getMessage() for r in caplog.records if r.getMessage().startswith("AITL alert webhook")]
+    reason = {302: "Found", 404: "Not Found"}[answer]
+    assert failures == [f"AITL alert webhook {webhook.origin} failed: HTTP {answer} {reason}"]
+    assert [m["path"] for m in webhook.received] == [secret, secret]  # a redirect is not followed
+    logged = [caplog.text, *(r.getMessage() for r in caplog.records)]
+    assert not any(s in text for text in logged for s in ("hunter2", "XOXBSECRET", "QUERYSECRET", "services"))
 
 
 @pytest.mark.airflow

@@ -26,6 +26,7 @@ from aitl.loop.planning import plan
 from aitl.loop.verification import verify
 from aitl.pipeline.stage import StageResult, count_by, owned_by
 from aitl.publish import outbox, sinks
+from aitl.store.database import connect
 from aitl.store.models import Effectiveness, Improvement
 from aitl.store.writes import insert_ignore, replace
 from aitl.window import Window
@@ -134,8 +135,13 @@ def publish_stage(session: Session, window: Window, settings: Settings, *, level
 
     A sink that is down is not a failure of the cycle: the messages stay in
     the outbox and the next run delivers them (see ``aitl.publish.outbox``).
+    The runner's ``session`` is left alone: the outbox commits its own short
+    transactions around each send, so a sink that hangs never holds the
+    store's write lock, and the runner's transaction holds only this stage's
+    ``pipeline_runs`` record.
     """
     if settings.dry_run:
         return StageResult({"dry_run": True}, stop="dry run: nothing to publish")
-    summary = outbox.publish(session, sinks.sink_from_url(settings.sink_url), datetime.now(UTC))
+    sink = sinks.sink_from_url(settings.sink_url)
+    summary = outbox.publish(connect(settings.store_url), sink, datetime.now(UTC))
     return StageResult(summary, stop=None if summary["pending_before"] else "nothing to publish")

@@ -37,9 +37,10 @@ class CircuitBreaker:
     Only ``closed`` and ``open`` are stored. ``half_open`` is "open, and the
     recovery timeout has passed": every process derives it the same way from
     ``opened_at`` and its clock, and the probe's outcome is what gets written.
-    The row is read ``FOR UPDATE`` so, on PostgreSQL, concurrent publishers of
-    one sink take turns (one probe, no message sent twice by two processes);
-    on SQLite the single writer serializes them and ids absorb any resend.
+    Only the publisher holding the sink's turn (``aitl.publish.turns``) writes
+    the row, so there is one probe and no lost update without a row lock
+    held across the send: the outbox loads the breaker afresh in each of its
+    short transactions.
     """
 
     row: SinkState
@@ -56,16 +57,11 @@ class CircuitBreaker:
         failure_threshold: int = 5,
         recovery_timeout_s: float = 60,
     ) -> CircuitBreaker:
-        """The breaker of ``sink``, locked for the caller's transaction (created closed if new)."""
+        """The breaker of ``sink`` as stored now (created closed if new)."""
         if failure_threshold < 1 or recovery_timeout_s < 0:
             raise ValueError("failure_threshold must be >= 1 and recovery_timeout_s >= 0")
         require_utc(now)
-        query = (
-            select(SinkState)
-            .where(SinkState.sink == sink)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        query = select(SinkState).where(SinkState.sink == sink).execution_options(populate_existing=True)
         row = session.scalars(query).one_or_none()
         if row is None:
             fresh = {"sink": sink, "state": CLOSED, "failures": 0, "opened_at": None, "updated_at": now}

@@ -9,6 +9,17 @@ outbox pattern): committed together with the analysis or not at all. A separate
 ``publish`` step then delivers pending messages to a sink, oldest first, and
 marks them delivered only after the sink accepted them.
 
+Sending is network I/O that may hang as long as the sink's timeouts allow, so
+it happens outside any transaction: each batch is claimed in one short
+transaction (the breaker read, the next pending messages), sent with none
+open, and settled in another (``delivered_at``, or the failure and the
+breaker). A hanging sink thus delays only its own messages and never holds
+the store's write lock against the other stages. Only the publisher holding
+the sink's turn (``aitl.publish.turns``) claims and sends, so two publishers
+never send the same batch; one that finds the turn taken sends nothing and
+leaves the outbox to the holder, which delivers until nothing is pending (a
+message committed just as the holder finishes waits for the next publish).
+
 Delivery is therefore at-least-once: a crash between the sink's acceptance and
 the commit of ``delivered_at`` sends the message again. Every message carries a
 deterministic id (a hash of its kind and canonical payload), so receivers drop
@@ -25,15 +36,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from aitl.ids import stable_id
 from aitl.publish.breaker import HALF_OPEN, OPEN, CircuitBreaker, require_utc
 from aitl.publish.sinks import Sink, SinkError, canonical_json
+from aitl.publish.turns import sending_turn
+from aitl.store.database import transaction
 from aitl.store.models import OutboxMessage
 from aitl.store.writes import insert_ignore
 
@@ -101,8 +115,62 @@ def _send(
     return False, tries, error
 
 
+@dataclass(frozen=True)
+class _Publisher:
+    """One publish's store, sink and options: the short transactions it opens around each send."""
+
+    store: Engine
+    sink: str  # the sink's name, which keys its breaker
+    now: datetime
+    failure_threshold: int
+    recovery_timeout_s: float
+
+    def breaker(self, session: Session) -> CircuitBreaker:
+        return CircuitBreaker.load(
+            session,
+            self.sink,
+            self.now,
+            failure_threshold=self.failure_threshold,
+            recovery_timeout_s=self.recovery_timeout_s,
+        )
+
+    def pending(self) -> int:
+        with transaction(self.store) as session:
+            return _pending_count(session)
+
+    def claim(self, batch_size: int) -> tuple[str, datetime | None, Sequence[Row[Any]]]:
+        """The breaker's gate, when it lets a probe through, and the batch it allows.
+
+        Open: no batch. Half-open: the oldest message alone, the probe.
+        """
+        with transaction(self.store) as session:
+            breaker = self.breaker(session)
+            gate = breaker.state(self.now)
+            batch = [] if gate == OPEN else _pending_batch(session, 1 if gate == HALF_OPEN else batch_size)
+            return gate, breaker.probe_at, batch
+
+    def settle(self, ids: list[str], delivered: bool, tries: int, last_error: str | None) -> None:
+        """Record a batch's outcome and the breaker's, together."""
+        values: dict[str, Any] = {"attempts": OutboxMessage.attempts + tries}
+        if last_error is not None:
+            values["last_error"] = last_error
+        if delivered:
+            values["delivered_at"] = self.now
+        with transaction(self.store) as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(values))
+            breaker = self.breaker(session)
+            if delivered:
+                breaker.record_success(self.now)
+            else:
+                breaker.record_failure(self.now)
+
+    def gate(self) -> str:
+        with transaction(self.store) as session:
+            return self.breaker(session).state(self.now)
+
+
 def publish(
-    session: Session,
+    store: Engine,
     sink: Sink,
     now: datetime,
     *,
@@ -128,49 +196,44 @@ def publish(
     If it goes through the breaker closes and the rest is delivered in the same
     publish, as the sink has just proven it is back.
 
-    Everything is written in the caller's transaction. A sink failure never
-    raises (the summary reports it and the messages stay pending); a bad
-    argument or a sink raising anything but ``SinkError`` does.
+    ``store`` is the store's engine: the publish commits its own short
+    transactions, none of them open while the sink is called (see the module
+    docstring), so call it outside any transaction of the caller's. When
+    another publisher holds the sink's turn, nothing is sent and the summary's
+    ``error`` says so. A sink failure never raises (the summary reports it and
+    the messages stay pending); a bad argument or a sink raising anything but
+    ``SinkError`` does.
     """
     if batch_size < 1 or retries < 0:
         raise ValueError("batch_size must be >= 1 and retries >= 0")
-    breaker = CircuitBreaker.load(
-        session, sink.name, now, failure_threshold=failure_threshold, recovery_timeout_s=recovery_timeout_s
-    )
-    pending_before = _pending_count(session)
+    require_utc(now)
+    publisher = _Publisher(store, sink.name, now, failure_threshold, recovery_timeout_s)
     delivered = failed_attempts = 0
     error = None
-    gate = breaker.state(now)
-    if pending_before and gate == OPEN:
-        error = f"circuit open: {pending_before} messages wait for the probe at {breaker.probe_at}"
-    elif pending_before:
-        probing = gate == HALF_OPEN
-        while batch := _pending_batch(session, 1 if probing else batch_size):
-            ok, tries, last_error = _send(
-                sink, [_message(row) for row in batch], 1 if probing else 1 + retries, backoff_s, sleep
-            )
+    with sending_turn(store, sink.name) as ours:
+        pending_before = publisher.pending()
+        if not ours:
+            error = f"another publisher is delivering to {sink.name}: its messages wait for it"
+        while ours and pending_before:
+            gate, probe_at, batch = publisher.claim(batch_size)
+            if gate == OPEN:
+                error = f"circuit open: {pending_before} messages wait for the probe at {probe_at}"
+            if not batch:
+                break
+            allowed = 1 if gate == HALF_OPEN else 1 + retries  # a probe is one message, once
+            ok, tries, last_error = _send(sink, [_message(row) for row in batch], allowed, backoff_s, sleep)
             failed_attempts += tries - 1 if ok else tries
-            values: dict[str, Any] = {"attempts": OutboxMessage.attempts + tries}
-            if last_error is not None:
-                values["last_error"] = last_error
-            if ok:
-                values["delivered_at"] = now
-            session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in batch])).values(values)
-            )
+            publisher.settle([row.id for row in batch], ok, tries, last_error)
             if not ok:
-                breaker.record_failure(now)
                 error = last_error
                 break
-            breaker.record_success(now)
             delivered += len(batch)
-            probing = False
     return {
         "sink": sink.name,
         "pending_before": pending_before,
         "delivered": delivered,
         "failed_attempts": failed_attempts,
-        "still_pending": _pending_count(session),
-        "breaker": breaker.state(now),
+        "still_pending": publisher.pending(),
+        "breaker": publisher.gate(),
         "error": error,
     }

@@ -6,23 +6,24 @@ A sink takes a batch whole or raises ``SinkError``; the outbox
 
 from __future__ import annotations
 
-import http.client
 import os
-import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from sqlalchemy import Column, MetaData, String, Table, Text, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from aitl.ids import stable_id
+from aitl.publish.urls import mask_httpx_log, url_origin
+from aitl.store.base import UTCDateTime
 from aitl.store.database import connect
-from aitl.store.models import SinkState, UTCDateTime
+from aitl.store.models import SinkState
 
 
 class SinkError(Exception):
@@ -83,40 +84,49 @@ class FileSink:
             raise SinkError(f"cannot append to {self.path}: {exc}") from exc
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Treat a redirect as a failure: urllib would replay a POST as a bodiless GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 class HttpSink:
-    """POSTs ``{"messages": [...]}`` as JSON; only a 2xx answer counts as delivered."""
+    """POSTs ``{"messages": [...]}`` as JSON; only a 2xx answer counts as delivered.
 
-    def __init__(self, url: str, timeout_s: float = 10, headers: dict[str, str] | None = None) -> None:
+    A redirect is not followed: it is a failure, like any answer but 2xx (the
+    endpoint moved, and the sink should be pointed at its new address rather
+    than resend the batch wherever a redirect leads). The connect timeout is
+    separate from the read timeout (the longest wait for the next bytes of the
+    answer), so an unreachable host fails fast while a slow endpoint gets its
+    time. The name, stored in ``sink_state`` and shown in every error, is the
+    URL's origin only (``aitl.publish.urls``): no credentials, path or query.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_timeout_s: float = 10,
+        connect_timeout_s: float = 5,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"invalid http sink url {url_origin(url)}: {exc}") from None
         self.url = url
-        self.timeout_s = timeout_s
+        self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         self.headers = {"Content-Type": "application/json", **(headers or {})}
-        parts = urlsplit(url)
-        # Without credentials or query string: the name is stored and logged.
-        host = parts.netloc.rpartition("@")[2]
-        self.name = _sink_name("http", urlunsplit((parts.scheme, host, parts.path, "", "")))
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.name = _sink_name("http", url_origin(url))
+        mask_httpx_log()
 
     def send(self, messages: list[dict[str, Any]]) -> None:
-        request = urllib.request.Request(
-            self.url, data=orjson.dumps({"messages": messages}), headers=self.headers, method="POST"
-        )
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise SinkError(f"HTTP {exc.code} {exc.reason} from {self.name}") from exc
-        except urllib.error.URLError as exc:
-            raise SinkError(f"cannot reach {self.name}: {exc.reason}") from exc
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, dropped connections
-            raise SinkError(f"cannot reach {self.name}: {exc!r}") from exc
+            response = httpx.post(
+                self.url,
+                content=orjson.dumps({"messages": messages}),
+                headers=self.headers,
+                timeout=self.timeout,
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:  # refused, timed out, dropped: its text never holds the URL
+            raise SinkError(f"cannot reach {self.name}: {type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise SinkError(f"HTTP {response.status_code} {response.reason_phrase} from {self.name}")
 
 
 class SqlSink:
@@ -177,12 +187,14 @@ def sink_from_url(url: str) -> Sink:
     if scheme == "file":
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"file sink url {url!r} names a remote host")
+            raise ValueError(f"file sink url {url_origin(url)} names a remote host")
         return FileSink(urllib.request.url2pathname(parts.path))
     if scheme in ("http", "https"):
         return HttpSink(url)
     try:
         make_url(url).get_dialect()  # resolves the dialect without connecting
     except ArgumentError as exc:
-        raise ValueError(f"unknown sink url {url!r}: not a file, HTTP(S) or SQLAlchemy url") from exc
+        raise ValueError(
+            f"unknown sink url {url_origin(url)}: not a file, HTTP(S) or SQLAlchemy url"
+        ) from exc
     return SqlSink(url)

@@ -1,17 +1,13 @@
 """Publishing decisions: the outbox keeps them, sinks deliver them in order, the breaker spares a dead sink.
 
-The HTTP sink talks to a real local server that can be told to fail; the SQL
-sink writes to a real SQLite file; the store runs on SQLite and PostgreSQL.
+The HTTP sink talks to a real local server that can be told to fail
+(``Platform``, in conftest); the SQL sink writes to a real SQLite file; the
+store runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections import deque
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,61 +24,6 @@ T0 = datetime(2026, 11, 20, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 6, tzinfo=UTC)
 
 
-class Platform(ThreadingHTTPServer):
-    """A stand-in for the platform's endpoint: answers from a plan of statuses, records every request."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _PlatformHandler)
-        self.lock = threading.Lock()
-        self.plan: deque[int] = deque()  # statuses of the next requests, then default_status
-        self.default_status = 200
-        self.requests: list[dict[str, Any]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def fail_next(self, n: int, status: int = 503) -> None:
-        with self.lock:
-            self.plan.extend([status] * n)
-
-    def batches(self, status: int | None = None) -> list[list[str]]:
-        """The message ids of each request (answered with ``status``, if given), in arrival order."""
-        with self.lock:
-            return [[m["id"] for m in r["messages"]] for r in self.requests if status in (None, r["status"])]
-
-
-class _PlatformHandler(BaseHTTPRequestHandler):
-    server: Platform
-
-    def do_POST(self) -> None:
-        body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with self.server.lock:
-            status = self.server.plan.popleft() if self.server.plan else self.server.default_status
-            self.server.requests.append(
-                {"status": status, "path": self.path, "headers": dict(self.headers), **body}
-            )
-        self.send_response(status)
-        if 300 <= status < 400:
-            self.send_header("Location", "/elsewhere")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        """Quiet: the test output is not the place for an access log."""
-
-
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    server = Platform()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 def decision(i: int) -> dict[str, Any]:
     return {"experiment_id": f"exp-{i}", "decision": "promote", "look": i, "effect": 0.1 * i}
 
@@ -95,10 +36,9 @@ def enqueue_all(url: str, times: list[datetime]) -> list[str]:
 
 
 def run(url: str, sink: Any, now: datetime, **options: Any) -> dict[str, Any]:
-    """One publish in its own transaction, as one Airflow task would; never really sleeps."""
+    """One publish, as one Airflow task would; never really sleeps."""
     options.setdefault("sleep", lambda _seconds: None)
-    with transaction(connect(url)) as session:
-        return publish(session, sink, now, **options)
+    return publish(connect(url), sink, now, **options)
 
 
 def outbox(url: str) -> dict[str, OutboxMessage]:
@@ -204,7 +144,7 @@ def test_http_sink_retries_with_exponential_backoff(store_url, platform):
     # Every send is counted, and the trouble stays visible after the success.
     assert all(r.delivered_at == NOW and r.attempts == 3 for r in rows.values())
     assert all(r.last_error == f"HTTP 503 Service Unavailable from {sink.name}" for r in rows.values())
-    assert sink.name == f"http:{platform.url}/decisions"  # no token in what is stored and logged
+    assert sink.name == f"http:{platform.url}"  # no path or token in what is stored and logged
     assert breaker_row(store_url, sink).failures == 0
 
 
@@ -216,12 +156,9 @@ def test_http_sink_accepts_only_2xx(platform, status, message):
     assert platform.batches() == [["m1"]]  # the redirect was not followed
 
 
-def test_http_sink_unreachable_is_a_sink_error():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_http_sink_unreachable_is_a_sink_error(closed_port):
     with pytest.raises(SinkError, match="cannot reach"):
-        HttpSink(f"http://127.0.0.1:{port}/", timeout_s=2).send([{"id": "m1"}])
+        HttpSink(f"http://127.0.0.1:{closed_port}/", connect_timeout_s=2).send([{"id": "m1"}])
 
 
 def test_dead_sink_loses_nothing_and_its_breaker_opens_probes_and_closes(store_url, platform):
@@ -342,11 +279,17 @@ def test_sink_from_url(tmp_path):
     assert sink_from_url("postgresql+psycopg2://aitl:pw@db:5432/platform").name == (
         "sql:postgresql+psycopg2://aitl:***@db:5432/platform#aitl_published"
     )
-    for url in ("kafka://broker:9092/decisions", "ftp://host/decisions.jsonl"):
-        with pytest.raises(ValueError, match=url):
+    for url, shown in (
+        ("kafka://user:pw@broker:9092/decisions", "kafka://broker:9092"),
+        ("ftp://host/x", "ftp://host"),
+    ):
+        with pytest.raises(ValueError, match=f"unknown sink url {shown}: not a file") as raised:
             sink_from_url(url)
-    with pytest.raises(ValueError, match="remote host"):
+        assert "pw" not in str(raised.value) and "/decisions" not in str(raised.value)
+    with pytest.raises(ValueError, match="file sink url file://fileserver names a remote host"):
         sink_from_url("file://fileserver/decisions.jsonl")
+    with pytest.raises(ValueError, match="invalid http sink url"):
+        sink_from_url("http://platform:port/aitl")
 
 
 def test_a_bug_in_a_sink_is_raised_not_retried(sqlite_url):
