@@ -26,7 +26,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import stage_task
+from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, stage_task
 from aitl_airflow.params import run_params
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
@@ -43,6 +43,7 @@ HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "on_failure_callback": on_task_failure(),
+        "execution_timeout": EXECUTION_TIMEOUTS["hourly"],
     },
     on_failure_callback=on_run_failure(),
     deadline=run_deadline(timedelta(minutes=45)),

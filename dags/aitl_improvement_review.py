@@ -37,6 +37,7 @@ from airflow.sdk import Param, dag, task
 
 from aitl.config import OVERRIDABLE_GATES
 from aitl_airflow.alerts import on_run_failure, on_task_failure
+from aitl_airflow.dagkit import EXECUTION_TIMEOUTS
 from aitl_airflow.params import REVIEWER_ROLE
 
 
@@ -51,6 +52,7 @@ from aitl_airflow.params import REVIEWER_ROLE
         "retries": 1,
         "retry_delay": timedelta(minutes=1),
         "on_failure_callback": on_task_failure(),
+        "execution_timeout": EXECUTION_TIMEOUTS["review"],
     },
     on_failure_callback=on_run_failure(),
     tags=["aitl", "review"],

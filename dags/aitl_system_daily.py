@@ -26,7 +26,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import stage_task, wait_for_last_hour
+from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, stage_task, wait_for_last_hour
 from aitl_airflow.params import run_params
 
 
@@ -41,6 +41,7 @@ from aitl_airflow.params import run_params
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
         "on_failure_callback": on_task_failure(),
+        "execution_timeout": EXECUTION_TIMEOUTS["daily"],
     },
     on_failure_callback=on_run_failure(),
     deadline=run_deadline(timedelta(hours=3)),

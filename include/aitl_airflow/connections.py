@@ -10,25 +10,22 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 STORE_CONN_ID = "aitl_store"
-_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
 
 
 def store_url() -> str | None:
     """The store's SQLAlchemy URL from the ``aitl_store`` connection, if defined.
 
-    The connection's extra ``sqlalchemy_url`` wins; otherwise its URI with the
-    scheme mapped to a SQLAlchemy driver. Without the connection the library
-    falls back to ``AITL_STORE_URL`` and then to its embedded SQLite default.
+    The connection's extra ``sqlalchemy_url`` wins; otherwise its URI
+    (``postgres://...`` for a Postgres connection: the library gives every bare
+    PostgreSQL URL its driver, ``aitl.store.database.engine_url``). Without the
+    connection the library falls back to ``AITL_STORE_URL`` and then to its
+    embedded SQLite default.
     """
     try:
         conn = BaseHook.get_connection(STORE_CONN_ID)
     except AirflowNotFoundException:
         return None
-    explicit = conn.extra_dejson.get("sqlalchemy_url")
-    if explicit:
-        return explicit
-    scheme, _, rest = conn.get_uri().partition("://")
-    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
+    return conn.extra_dejson.get("sqlalchemy_url") or conn.get_uri()
 
 
 SINK_CONN_ID = "aitl_sink"

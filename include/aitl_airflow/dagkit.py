@@ -15,6 +15,21 @@ from airflow.sdk import task
 
 from aitl.cycles import stage_doc
 
+# Every task's execution_timeout (the DAGs' default_args), per DAG: a task past
+# it is failed (and retried), so a hang (a FIFO in the landing folder, a store
+# or sink that never answers) cannot hold the run, and with max_active_runs=1
+# every later run, forever. An hourly stage takes seconds to minutes and must
+# end before the next hour's run is due; a daily stage reads a week of hourly
+# summaries; a review is one transaction and a publish. A window override runs
+# all its hours (days) inside each task under the same limit: past it, use a
+# shorter window or a backfill. The daily wait is a deferred trigger firing at
+# its target time: the limit covers its worker side only, and it cannot hang.
+EXECUTION_TIMEOUTS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(hours=3),
+    "review": timedelta(minutes=15),
+}
+
 
 def stage_task(stage: str, level: str, **task_kwargs: Any):
     """A TaskFlow task (id ``stage``) running that stage of the ``level`` cycle for the run's window.

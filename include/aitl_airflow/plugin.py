@@ -27,6 +27,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
     from starlette.responses import Response
+
+log = logging.getLogger(__name__)
 
 URL_PREFIX = "/aitl"
 # Shown inside the Airflow UI (an iframe at /plugin/aitl) rather than as a link leaving it.
@@ -105,22 +108,29 @@ def dashboard_response(params: Mapping[str, str]) -> Response:
     """The dashboard page for the window in ``params``, or 400 naming the parameter that is wrong.
 
     Without ``start``/``end``/``days`` the window is the latest 7 days holding data.
+    A store that cannot be read gives 503 with one line naming it (password
+    masked) and what to do; the traceback goes to the api-server's log.
     """
     from fastapi.responses import HTMLResponse, PlainTextResponse
+    from sqlalchemy.exc import SQLAlchemyError
 
     from aitl.config import Settings
-    from aitl.store import connect, transaction
+    from aitl.store.database import StoreError, connect, store_error, transaction
     from aitl.ui import dashboard, page
     from aitl_airflow.connections import store_url
 
     now = datetime.now(UTC)
+    settings = Settings.from_env(store_url=store_url())
     try:
         dashboard.window_from_params(params, now)  # a wrong parameter is refused before the store is read
-        settings = Settings.from_env(store_url=store_url())
         with transaction(connect(settings.store_url)) as session:
             model = dashboard.view(session, params, now)
     except dashboard.WindowParamError as error:
         return PlainTextResponse(str(error), status_code=400)
+    except (StoreError, SQLAlchemyError) as error:
+        failure = error if isinstance(error, StoreError) else store_error(error, settings.store_url)
+        log.warning("AITL view: %s", failure, exc_info=error)
+        return PlainTextResponse(str(failure), status_code=503)
     # What the loop found about users' executions is not for shared caches.
     return HTMLResponse(page.render_html(model), headers={"Cache-Control": "no-store"})
 

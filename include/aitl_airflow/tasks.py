@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from sqlalchemy.exc import SQLAlchemyError
 
 from aitl.config import ConfigError, Settings
 from aitl.loop.implementation import ReviewError, review
@@ -16,7 +19,7 @@ from aitl.pipeline.runner import run_stage, stages_of
 from aitl.pipeline.stage import StageResult
 from aitl.publish.outbox import publish
 from aitl.publish.sinks import sink_from_url
-from aitl.store.database import connect, transaction
+from aitl.store.database import StoreSchemaError, check_schema, connect, store_error, transaction
 from aitl.window import Window, parse_utc
 from aitl_airflow.connections import sink_url, store_url
 from aitl_airflow.metrics import emit
@@ -31,6 +34,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class ParamError(AirflowFailException):
     """A run param Airflow's schema cannot refuse (how params combine): fails the task without retries."""
+
+
+class UnmigratedStore(AirflowFailException):
+    """The store's schema is not this version's: fails without retries, as only ``aitl db upgrade`` helps."""
+
+
+@contextmanager
+def store_failures(url: str) -> Iterator[None]:
+    """A store failure as one line naming the store (password masked) and what to do.
+
+    That line is the task's error message (and its alert's reason); the
+    original traceback stays chained below it in the task log, without event
+    values (``aitl.store.database.connect`` hides statement parameters).
+    """
+    try:
+        yield
+    except StoreSchemaError as exc:
+        raise UnmigratedStore(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise store_error(exc, url) from exc
 
 
 def window_of(context: dict[str, Any], level: str) -> Window:
@@ -201,9 +224,11 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     settings = settings_of(context)
     window = window_of(context, level)
     override = override_window(context.get("params") or {}, window, level)
-    if override is not None:
-        return run_units(stage, override, settings, level, context)
-    result = run_stage(stage, window, settings, level)
+    with store_failures(settings.store_url):
+        check_schema(settings.store_url)
+        if override is not None:
+            return run_units(stage, override, settings, level, context)
+        result = run_stage(stage, window, settings, level)
     _log(level, stage, window, result)
     emit(level, stage, result.summary)
     if result.stop:
@@ -304,23 +329,25 @@ def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
         raise ParamError("param improvement_id: required (a proposed improvement; see aitl improvements)")
     settings = settings_of(context)
     reviewer = getattr(context.get("dag_run"), "triggering_user_name", None) or "airflow"
-    try:
+    with store_failures(settings.store_url):
+        check_schema(settings.store_url)
+        try:
+            with transaction(connect(settings.store_url)) as session:
+                result = review(
+                    session,
+                    params["improvement_id"],
+                    params["decision"],
+                    at=datetime.now(UTC),
+                    thresholds=settings.thresholds,
+                    reviewer=reviewer,
+                    note=params.get("note") or "",
+                    override=params.get("override"),
+                    allowed_overrides=settings.review_overrides,
+                )
+        except ReviewError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        # Tell the platform now rather than at the next hourly publish.
         with transaction(connect(settings.store_url)) as session:
-            result = review(
-                session,
-                params["improvement_id"],
-                params["decision"],
-                at=datetime.now(UTC),
-                thresholds=settings.thresholds,
-                reviewer=reviewer,
-                note=params.get("note") or "",
-                override=params.get("override"),
-                allowed_overrides=settings.review_overrides,
-            )
-    except ReviewError as exc:
-        raise AirflowFailException(str(exc)) from exc
-    # Tell the platform now rather than at the next hourly publish.
-    with transaction(connect(settings.store_url)) as session:
-        result["published"] = publish(session, sink_from_url(settings.sink_url), datetime.now(UTC))
+            result["published"] = publish(session, sink_from_url(settings.sink_url), datetime.now(UTC))
     log.info("aitl review %s: %s", params["improvement_id"], json.dumps(result, sort_keys=True))
     return result

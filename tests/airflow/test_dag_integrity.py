@@ -40,6 +40,20 @@ def test_dags_are_documented_owned_tagged_and_retried(dagbag):
             assert task.doc_md or task.doc, task.task_id
 
 
+def test_every_task_has_an_execution_timeout_within_its_cycle(dagbag):
+    """A hang (a FIFO in the landing folder, a store that never answers) fails its task in bounded time
+    instead of holding the run, and with max_active_runs=1 every later run, forever."""
+    limits = {
+        "aitl_feedback_hourly": timedelta(hours=1),
+        "aitl_system_daily": timedelta(hours=3),
+        "aitl_improvement_review": timedelta(minutes=15),
+    }
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.execution_timeout == limits[dag.dag_id], (dag.dag_id, task.task_id)
+    assert "wait_for_last_hour" in dagbag.dags["aitl_system_daily"].task_ids
+
+
 def test_hourly_dag_owns_the_hour_that_just_closed(dagbag):
     dag = dagbag.dags["aitl_feedback_hourly"]
     interval = dag.timetable.infer_manual_data_interval(

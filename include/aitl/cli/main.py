@@ -97,9 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aitl.pipeline.runner import run_hours
 
     stages = tuple(args.stages.split(",")) if args.stages else None
-    settings = _settings(args)
+    window, settings = _window(args), _settings(args)
     check_schema(settings.store_url)
-    for hour, results in run_hours(_window(args), settings, stages):
+    for hour, results in run_hours(window, settings, stages):
         stops = {name: r.stop for name, r in results.items() if r.stop}
         print(json.dumps({"hour": hour.start.isoformat(), "stages": list(results), "stops": stops}))
     return 0
@@ -242,7 +242,9 @@ def cmd_improvements(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         with transaction(_store(settings)) as session:
-            records = listing.improvements(session, status=args.status, kind=args.type, store=args.store)
+            # The review command each proposal shows names this store, its password masked.
+            store = masked_url(args.store) if args.store else None
+            records = listing.improvements(session, status=args.status, kind=args.type, store=store)
     except listing.ListingError as exc:
         raise UsageError(str(exc)) from None
     _print_records(records, args.json, listing.improvement_lines)
@@ -281,8 +283,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     try:
         sink = sink_from_url(url)
     except ValueError as exc:
-        # The message may quote the URL: only its masked form is shown.
-        raise UsageError(f"--sink: {str(exc).replace(url, masked_url(url))}") from None
+        raise UsageError(f"--sink: {exc}") from None
     with transaction(_store(settings)) as session:
         summary = publish(session, sink, datetime.now(UTC))
     print(json.dumps(summary, sort_keys=True, default=str))
@@ -294,11 +295,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from aitl.ingest.collector import Privacy
     from aitl.ingest.importer import UnreadableFile, import_files
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     settings = _settings(args)
     try:
-        with transaction(connect(settings.store_url)) as session:
+        with transaction(_store(settings)) as session:
             report = import_files(
                 session, [Path(p) for p in args.files], datetime.now(UTC), Privacy(settings.privacy)
             )
@@ -315,13 +316,13 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
     from aitl.ingest.collector import Privacy
     from aitl.ingest.replay import replay_quarantine
-    from aitl.store import connect, transaction
+    from aitl.store import transaction
 
     if (args.start is None) != (args.end is None):
         raise UsageError("--start/--end: give both or neither")
     window = _window(args) if args.start else None
     settings = _settings(args)
-    with transaction(connect(settings.store_url)) as session:
+    with transaction(_store(settings)) as session:
         report = replay_quarantine(session, window, datetime.now(UTC), Privacy(settings.privacy))
     print(json.dumps({**report.as_dict(), "hours": sorted(report.hours)}))
     return 0
@@ -518,4 +519,4 @@ def _failure(args: argparse.Namespace, error: Exception) -> str:
             store = None
         return str(store_error(error, store))
     where = f": {error.filename}" if error.filename else ""
-    return f"{error.strerror or error}{where} (aitl --verbose for the traceback)"
+    return f"{error.strerror or error}{where}"

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from aitl.loop.insights import SEVERITY_WEIGHT, describe_segment
 from aitl.loop.planning import ACTIVE_STATUSES, STATUSES
+from aitl.store.database import schema_problem
 from aitl.store.models import (
     Decision,
     Effectiveness,
@@ -163,12 +164,13 @@ def view(session: Session, params: Mapping[str, str], now: datetime, top: int = 
 def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any]:
     """The view model of ``window``: plain JSON-ready values, empty lists where the store has nothing.
 
-    A store whose tables were never created (a fresh home before the first
-    run) gives the empty model with a ``notice`` instead of an error page.
+    A store whose schema is not this version's (never migrated, as a fresh
+    home before ``aitl db upgrade``, or migrated by an older version) gives the
+    empty model with a ``notice`` saying what to do instead of an error page.
     """
-    if not inspect(session.connection()).has_table(HourlyRollup.__tablename__):
-        notice = "The AITL store has no tables yet: run `aitl db upgrade` or one of the DAGs."
-        return _model(window, empty_series(window), notice=notice)
+    problem = schema_problem(session.connection())
+    if problem:
+        return _model(window, empty_series(window), notice=f"The store {problem}.")
     flagged = anomalies(session, window)
     charted = charted_metrics(flagged)
     return _model(

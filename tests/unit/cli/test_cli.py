@@ -79,3 +79,92 @@ def test_run_only_some_stages_brings_history_in(tmp_path, capsys):
     )
     hours = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [h["stages"] for h in hours] == [["collect", "normalize"]] * 2
+
+
+# --------------------------------------------------------------------------- store failures
+
+WINDOW = ["--start", "2026-11-19T10:00", "--end", "2026-11-19T11:00"]
+
+
+def one_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    return line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", *WINDOW],
+        ["run", *WINDOW, "--dry-run"],
+        ["report", *WINDOW],
+        ["improvements"],
+        ["review", "imp-1", "approve"],
+        ["publish"],
+    ],
+)
+def test_an_unmigrated_store_is_one_line_saying_to_upgrade(argv, tmp_path, capsys):
+    store = f"sqlite:///{tmp_path / 'never-upgraded.db'}"
+    assert main([*argv, "--store", store]) == 1
+    assert one_line(capsys) == f"aitl {argv[0]}: store {store} has no AITL tables: run `aitl db upgrade`"
+
+
+def test_an_older_store_is_one_line_saying_to_upgrade(tmp_path, capsys):
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["db", "upgrade", "--store", store, "--revision", "0002"]) == 0
+    capsys.readouterr()
+    assert main(["run", *WINDOW, "--store", store]) == 1
+    assert one_line(capsys).endswith(": run `aitl db upgrade`")
+
+
+def test_a_read_only_store_is_one_line_and_verbose_adds_the_traceback(tmp_path, capsys):
+    assert main(["db", "upgrade", "--store", f"sqlite:///{tmp_path / 'store.db'}"]) == 0
+    capsys.readouterr()
+    read_only = f"sqlite:///file:{tmp_path / 'store.db'}?mode=ro&uri=true"
+    assert main(["run", *WINDOW, "--store", read_only]) == 1
+    line = one_line(capsys)
+    assert line.startswith("aitl run: store sqlite:///") and " is read-only (" in line
+    assert main(["--verbose", "run", *WINDOW, "--store", read_only]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and err.splitlines()[-1] == line
+
+
+def test_an_unreachable_store_is_one_line_without_its_password(capsys):
+    store = "postgresql://aitl:Pa55word-9@127.0.0.1:1/aitl"
+    assert main(["db", "upgrade", "--store", store]) == 1
+    line = one_line(capsys)
+    assert line.startswith("aitl db: store postgresql://aitl:***@127.0.0.1:1/aitl cannot be reached (")
+    assert main(["report", *WINDOW, "--store", store]) == 1
+    assert "cannot be reached" in one_line(capsys)
+    assert main(["--verbose", "report", *WINDOW, "--store", store]) == 1
+    assert "Pa55word" not in capsys.readouterr().err
+
+
+def test_a_store_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["db", "upgrade", "--store", f"sqlite:///{tmp_path / 'file' / 'aitl.db'}"]) == 1
+    assert one_line(capsys).startswith("aitl db: File exists: ")
+
+
+def test_a_bad_sink_url_is_named_without_its_password(tmp_path, capsys):
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["db", "upgrade", "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["publish", "--store", store, "--sink", "nosuch://aitl:Pa55word-9@db/x"]) == 2
+    line = capsys.readouterr().err
+    assert line.startswith("aitl publish: --sink: ") and "Pa55word" not in line
+
+
+@pytest.mark.postgres
+def test_a_bare_postgresql_url_works(tmp_path, capsys):
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import fresh_store
+
+    bare = make_url(fresh_store("postgresql", tmp_path)).set(drivername="postgresql")
+    store = bare.render_as_string(hide_password=False)
+    assert main(["db", "upgrade", "--store", store]) == 0
+    assert capsys.readouterr().out == f"store at {bare.render_as_string()} upgraded to head\n"
+    assert main(["report", *WINDOW, "--store", store.replace("postgresql://", "postgres://"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hours_run"] == 0
