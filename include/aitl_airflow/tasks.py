@@ -347,7 +347,8 @@ def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
         except ReviewError as exc:
             raise AirflowFailException(str(exc)) from exc
         # Tell the platform now rather than at the next hourly publish.
-        with transaction(connect(settings.store_url)) as session:
-            result["published"] = publish(session, sink_from_url(settings.sink_url), datetime.now(UTC))
+        result["published"] = publish(
+            connect(settings.store_url), sink_from_url(settings.sink_url), datetime.now(UTC)
+        )
     log.info("aitl review %s: %s", params["improvement_id"], json.dumps(result, sort_keys=True))
     return result

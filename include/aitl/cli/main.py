@@ -276,7 +276,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     from aitl.publish.outbox import publish
     from aitl.publish.sinks import sink_from_url
-    from aitl.store import transaction
 
     settings = _settings(args)
     url = args.sink or settings.sink_url
@@ -284,8 +283,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         sink = sink_from_url(url)
     except ValueError as exc:
         raise UsageError(f"--sink: {exc}") from None
-    with transaction(_store(settings)) as session:
-        summary = publish(session, sink, datetime.now(UTC))
+    summary = publish(_store(settings), sink, datetime.now(UTC))
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0 if not summary.get("still_pending") else 1
 
