@@ -172,9 +172,10 @@ def _nul_field(row: dict[str, Any]) -> str | None:
                 return name
         elif name in LIST_FIELDS and value:
             for index, item in enumerate(value):
-                texts = item.values() if isinstance(item, dict) else (item,)
-                if any(isinstance(text, str) and "\x00" in text for text in texts):
-                    return f"{name}.{index}"
+                texts = item.items() if isinstance(item, dict) else ((None, item),)
+                for key, text in texts:
+                    if isinstance(text, str) and "\x00" in text:
+                        return f"{name}.{index}" + (f".{key}" if key else "")
     return None
 
 

@@ -176,9 +176,12 @@ def jsonl_record(line: bytes, source: str, locator: str, *, first: bool = False)
         line = line[len(BOM) :]
     if len(line) > MAX_RECORD_BYTES:
         return RawRecord(source, locator, line, problem=_oversize(len(line)))
+    # The decoder skips unknown fields without checking them: a line with
+    # non-ASCII bytes is checked for UTF-8 here (ASCII, the usual case, is free).
+    utf8 = None if line.isascii() else _utf8_problem(line)
+    if utf8 is not None:
+        return RawRecord(source, locator, line, problem=utf8)
     row, problem = isolated(lambda: decode(line))
-    if problem is not None and problem.field == "event":
-        problem = _utf8_problem(line) or problem
     return RawRecord(source, locator, line, row=row, problem=problem)
 
 
@@ -189,9 +192,22 @@ def read_csv(path: Path, source: str, progress: Progress | None = None) -> Itera
     with path.open("rb") as binary:
         progress.digest.update(data := binary.read())
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    consumed: list[str] = []  # the physical lines of the record being parsed: its raw text
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            consumed.append(line)
+            yield line
+
+    def taken() -> str:
+        raw = "".join(consumed)
+        consumed.clear()
+        return raw.removesuffix("\n").removesuffix("\r")
+
+    # strict: a quote left open at the end of the file is an error, not a cell that runs to the end.
+    reader = csv.reader(lines(), strict=True)
     header_cells = next(reader, None) or []
-    header = _csv_line(header_cells)
+    header = taken()
     while True:
         try:
             cells = next(reader)
@@ -199,16 +215,18 @@ def read_csv(path: Path, source: str, progress: Progress | None = None) -> Itera
             break
         except csv.Error as exc:
             problem = ContractError("record", f"Error: {exc}")
-            yield RawRecord(source, f"line:{reader.line_num}", "", problem=problem, header=header)
+            yield RawRecord(source, f"line:{reader.line_num}", taken(), problem=problem, header=header)
             continue
+        raw = taken()
         if cells:
-            yield csv_record(header_cells, cells, source, f"line:{reader.line_num}", header)
+            yield csv_record(header_cells, cells, source, f"line:{reader.line_num}", header, raw)
     progress.offset, progress.lines = len(data), reader.line_num
 
 
-def csv_record(header: list[str], cells: list[str], source: str, locator: str, header_line: str) -> RawRecord:
-    """One CSV row checked against the contract (empty cells are missing values)."""
-    raw = _csv_line(cells)
+def csv_record(
+    header: list[str], cells: list[str], source: str, locator: str, header_line: str, raw: str
+) -> RawRecord:
+    """One CSV row (``raw``, as written) checked against the contract; empty cells are missing values."""
     encoded = raw.encode("utf-8", errors="surrogateescape")
     problem = _oversize(len(encoded)) if len(encoded) > MAX_RECORD_BYTES else _utf8_problem(encoded)
     if problem is None and len(cells) > len(header):
@@ -218,12 +236,6 @@ def csv_record(header: list[str], cells: list[str], source: str, locator: str, h
     present = {name: text for name, text in zip(header, cells, strict=False) if text != ""}
     row, problem = isolated(lambda: validate(decode_list_cells(present), from_text=True))
     return RawRecord(source, locator, raw, row=row, problem=problem, header=header_line)
-
-
-def _csv_line(cells: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(cells)
-    return buffer.getvalue()
 
 
 def read_file(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:

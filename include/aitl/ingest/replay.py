@@ -59,7 +59,7 @@ def reread(source: str, locator: str, data: bytes, header: str | None) -> RawRec
         cells, problem = isolated(lambda: {"cells": next(csv.reader(io.StringIO(text, newline="")), [])})
         if problem is not None or cells is None:
             return RawRecord(source, locator, data, problem=problem, header=header)
-        return csv_record(header_cells, cells["cells"], source, locator, header)
+        return csv_record(header_cells, cells["cells"], source, locator, header, text)
     if source.startswith("sql:"):
         record, problem = isolated(lambda: orjson.loads(data))
         if problem is not None or not isinstance(record, dict):
