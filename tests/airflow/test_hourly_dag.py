@@ -106,6 +106,10 @@ def snapshot(url: str) -> dict[str, list]:
         # when (wall clock) a sink took a message, and its breaker's clock
         "outbox": {"delivered_at", "attempts", "last_error"},
         "sink_state": {"updated_at", "opened_at"},
+        # when (wall clock) a landing file was read, and the file's own clock;
+        # when late events came and their hour was re-normalized
+        "ingested_files": {"read_at", "mtime_ns"},
+        "late_arrivals": {"last_at", "normalized_at"},
     }
     tables = {}
     with transaction(connect(url)) as session:
