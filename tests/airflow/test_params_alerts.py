@@ -476,6 +476,6 @@ def test_a_failing_task_alerts_for_the_task_and_the_run(airflow_home, webhook, t
     assert set(alerts) == {"task_failed", "run_failed"}, webhook.received
     task = alerts["task_failed"]
     assert (task["dag_id"], task["task_id"], task["state"]) == ("aitl_feedback_hourly", "collect", "failed")
-    assert "no such table" in task["reason"] and task["run_id"] == run.run_id
+    assert "aitl db upgrade" in task["reason"] and task["run_id"] == run.run_id
     assert task["log_url"].endswith("/tasks/collect?try_number=1")
     assert alerts["run_failed"]["run_id"] == run.run_id
