@@ -17,8 +17,12 @@ if [ -z "${AITL_TEST_PG_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_lsclust
       sleep 1
     done
     psql_admin() { su postgres -c "psql -qtAc \"$1\""; }
-    [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'aitl'")" = 1 ] \
-      || psql_admin "CREATE ROLE aitl LOGIN PASSWORD 'aitl' CREATEDB"
+    # CREATEROLE: the secrets test creates a role with a password of its own.
+    if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'aitl'")" = 1 ]; then
+      psql_admin "ALTER ROLE aitl CREATEDB CREATEROLE"
+    else
+      psql_admin "CREATE ROLE aitl LOGIN PASSWORD 'aitl' CREATEDB CREATEROLE"
+    fi
     [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = 'aitl_test'")" = 1 ] \
       || psql_admin "CREATE DATABASE aitl_test OWNER aitl"
     port=$(pg_lsclusters --no-header | awk 'NR==1 {print $3}')

@@ -10,6 +10,7 @@ import pytest
 
 from aitl.cli.main import main
 from aitl.store import connect, transaction
+from aitl.store.database import masked_url
 from aitl.store.models import Decision
 from tests import factories
 
@@ -96,7 +97,9 @@ def test_improvements_newest_first_one_line_each(store, capsys):
     assert "prompt_refinement" in proposed and " p " in proposed and "2026-11-20T00:00Z" in proposed
     assert "high 3.00" in proposed and "0.950" in proposed
     assert "awaiting approval: confidence 0.950 below auto_implement_threshold 0.98" in proposed
-    assert proposed.endswith(f"review: aitl review imp-prop approve --store {shlex.quote(store)} (or reject)")
+    assert proposed.endswith(
+        f"review: aitl review imp-prop approve --store {shlex.quote(masked_url(store))} (or reject)"
+    )
     assert "model_selection" in setting and "model:api_endpoint" in setting and "low 0.50" in setting
     assert "review:" not in setting
     assert "confidence 0.5 too low" in lines[4]
@@ -133,7 +136,7 @@ def test_improvements_as_json_lines(store, capsys):
         "reason": "awaiting approval: confidence 0.950 below\nauto_implement_threshold 0.98",
         "created_at": "2026-11-20T00:00:00+00:00",
         "updated_at": "2026-11-20T00:00:00+00:00",
-        "review": f"aitl review imp-prop approve --store {shlex.quote(store)}",
+        "review": f"aitl review imp-prop approve --store {shlex.quote(masked_url(store))}",
     }
     assert all(r["review"] is None for r in records[1:])
     _, lines, _ = run(capsys, "improvements", "--store", store, "--json", "--status", "kept")

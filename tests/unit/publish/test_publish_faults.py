@@ -161,12 +161,16 @@ def test_kill_9_during_publish_loses_nothing_and_the_rerun_delivers_everything(s
     assert all(row.delivered_at is not None and row.attempts == 1 for row in outbox(store_url).values())
 
 
-def test_the_sink_url_is_shown_by_its_origin_only(store_url, platform, closed_port, caplog):
+def test_the_sink_url_is_shown_by_its_origin_only(store_url, platform, closed_port, caplog, monkeypatch):
+    # Airflow's logging setup (imported by earlier tests) quiets httpx; its request line must be seen here.
+    httpx_log = logging.getLogger("httpx")
+    monkeypatch.setattr(httpx_log, "propagate", True)
+    monkeypatch.setattr(httpx_log, "disabled", False)
     enqueue_all(store_url, [T0])
     url = platform.url.replace("http://", "http://aitl:hunter2@") + SECRET
     unreachable = f"http://aitl:hunter2@127.0.0.1:{closed_port}{SECRET}"
     platform.default_status = 503
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
         refused = run(store_url, HttpSink(url), NOW, retries=0)
         platform.hang_next()
         timed_out = run(store_url, HttpSink(url, read_timeout_s=0.5), NOW, retries=0)
