@@ -164,16 +164,17 @@ class Settings:
     Airflow the DAG passes the store URL from the ``aitl_store`` connection.
     """
 
-    store_url: str
+    # URLs may hold passwords: kept out of the repr, so no log of a Settings shows one.
+    store_url: str = field(repr=False)
     landing_dir: Path | None
-    source_url: str | None = None
+    source_url: str | None = field(default=None, repr=False)
     source_table: str = "feedback_events"
     profile: str = DEFAULT_PROFILE
     thresholds: Thresholds = field(default_factory=Thresholds.resolve)
     dry_run: bool = False
     # Where launches, decisions and setting changes are published for the
     # platform: a file path, an http(s) URL or a SQLAlchemy URL (aitl.publish.outbox).
-    sink_url: str = field(default_factory=lambda: str(default_home() / "published.jsonl"))
+    sink_url: str = field(default_factory=lambda: str(default_home() / "published.jsonl"), repr=False)
     # Restricts planning to improvements scoped within this segment (keys of
     # SEGMENT_FILTER_KEYS, string values); empty: no restriction.
     segment: dict[str, str] = field(default_factory=dict)

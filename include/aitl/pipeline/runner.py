@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from aitl.config import Settings
 from aitl.cycles import LEVELS
 from aitl.pipeline.stage import Stage, StageResult
-from aitl.store.database import connect, rolled_back, transaction
+from aitl.store.database import check_schema, connect, rolled_back, transaction
 from aitl.store.locks import advisory_lock
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
@@ -54,6 +54,7 @@ def stages_of(level: str) -> dict[str, Stage]:
 
 def run_stage(name: str, window: Window, settings: Settings, level: str = "hourly") -> StageResult:
     """Run one stage of a cycle and record it, all in one transaction (a dry run: undone, unrecorded)."""
+    check_schema(settings.store_url)  # an unmigrated store says `aitl db upgrade`, not "no such table"
     if settings.dry_run:
         return _dry_run(name, window, settings, level)
     stage = stages_of(level)[name]
