@@ -29,6 +29,7 @@ from aitl.config import PRIVACY_MODES
 from aitl.ids import record_key
 from aitl.ingest.contract import ContractError
 from aitl.ingest.readers import RawRecord
+from aitl.store.locks import advisory_lock
 from aitl.store.models import Event, LateArrival, Quarantine
 from aitl.store.writes import insert_ignore
 from aitl.window import Window
@@ -132,6 +133,7 @@ class Collector:
         self.report = IngestReport()
         self.rows: dict[str, dict[str, Any]] = {}
         self.quarantine: list[dict[str, Any]] = []
+        self.late: dict[datetime, int] = defaultdict(int)  # new events per hour other than its own
 
     def add(self, record: RawRecord) -> None:
         self.report.read += 1
@@ -180,6 +182,19 @@ class Collector:
         if len(self.quarantine) >= self.batch_size:
             self.flush()
 
+    def close(self) -> IngestReport:
+        """Write what is pending, then count the late hours' events in ``late_arrivals``.
+
+        The counts are written last, in ascending hour order: a run then never
+        waits for another's lock on a late hour while holding one the other
+        needs (see ``aitl.store.locks``).
+        """
+        self.flush()
+        for hour, events in sorted(self.late.items()):
+            _mark_late(self.session, hour, events, self.ingested_at)
+        self.late.clear()
+        return self.report
+
     def flush(self) -> IngestReport:
         """Write the pending batch, hour by hour; events already stored count as duplicates."""
         by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
@@ -193,7 +208,7 @@ class Collector:
                 key = hour.isoformat()
                 self.report.hours[key] = self.report.hours.get(key, 0) + stored
                 if not self.own.contains(hour):
-                    _mark_late(self.session, hour, stored, self.ingested_at)
+                    self.late[hour] += stored
         insert_ignore(self.session, Quarantine.__table__, self.quarantine)
         self.rows, self.quarantine = {}, []
         return self.report
@@ -211,6 +226,7 @@ def _out_of_time(ts: datetime, own: Window, accept: Window) -> ContractError:
 
 def _mark_late(session: Session, hour: datetime, events: int, at: datetime) -> None:
     """Count new events of an hour other than the run's own, for its re-normalization."""
+    advisory_lock(session, "late-arrival", hour.isoformat())
     table = LateArrival.__table__
     known = session.execute(select(table.c.events).where(table.c.hour == hour)).scalar_one_or_none()
     if known is None:

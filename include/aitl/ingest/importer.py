@@ -43,4 +43,4 @@ def import_files(session: Session, paths: Sequence[Path], now: datetime, privacy
         collector.report.files += 1
         for record in read_file(path, f"file:{path.resolve().as_posix()}"):
             collector.add(record)
-    return collector.flush()
+    return collector.close()

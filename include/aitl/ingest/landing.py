@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from aitl.ids import stable_id
 from aitl.ingest.collector import Collector
 from aitl.ingest.readers import TRUNCATED, Progress, read_file, scan_landing
+from aitl.store.locks import advisory_lock
 from aitl.store.models import IngestedFile, Quarantine
 from aitl.store.writes import replace
 
@@ -72,6 +73,10 @@ def collect_landing(
     for path in scan.files:
         relative = path.relative_to(landing).as_posix()
         key = stable_id("landing", relative)
+        # Runs of neighbouring hours read the same folders: one reads a file at
+        # a time. Files come in one global order (folder, then name), so these
+        # locks never deadlock.
+        advisory_lock(session, "landing-file", key)
         known = session.execute(select(IngestedFile).where(IngestedFile.path_key == key)).scalar_one_or_none()
         progress = _progress(path, known)
         if progress is None:

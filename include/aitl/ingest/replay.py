@@ -98,7 +98,7 @@ def replay(collector: Collector, rows: Sequence[Row[Any]]) -> ReplayReport:
     if passed:
         collector.session.execute(delete(Quarantine).where(Quarantine.id.in_(passed)))
     hours_before = dict(collector.report.hours)
-    collector.flush()
+    collector.close()
     report.stored = collector.report.stored - before[0]
     report.duplicates = collector.report.duplicates - before[1]
     report.hours = {

@@ -66,7 +66,7 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
     if settings.source_url:
         for record in readers.read_sql_source(settings.source_url, settings.source_table, window):
             collector.add(record)
-    report = collector.flush()
+    report = collector.close()
     in_window = session.scalar(
         select(func.count()).select_from(Event).where(Event.ts >= window.start, Event.ts < window.end)
     )
