@@ -16,9 +16,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aitl.config import Settings
-from aitl.ingest import landing, readers
+from aitl.ingest import landing
 from aitl.ingest.collector import Collector, Privacy, lateness_window
 from aitl.ingest.replay import replay
+from aitl.ingest.source_table import collect_source_table
 from aitl.loop import insights
 from aitl.mining import frequency, rollups
 from aitl.pipeline import acting
@@ -64,8 +65,14 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
             now=now,
         )
     if settings.source_url:
-        for record in readers.read_sql_source(settings.source_url, settings.source_table, window):
-            collector.add(record)
+        collect_source_table(
+            session,
+            collector,
+            settings.source_url,
+            settings.source_table,
+            open_hours(window, thresholds.allowed_lateness),
+            now,
+        )
     report = collector.close()
     in_window = session.scalar(
         select(func.count()).select_from(Event).where(Event.ts >= window.start, Event.ts < window.end)

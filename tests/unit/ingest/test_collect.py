@@ -235,14 +235,21 @@ def test_sql_source_table(store_url, tmp_path):
                 },
             ],
         )
-    engine.dispose()
-    summary = run_stage(
-        "collect", WINDOW, settings(store_url, None, source_url=source_url, source_table="feedback_events")
-    ).summary
-    assert (summary["read"], summary["stored"], summary["quarantined"]) == (2, 1, 1)
+    source = settings(store_url, None, source_url=source_url, source_table="feedback_events")
+    summary = run_stage("collect", WINDOW, source).summary
+    # q3 belongs to the hour before, still within the allowed lateness: stored in its own hour.
+    assert (summary["read"], summary["stored"], summary["quarantined"]) == (3, 2, 1)
+    assert summary["hours"] == {(HOUR - timedelta(hours=1)).isoformat(): 1, HOUR.isoformat(): 1}
     assert quarantine(store_url) == {
         "2026-11-20T05:00/row:1/event_id:q2": ("quality_score", "quality_score: Expected `float` <= 1.0")
     }
+    # A row inserted late for this hour is read by the next hour's run; unchanged hours are not read again.
+    with engine.begin() as connection:
+        late = {"event_id": "q4", "execution_id": "x", "session_id": "s", "user_id": "u", "timestamp": at}
+        connection.execute(insert(table), [late | {"success": True, "duration_s": 2.0, "quality_score": 0.9}])
+    engine.dispose()
+    next_hour = run_stage("collect", Window(WINDOW.end, WINDOW.end + timedelta(hours=1)), source).summary
+    assert (next_hour["read"], next_hour["stored"], next_hour["hours"]) == (3, 1, {HOUR.isoformat(): 1})
 
 
 def test_empty_window_stops_the_cycle(store_url, tmp_path):
