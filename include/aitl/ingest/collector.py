@@ -70,6 +70,14 @@ def stored_raw(raw: str | bytes) -> tuple[str, str]:
     return base64.b64encode(data).decode("ascii"), "base64"
 
 
+# What the reason adds when the raw record is not kept as plain text.
+_KEPT_AS = {
+    "base64": " (raw record kept as base64: it is not UTF-8 text or holds a NUL)",
+    "sha256": " (raw record kept as its SHA-256 only: privacy setting)",
+    "dropped": " (raw record not kept: privacy setting)",
+}
+
+
 def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest()
 
@@ -169,7 +177,7 @@ class Collector:
                 "window_start": self.own.start,
                 "window_end": self.own.end,
                 "field": problem.field[: Quarantine.__table__.c.field.type.length],
-                "reason": str(problem),
+                "reason": str(problem) + _KEPT_AS.get(encoding, ""),
                 "raw": raw,
                 "raw_encoding": encoding,
                 "header": record.header,
