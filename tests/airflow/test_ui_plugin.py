@@ -27,6 +27,7 @@ from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
 from aitl.store.models import Decision, Event, Experiment, HourlyRollup, Improvement, Insight, Pattern
+from aitl.ui.completeness import DAILY_DAG, rerun_command
 from aitl.ui.dashboard import (
     PIPELINE,
     REVIEW_DAG,
@@ -345,6 +346,21 @@ def test_a_review_command_quotes_a_hostile_id():
     commands = review_commands(hostile_id)
     assert json.loads(shlex.split(commands["airflow"])[5])["improvement_id"] == hostile_id
     assert shlex.split(commands["cli"])[2] == hostile_id
+
+
+def test_a_rerun_command_is_a_window_override_the_daily_dag_accepts(simulated):
+    """The page's command for a day with late events reruns exactly that day, through the DAG's own checks."""
+    from aitl_airflow.params import run_params
+    from aitl_airflow.tasks import override_window
+
+    model = model_of(simulated, ALL)
+    assert model["completeness"]["daily"]["day"] == "2026-11-19"  # the latest daily run of the window
+    words = shlex.split(rerun_command(DAY_18.start.date()))
+    assert words[:5] == ["airflow", "dags", "trigger", DAILY_DAG, "--conf"] and len(words) == 6
+    conf, params = json.loads(words[5]), run_params("daily")
+    assert {k: params[k].resolve(v) for k, v in conf.items()} == conf  # the trigger form's schema
+    assert override_window(conf, DAY_19, "daily") == DAY_18
+    assert (ROOT / "dags" / f"{DAILY_DAG}.py").exists()
 
 
 # --------------------------------------------------------------------------- stores of one kind of day

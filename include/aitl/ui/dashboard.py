@@ -5,9 +5,12 @@ span of time: how the platform did hour by hour (and which hours the daily
 analysis flagged as anomalous, for the worse or for the better by each
 metric's polarity), which patterns and insights it found, and where every
 improvement stands, with each experiment's effect, interval and p-value, and
-how to review the proposals waiting for a person. It only reads, and every
-read is bounded by the window, so an old window shows what the loop knew then
-(improvement statuses excepted: the store keeps only their latest state).
+how to review the proposals waiting for a person; and how complete its data
+was for the analysis (``aitl.ui.completeness``: late events, skipped landing
+files, days to rerun). It only reads, and every read is bounded by the
+window, so an old window shows what the loop knew then (improvement
+statuses, late events and days to rerun excepted: they are as they stand
+now).
 
 ``view(session, params, now)`` is what a request asks for: the window of its
 parameters (by default the latest days that hold data) and its model.
@@ -40,6 +43,7 @@ from aitl.store.models import (
     Pattern,
     PromptVersion,
 )
+from aitl.ui import completeness
 from aitl.ui.series import (
     SERIES_METRICS,
     anomalies,
@@ -184,6 +188,7 @@ def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any
         pipeline=_pipeline(session, window, top),
         experiments=_experiments(session, window),
         effectiveness=_effectiveness(session, window),
+        completeness=completeness.completeness(session, window),
     )
 
 
@@ -197,6 +202,7 @@ def _model(window: Window, series: list[dict[str, Any]], **parts: Any) -> dict[s
         "pipeline": {"counts": {}, "items": [], "review": [], "review_total": 0},
         "experiments": [],
         "effectiveness": None,
+        "completeness": completeness.empty(),
         "notice": None,
     }
     model = {

@@ -14,6 +14,7 @@ from typing import Any
 
 from aitl.loop.insights import describe_segment
 from aitl.ui.charts import CHART_W, forest, line_chart, svg, volume_chart
+from aitl.ui.completeness import DAILY_DAG, facts
 from aitl.ui.dashboard import REVIEW_DAG
 from aitl.ui.markup import (
     COLORS,
@@ -70,6 +71,7 @@ def render_html(model: dict[str, Any]) -> str:
         _picker(window),
         Safe(f'<p class="notice">{esc(model["notice"])}</p>') if model["notice"] else Safe(""),
         _tiles(model["tiles"]),
+        _completeness_section(model["completeness"]),
         _trends(model["series"], model["charted"], model["anomalies"], model["good_news"]),
         _pipeline_section(model["pipeline"], model["effectiveness"]),
         _review_section(model["pipeline"]),
@@ -128,6 +130,43 @@ def _tiles(tiles: dict[str, Any]) -> Safe:
         f'<span class="good">{good} {"hour" if good == 1 else "hours"} better than usual</span></div>'
     )
     return Safe(f'<div class="tiles">{join_safe(cells)}</div>')
+
+
+# ---- how complete the data was
+
+
+def _completeness_section(data: dict[str, Any]) -> Safe:
+    """A line saying how complete the data was, the skipped landing files, and the days to rerun."""
+    skipped = data["skipped"]
+    if data["daily"] is None and not (
+        data["late_events"] or data["replayed"] or skipped["count"] or data["late_days"]
+    ):
+        return Safe("")  # no daily run and nothing late or skipped: nothing to say
+    parts = [Safe(f"<p class='muted'>Data: {esc(' · '.join(facts(data)))}.</p>")]
+    if skipped["files"]:
+        rows = [[f["path"], f["reason"]] for f in skipped["files"]]
+        shown = f"{len(rows)} shown" if len(rows) < skipped["count"] else "all shown"
+        summary = f"skipped landing files ({shown}; paths inside the landing folder)"
+        parts.append(_details(summary, _table(["file", "why it was skipped"], rows)))
+    days = data["late_days"]
+    if days:
+        parts.append(
+            Safe(
+                f"<h2>Days to rerun <span class='muted'>({len(days)} {'day' if len(days) == 1 else 'days'} "
+                "analysed before some of their events arrived: rerun each by triggering the DAG "
+                f"{esc(DAILY_DAG)}; the run replaces the day's results)</span></h2>"
+            )
+        )
+        rows = [
+            (
+                [d["day"], hour_label(d["analysed_at"]), d["hours"], hour_label(d["last_at"])],
+                [d["command"]],
+            )
+            for d in days
+        ]
+        headers = ["day", "analysed (UTC)", "hours with events since", "latest arrival (UTC)"]
+        parts.append(_command_table(headers, rows))
+    return join_safe(parts)
 
 
 # ---- hourly trends
@@ -282,24 +321,28 @@ def _review_section(pipeline: dict[str, Any]) -> Safe:
         f"triggering the DAG {esc(REVIEW_DAG)}, or with the AITL CLI; "
         "write &quot;reject&quot; for &quot;approve&quot; to reject, and say why in the note)</span></h2>"
     )
-    headers = ["improvement id", "change", "modification", "why proposed"]
-    head = join_safe(f"<th>{esc(h)}</th>" for h in headers)
-    body = []
+    rows = []
     for i in review:
-        cells = [
-            i["id"],
-            f"{i['type']} → {i['target_id']} (priority {i['priority']}, confidence {num(i['confidence'])})",
-            Safe(f"<pre>{esc(i['modification'])}</pre>"),
-            i["status_reason"],
-        ]
-        body.append(f"<tr>{join_safe(f'<td>{esc(c)}</td>' for c in cells)}</tr>")
-        # The commands get the table's whole width, under the proposal they review.
-        commands = join_safe(f'<pre class="cmd">{esc(i["commands"][k])}</pre>' for k in ("airflow", "cli"))
-        body.append(f'<tr class="cmds"><td colspan="{len(headers)}">{commands}</td></tr>')
-    table = Safe(f"<table><thead><tr>{head}</tr></thead><tbody>{join_safe(body)}</tbody></table>")
+        weight = f"priority {i['priority']}, confidence {num(i['confidence'])}"
+        change = f"{i['type']} → {i['target_id']} ({weight})"
+        cells = [i["id"], change, Safe(f"<pre>{esc(i['modification'])}</pre>"), i["status_reason"]]
+        rows.append((cells, [i["commands"]["airflow"], i["commands"]["cli"]]))
+    table = _command_table(["improvement id", "change", "modification", "why proposed"], rows)
     more = pipeline["review_total"] - len(review)
     note = Safe(f"<p class='muted'>and {more} more, not shown.</p>") if more > 0 else Safe("")
     return join_safe([heading, table, note])
+
+
+def _command_table(headers: list[str], rows: list[tuple[list[Any], list[str]]]) -> Safe:
+    """A table whose every row is followed by its commands, ready to copy (a click selects one)."""
+    head = join_safe(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for cells, commands in rows:
+        body.append(f"<tr>{join_safe(f'<td>{esc(c)}</td>' for c in cells)}</tr>")
+        # The commands get the table's whole width, under the row they act on.
+        shown = join_safe(f'<pre class="cmd">{esc(c)}</pre>' for c in commands)
+        body.append(f'<tr class="cmds"><td colspan="{len(headers)}">{shown}</td></tr>')
+    return Safe(f"<table><thead><tr>{head}</tr></thead><tbody>{join_safe(body)}</tbody></table>")
 
 
 def _pipeline_strip(counts: dict[str, int]) -> Safe:

@@ -23,6 +23,7 @@ from aitl.store.models import (
     PromptVersion,
     Tracking,
 )
+from aitl.ui.completeness import completeness, facts
 from aitl.window import Window
 
 INGEST_KEYS = ("read", "stored", "duplicates", "quarantined")
@@ -83,6 +84,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
             for i in sorted(improvements, key=lambda i: -i.priority_score)[:4]
         ],
         "experiments": [_experiment_view(session, e) for e in experiments],
+        "completeness": completeness(session, window),
     }
 
 
@@ -141,6 +143,8 @@ def render(summary: dict[str, Any]) -> str:
     )
     if summary["quarantined_by_field"]:
         lines.append("  quarantined by field: " + _counts(summary["quarantined_by_field"]))
+    lines.append("  completeness: " + "; ".join(facts(summary["completeness"])))
+    lines.extend(f"    rerun {d['day']}: {d['command']}" for d in summary["completeness"]["late_days"])
     for stage, statuses in summary["stages"].items():
         lines.append(f"  stage {stage:<18} " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())))
     lines.append("  top patterns (events, summed over hours):")
