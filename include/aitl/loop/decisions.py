@@ -9,7 +9,12 @@ by the daily cycle, one *decision look* per experiment per day, like this:
    arm nothing is decided and no look is spent (after ``MAX_EXPERIMENT_DAYS``
    the experiment stops as inconclusive: too little traffic).
 2. A sample-ratio mismatch (chi-square p < 0.001) means the assignment is
-   broken: the look is ``blocked`` and no look is spent.
+   broken, often by the variant itself (it crashes, or loses events). The
+   guardrails are checked first, so a harmful variant is still rolled back.
+   Otherwise the look is ``blocked`` and no look is spent; a mismatch that
+   persists (two looks in a row, or one at p < ``SRM_STOP_P``) or an
+   experiment at ``MAX_EXPERIMENT_DAYS`` stops it as ``stopped_srm``: the
+   control is served, and the platform hears it with the arms' counts.
 3. The information fraction ``t`` is the share of the planned sample size
    (both arms) collected so far. The final look (``t = 1``) needs the planned
    size and ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``;
@@ -73,7 +78,9 @@ from aitl.window import Window
 
 MAX_EXPERIMENT_DAYS = 14
 LAST_BEFORE_FINAL = 0.95  # information fraction of a look past the planned size but not yet final
-FINAL = ("promoted", "rolled_back", "inconclusive")
+FINAL = ("promoted", "rolled_back", "inconclusive", "stopped_srm")
+# A mismatch this strong is no fluke: the experiment stops at its first such look.
+SRM_STOP_P = 1e-6
 
 
 def relative_degradation(metric: str, control: float, effect: float) -> float:
@@ -138,15 +145,6 @@ def _look(session: Session, experiment: Experiment, window: Window, thresholds: 
         else:
             look.reason = f"waiting for {MIN_PER_ARM} executions per arm (have {control.n} / {variant.n})"
         return look
-    srm = sample_ratio(control.n, variant.n, experiment.traffic_split)
-    if srm.p_value < SRM_ALPHA:
-        look.decision, look.metric = "blocked", "sample_ratio"
-        look.results = {"sample_ratio": srm}
-        look.reason = (
-            f"sample ratio mismatch: variant share {srm.value_variant:.3f} vs planned "
-            f"{experiment.traffic_split:.3f} (p = {srm.p_value:.2g}); assignment is broken, no decision"
-        )
-        return look
     previous = _previous_fractions(session, experiment.id, window)
     planned = experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
     # The final look needs the planned size and the minimum running time; a
@@ -177,7 +175,36 @@ def _look(session: Session, experiment: Experiment, window: Window, thresholds: 
             f"{thresholds.rollback_threshold:.0%}), significant at look {look.number} "
             f"(nominal alpha {look.nominal_alpha:.2g})"
         )
+        return look
+    srm = sample_ratio(control.n, variant.n, experiment.traffic_split)
+    if srm.p_value < SRM_ALPHA:
+        _mismatch(session, look, srm, window, age)
     return look
+
+
+def _mismatch(session: Session, look: Look, srm: TestResult, window: Window, age: timedelta) -> None:
+    """A sample-ratio mismatch: block this look, or stop the experiment if it persists."""
+    experiment = look.experiment
+    before = session.execute(
+        select(Decision.decision, Decision.metric)
+        .where(Decision.experiment_id == experiment.id, Decision.window_end < window.end)
+        .order_by(Decision.window_end.desc())
+        .limit(1)
+    ).first()
+    again = before is not None and tuple(before) == ("blocked", "sample_ratio")
+    share = (
+        f"variant share {srm.value_variant:.3f} vs planned {experiment.traffic_split:.3f} "
+        f"(p = {srm.p_value:.2g}; {look.control.n} control / {look.variant.n} variant)"
+    )
+    look.results = {"sample_ratio": srm, **look.results}
+    look.metric, look.number, look.final = "sample_ratio", 0, False
+    if again or srm.p_value < SRM_STOP_P or age >= timedelta(days=MAX_EXPERIMENT_DAYS):
+        why = "again" if again else ("far beyond chance" if srm.p_value < SRM_STOP_P else "at the time limit")
+        look.decision = "stopped_srm"
+        look.reason = f"sample ratio mismatch {why}: {share}; stopped, the control is served"
+    else:
+        look.decision = "blocked"
+        look.reason = f"sample ratio mismatch: {share}; assignment is broken, no decision this look"
 
 
 def _promote_or_stop(looks: list[Look], thresholds: Thresholds, window: Window) -> None:
@@ -284,6 +311,8 @@ def _act(session: Session, look: Look, window: Window) -> None:
                 experiment.variant_version if look.decision == "promoted" else experiment.control_version
             ),
             "reason": look.reason,
+            "n_control": look.control.n,
+            "n_variant": look.variant.n,
             "decided_at": window.end.isoformat(),
         },
         window.end,

@@ -53,6 +53,7 @@ STATUSES = (
     "kept",
     "rolled_back",
     "inconclusive",
+    "stopped_srm",
     "rejected",
 )
 ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
@@ -65,6 +66,8 @@ MEMORY = {
     "rejected": timedelta(days=7),
     "rolled_back": timedelta(days=30),
     "inconclusive": timedelta(days=30),
+    # The variant broke its own assignment (crashed, lost events): as bad as a rollback.
+    "stopped_srm": timedelta(days=30),
 }
 
 

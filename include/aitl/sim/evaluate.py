@@ -34,7 +34,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from aitl.config import Settings, Thresholds
 from aitl.loop import registry
-from aitl.loop.decisions import MAX_EXPERIMENT_DAYS, decide
+from aitl.loop.decisions import FINAL, MAX_EXPERIMENT_DAYS, decide
 from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, SEQUENTIAL_INFLATION
 from aitl.mining.rollups import BUCKETS
 from aitl.pipeline.runner import run_cycle
@@ -210,7 +210,7 @@ def _rate(count: int, n: int) -> dict[str, float]:
 def _experiment_summary(
     counts: Counter, n: int, effect: float, planned: int, thresholds: Thresholds
 ) -> dict[str, Any]:
-    decisions = {d: counts.get(d, 0) for d in ("promoted", "rolled_back", "inconclusive", "running")}
+    decisions = {d: counts.get(d, 0) for d in (*FINAL, "running")}
     summary: dict[str, Any] = {
         "experiments": n,
         "effect": effect,
@@ -316,10 +316,7 @@ def score(store_url: str, scenario: Scenario) -> dict[str, Any]:
                     "decision": experiment.status,
                 }
             )
-    matrix = {
-        truth: dict.fromkeys(("promoted", "rolled_back", "inconclusive", "running"), 0)
-        for truth in ("helpful", "harmful", "null")
-    }
+    matrix = {truth: dict.fromkeys((*FINAL, "running"), 0) for truth in ("helpful", "harmful", "null")}
     for item in decisions:
         matrix[item["truth"]][item["decision"]] += 1
     return {"decisions": decisions, "confusion_matrix": matrix}

@@ -66,6 +66,7 @@ COLORS = {
     "kept": "#558b2f",
     "rolled_back": "#c62828",
     "inconclusive": "#757575",
+    "stopped_srm": "#6a1b9a",
     "rejected": "#424242",
 }
 ADVERSE = "#d32f2f"  # an anomaly for the worse

@@ -179,14 +179,44 @@ def test_null_variant_stops_inconclusive_at_the_planned_size(sqlite_url):
         assert session.get(Experiment, "exp-1").status == "inconclusive"
 
 
-def test_sample_ratio_mismatch_blocks_without_spending_a_look(sqlite_url):
+def test_sample_ratio_mismatch_blocks_without_spending_a_look_then_stops_when_it_persists(sqlite_url):
     with transaction(connect(sqlite_url)) as session:
         setup_experiment(session)
-    run_days(sqlite_url, Traffic(success=0.95), days=2, n=(300, 180))
+    # Day 1: 280 / 200 (p = 2.6e-4) blocks; day 2 brings 255 / 225, and the
+    # mismatch of the whole sample (535 / 425, p = 3.9e-4) persists.
+    with transaction(connect(sqlite_url)) as session:
+        add_traffic(session, day(0), Traffic(), Traffic(), (280, 200), seed=0)
+        decide(session, day(0), Thresholds.resolve(), dry_run=False)
+        add_traffic(session, day(1), Traffic(), Traffic(), (255, 225), seed=1)
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
     decisions = stored(sqlite_url)
-    assert [d.decision for d in decisions] == ["blocked", "blocked"]
+    assert [d.decision for d in decisions] == ["blocked", "stopped_srm"]
     assert [d.look for d in decisions] == [0, 0]
-    assert "sample ratio mismatch" in decisions[0].reason
+    assert "sample ratio mismatch" in decisions[0].reason and "again" in decisions[1].reason
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Experiment, "exp-1").status == "stopped_srm"
+        assert registry.current(session, "p").version == 1  # the control is served
+        (message,) = session.scalars(select(OutboxMessage)).all()
+    assert message.payload["decision"] == "stopped_srm"
+    assert (message.payload["n_control"], message.payload["n_variant"]) == (535, 425)
+    assert message.payload["serve_version"] == 1
+
+
+def test_a_mismatch_far_beyond_chance_stops_at_once(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=1, n=(300, 180))  # p = 4e-8
+    (decision,) = stored(sqlite_url)
+    assert decision.decision == "stopped_srm" and "far beyond chance" in decision.reason
+
+
+def test_a_harmful_variant_is_rolled_back_even_under_a_mismatch(sqlite_url):
+    """A variant that crashes often also loses events: the guardrail acts before the SRM check."""
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(success=0.5), days=1, n=(300, 180))
+    (decision,) = stored(sqlite_url)
+    assert decision.decision == "rolled_back" and decision.metric == "success_rate"
 
 
 def test_too_little_data_waits(sqlite_url):
