@@ -7,7 +7,7 @@ tests the variant against control:
 * ``success_rate`` and ``error_rate`` (share of executions reporting an
   error): two-proportion z-test, Fisher's exact test for small counts;
 * ``quality_score``: Welch's t-test from the arms' means and variances;
-* ``log_duration``: Welch's t-test on log durations. Durations are skewed; on
+* ``log_duration``: Welch's t-test on log(duration + 0.01 s). Durations are skewed; on
   the log scale they are close to normal, the effect is a ratio of geometric
   means (``exp(effect)``), and unlike Mann-Whitney it needs only the additive
   sums the rollups keep, not every raw duration;

@@ -36,6 +36,10 @@ STAT_COLUMNS = tuple(
     for c in HourlyRollup.__table__.columns
     if c.name not in ("hour", "duration_hist", *SEGMENT_COLUMNS)
 )
+# Durations are compared on the log scale, as ratios of geometric means:
+# log(duration + 10 ms). The offset only keeps a zero duration finite; the old
+# log(1 + duration) understated slowdowns (+25% read as +8.5% at 0.5 s).
+LOG_OFFSET_S = 0.01
 # Log-spaced bucket edges from 0.1 s to 10,000 s, 8 per decade (about 33% wide):
 # bucket i holds durations in [edge[i-1], edge[i]); 0 and the last are open-ended.
 DURATION_EDGES = np.logspace(-1, 4, 41)
@@ -73,7 +77,7 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
         filler = 0 if name == "prompt_version" else ""
         frame[name] = events[name].fillna(filler).astype("int64" if filler == 0 else "str")
     duration = pd.to_numeric(events["duration_s"], errors="coerce")
-    log_duration = np.log1p(duration)
+    log_duration = np.log(duration + LOG_OFFSET_S)
     quality = pd.to_numeric(events["quality_score"], errors="coerce")
     tokens_in = pd.to_numeric(events["tokens_in"], errors="coerce").astype(float)
     tokens_out = pd.to_numeric(events["tokens_out"], errors="coerce").astype(float)

@@ -11,13 +11,18 @@
   locators, and no collisions between hours), with ``raw_encoding``,
   ``header`` (CSV) and ``event_hour`` (records refused only as too late).
 * ingested_files (the landing manifest) and late_arrivals (hours to re-normalize).
+* hourly_rollups' log-duration sums become sums of log(duration + 0.01 s)
+  instead of log(1 + duration): recomputed here from the events, so an
+  experiment running across the upgrade compares like with like.
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-04 22:52:09.916724
 """
 
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -52,6 +57,67 @@ def _retype(
 ):
     for name in names:
         batch_op.alter_column(name, existing_type=old, type_=new, existing_nullable=nullable)
+
+
+SEGMENT = (
+    "agent_tier",
+    "task_type",
+    "language",
+    "model",
+    "prompt_id",
+    "prompt_version",
+    "experiment_id",
+    "arm",
+)
+LOG_OFFSET_S = 0.01
+
+
+def _relog_durations(connection: sa.Connection) -> None:
+    """Recompute every rollup's log-duration sums from its hour's events, as log(duration + 0.01 s)."""
+    utc = aitl.store.base.UTCDateTime()
+    events = sa.table("events", sa.column("ts", utc), sa.column("duration_s"), *map(sa.column, SEGMENT))
+    rollups = sa.table(
+        "hourly_rollups",
+        sa.column("hour", utc),
+        sa.column("log_duration_sum"),
+        sa.column("log_duration_sumsq"),
+        *map(sa.column, SEGMENT),
+    )
+    statement = (
+        sa.update(rollups)
+        .where(
+            rollups.c.hour == sa.bindparam("at"), *(rollups.c[k] == sa.bindparam(f"k_{k}") for k in SEGMENT)
+        )
+        .values(log_duration_sum=sa.bindparam("total"), log_duration_sumsq=sa.bindparam("squares"))
+    )
+    for hour in connection.scalars(sa.select(rollups.c.hour).distinct()).all():
+        sums: dict[tuple, list[float]] = {}
+        query = sa.select(events.c.duration_s, *(events.c[k] for k in SEGMENT)).where(
+            events.c.ts >= hour, events.c.ts < hour + timedelta(hours=1)
+        )
+        for duration, *segment in connection.execute(query):
+            key = tuple(
+                (0 if k == "prompt_version" else "") if v is None else v
+                for k, v in zip(SEGMENT, segment, strict=True)
+            )
+            if duration is not None:
+                value = math.log(duration + LOG_OFFSET_S)
+                pair = sums.setdefault(key, [0.0, 0.0])
+                pair[0] += value
+                pair[1] += value * value
+        if sums:
+            connection.execute(
+                statement,
+                [
+                    {
+                        "at": hour,
+                        "total": t,
+                        "squares": q,
+                        **{f"k_{k}": v for k, v in zip(SEGMENT, key, strict=True)},
+                    }
+                    for key, (t, q) in sums.items()
+                ],
+            )
 
 
 def upgrade() -> None:
@@ -90,6 +156,7 @@ def upgrade() -> None:
     with op.batch_alter_table("hourly_rollups", schema=None) as batch_op:
         for name in ROLLUP_COUNTS:
             batch_op.alter_column(name, existing_type=sa.BigInteger(), nullable=False)
+    _relog_durations(op.get_bind())
 
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.add_column(sa.Column("key", sa.String(length=64), nullable=True))
