@@ -195,6 +195,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_settings(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from aitl.sim.settings_eval import evaluate_settings
+
+    with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
+        try:
+            result = evaluate_settings(
+                f"sqlite:///{Path(scratch) / 'settings.db'}",
+                experiments=args.experiments,
+                seed=args.seed,
+                day_sd=args.day_sd,
+                effect=args.effect,
+            )
+        except ValueError as exc:
+            raise UsageError(f"--experiments/--day-sd/--effect: {exc}") from None
+    _write_json(args.output, result)
+    return 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -440,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--profile", default="development", help="environment profile of the loop")
     loop.add_argument("--output", help="JSON file to write (default: standard output)")
     loop.set_defaults(func=cmd_evaluate)
+    sets = checks.add_parser("settings", help="settings changed before/after: how often rolled back")
+    sets.add_argument("--experiments", type=int, default=200, help="setting changes, one after another")
+    sets.add_argument("--seed", type=int, default=7)
+    sets.add_argument("--day-sd", type=float, default=0.02, help="task type's day-to-day SD of success")
+    sets.add_argument("--effect", type=float, default=0.0, help="the change's effect on success rate")
+    sets.add_argument("--output", help="JSON file to write (default: standard output)")
+    sets.set_defaults(func=cmd_evaluate_settings)
 
     rev = with_store(commands.add_parser("review", help="approve or reject a proposed improvement"))
     rev.add_argument("improvement_id")

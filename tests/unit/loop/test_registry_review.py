@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,7 +10,7 @@ from sqlalchemy import select
 
 from aitl.config import Thresholds
 from aitl.loop import registry
-from aitl.loop.impact import IMPACT_PERIOD, difference_in_differences, measure
+from aitl.loop.impact import IMPACT_PERIOD, TEST, measure
 from aitl.loop.implementation import ReviewError, review
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.store import connect, transaction
@@ -23,7 +22,6 @@ from aitl.store.models import (
     Improvement,
     OutboxMessage,
 )
-from aitl.store.reads import SegmentStats
 from aitl.window import Window
 from tests import factories
 
@@ -172,20 +170,6 @@ def test_safety_mode_holds_unless_an_allowed_override_is_given_with_a_note(sqlit
     assert reason.startswith("approved by r, overriding safety_mode: incident 42")
 
 
-def test_difference_in_differences_by_hand():
-    def stats(n: int, p: float) -> SegmentStats:
-        return SegmentStats(n=n, successes=round(n * p))
-
-    result = difference_in_differences(
-        stats(1000, 0.70), stats(1000, 0.60), stats(4000, 0.70), stats(4000, 0.70), "success_rate"
-    )
-    se = math.sqrt(0.21 / 1000 + 0.24 / 1000 + 0.21 / 4000 + 0.21 / 4000)
-    assert result.effect == pytest.approx(-0.10)
-    assert result.statistic == pytest.approx(-0.10 / se)
-    assert result.p_value == pytest.approx(math.erfc(0.10 / se / math.sqrt(2)))
-    assert result.ci_low == pytest.approx(-0.10 - 1.959964 * se, abs=1e-6)
-
-
 def rollups(session, start: datetime, days: int, task_type: str, traffic: Traffic, n: int, seed: int):
     rng = np.random.default_rng(seed)
     rows = []
@@ -221,7 +205,7 @@ def test_impact_of_an_applied_setting(sqlite_url, after, status):
         rows = session.scalars(
             select(ImpactMeasurement).where(ImpactMeasurement.metric == "success_rate")
         ).all()
-        assert rows and all(r.test == "difference_in_differences_z" for r in rows)
+        assert rows and all(r.test == TEST for r in rows)
         kinds = session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.created_at)).all()
     if status == "rolled_back":
         assert rows[-1].verdict == "degraded" and rows[-1].effect < -0.1
