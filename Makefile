@@ -44,6 +44,7 @@ bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/daily.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ground_truth.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/decisions.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/settings.py
 
 clean:
 	rm -rf $(VENV) .demo

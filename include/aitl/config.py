@@ -45,6 +45,10 @@ AITL_CONFIG: dict[str, Any] = {
     # write-then-rename; 0 reads everything not named *.tmp or .*).
     "allowed_lateness": "6h",
     "min_file_age_s": 0,
+    # Manual control (not in the seed): nothing is launched or applied while on
+    # (planned improvements are deferred, approvals refused); analysis, looks
+    # and decisions go on. Also AITL_PAUSE_LAUNCHES for every run of a deployment.
+    "pause_launches": False,
 }
 
 ENVIRONMENT_PROFILES: dict[str, dict[str, Any]] = {
@@ -119,6 +123,7 @@ class Thresholds:
     alpha: float
     allowed_lateness: timedelta
     min_file_age_s: int
+    pause_launches: bool
 
     @classmethod
     def resolve(cls, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None) -> Thresholds:
@@ -202,6 +207,8 @@ class Settings:
         if privacy not in PRIVACY_MODES:
             raise ConfigError(f"AITL_PRIVACY {privacy!r} is not one of {PRIVACY_MODES}")
         profile = profile or os.environ.get("AITL_PROFILE", DEFAULT_PROFILE)
+        if switch_on("AITL_PAUSE_LAUNCHES", os.environ.get("AITL_PAUSE_LAUNCHES")):
+            overrides = {**(overrides or {}), "pause_launches": True}
         landing = os.environ.get("AITL_LANDING_DIR", str(home / "landing"))
         return cls(
             store_url=store_url or os.environ.get("AITL_STORE_URL") or f"sqlite:///{home / 'aitl.db'}",
@@ -220,6 +227,22 @@ class Settings:
             ),
             privacy=privacy,
         )
+
+
+SWITCH_VALUES = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off", ""), False),
+}
+
+
+def switch_on(name: str, value: str | None) -> bool:
+    """A deployment's on/off switch (``AITL_PAUSE_LAUNCHES``): true/1/yes/on or false/0/no/off/unset."""
+    if value is None:
+        return False
+    try:
+        return SWITCH_VALUES[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{name} {value!r} is neither true (true, 1, yes, on) nor false") from None
 
 
 def check_segment(segment: dict[str, Any] | None) -> dict[str, str]:

@@ -90,7 +90,8 @@ def run_params(level: str = "hourly") -> dict[str, Param]:
             **threshold_schema(),
             description=(
                 "Threshold overrides for this run, over the profile: AITL_CONFIG names with values of "
-                'the same type, e.g. {"min_frequency": 3, "alpha": 0.01}. Stored in pipeline_runs.settings.'
+                'the same type, e.g. {"min_frequency": 3, "alpha": 0.01}; {"pause_launches": true} '
+                "launches and applies nothing. Stored in pipeline_runs.settings."
             ),
         ),
         "segment": Param(

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from sqlalchemy.exc import SQLAlchemyError
 
-from aitl.config import ConfigError, Settings
-from aitl.loop.implementation import ReviewError, review
+from aitl.config import ConfigError, Settings, switch_on
+from aitl.loop.implementation import MANUAL_ACTIONS, ReviewError, control, review
 from aitl.pipeline.runner import run_stage, stages_of
 from aitl.pipeline.stage import StageResult
 from aitl.publish.outbox import publish
@@ -119,14 +120,41 @@ def threshold_overrides(params: dict[str, Any], conf: dict[str, Any] | None = No
     return {**named, **explicit}
 
 
+# The Airflow Variable that pauses every launch of the deployment (the
+# pause_launches threshold), switched in the UI or with `airflow variables set`.
+PAUSE_VARIABLE = "aitl_pause_launches"
+
+
+def launches_paused() -> bool:
+    """Whether the Variable ``aitl_pause_launches`` is on (true, 1, yes, on); unset is off.
+
+    Read at every task, so switching it takes effect at the next task. A value
+    that is neither on nor off fails the task: a safety switch is not guessed.
+    """
+    value = Variable.get(PAUSE_VARIABLE, default=None)
+    try:
+        return switch_on(f"Variable {PAUSE_VARIABLE}", None if value is None else str(value))
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def settings_of(context: dict[str, Any]) -> Settings:
+    """The run's settings: the deployment's, the profile, the run's threshold overrides.
+
+    ``pause_launches`` is on when the run asks for it, ``AITL_PAUSE_LAUNCHES``
+    says so or the Variable ``aitl_pause_launches`` does; a run cannot switch
+    a deployment's pause off.
+    """
     params = context.get("params") or {}
     conf = getattr(context.get("dag_run"), "conf", None) or {}
+    overrides = threshold_overrides(params, conf)
+    if launches_paused():
+        overrides = {**overrides, "pause_launches": True}
     try:
         return Settings.from_env(
             store_url=store_url(),
             profile=params.get("profile"),
-            overrides=threshold_overrides(params, conf),
+            overrides=overrides,
             dry_run=bool(params.get("dry_run", False)),
             sink_url=sink_url(),
             segment=params.get("segment") or {},
@@ -318,37 +346,65 @@ def _json_safe(value: Any) -> Any:
 
 
 def review_improvement(context: dict[str, Any]) -> dict[str, Any]:
-    """Approve or reject the improvement named by the run's params.
+    """Apply the review named by the run's params.
 
-    A refused review (unknown id, not proposed, unsafe now) fails the task
-    without retries: retrying cannot change the answer.
+    ``approve`` / ``reject`` take a proposed ``improvement_id``; ``stop`` /
+    ``rollback`` a running ``experiment_id``, or the ``improvement_id`` of a
+    running experiment. A refused review (unknown id, wrong status, unsafe
+    now) fails the task without retries: retrying cannot change the answer.
     """
     check_conf(context)
     params = context["params"]
-    if not params.get("improvement_id"):
+    decision = params["decision"]
+    improvement_id, experiment_id = params.get("improvement_id"), params.get("experiment_id")
+    if decision in MANUAL_ACTIONS:
+        if params.get("override"):
+            raise ParamError(f"param override: goes with an approval, not with {decision}")
+        if bool(improvement_id) == bool(experiment_id):
+            raise ParamError(
+                f"param experiment_id: {decision} takes experiment_id (a running experiment; see aitl "
+                "experiments) or the improvement_id of one, exactly one of them"
+            )
+    elif experiment_id:
+        raise ParamError(f"param experiment_id: only with decision stop or rollback, not {decision}")
+    elif not improvement_id:
         raise ParamError("param improvement_id: required (a proposed improvement; see aitl improvements)")
     settings = settings_of(context)
     reviewer = getattr(context.get("dag_run"), "triggering_user_name", None) or "airflow"
+    note = params.get("note") or ""
     with store_failures(settings.store_url):
         check_schema(settings.store_url)
         try:
             with transaction(connect(settings.store_url)) as session:
-                result = review(
-                    session,
-                    params["improvement_id"],
-                    params["decision"],
-                    at=datetime.now(UTC),
-                    thresholds=settings.thresholds,
-                    reviewer=reviewer,
-                    note=params.get("note") or "",
-                    override=params.get("override"),
-                    allowed_overrides=settings.review_overrides,
-                )
+                if experiment_id:
+                    result = control(
+                        session,
+                        experiment_id,
+                        decision,
+                        at=datetime.now(UTC),
+                        thresholds=settings.thresholds,
+                        reviewer=reviewer,
+                        note=note,
+                    )
+                else:
+                    result = review(
+                        session,
+                        improvement_id,
+                        decision,
+                        at=datetime.now(UTC),
+                        thresholds=settings.thresholds,
+                        reviewer=reviewer,
+                        note=note,
+                        override=params.get("override"),
+                        allowed_overrides=settings.review_overrides,
+                    )
         except ReviewError as exc:
             raise AirflowFailException(str(exc)) from exc
         # Tell the platform now rather than at the next hourly publish.
         result["published"] = publish(
             connect(settings.store_url), sink_from_url(settings.sink_url), datetime.now(UTC)
         )
-    log.info("aitl review %s: %s", params["improvement_id"], json.dumps(result, sort_keys=True))
+    log.info(
+        "aitl review %s %s: %s", decision, experiment_id or improvement_id, json.dumps(result, sort_keys=True)
+    )
     return result

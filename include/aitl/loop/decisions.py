@@ -57,10 +57,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from aitl.config import Thresholds
@@ -78,7 +78,8 @@ from aitl.window import Window
 
 MAX_EXPERIMENT_DAYS = 14
 LAST_BEFORE_FINAL = 0.95  # information fraction of a look past the planned size but not yet final
-FINAL = ("promoted", "rolled_back", "inconclusive", "stopped_srm")
+# "stopped": by a person (aitl.loop.implementation.control), who may also roll back.
+FINAL = ("promoted", "rolled_back", "inconclusive", "stopped_srm", "stopped")
 # A mismatch this strong is no fluke: the experiment stops at its first such look.
 SRM_STOP_P = 1e-6
 
@@ -289,16 +290,44 @@ def _row(look: Look, window: Window) -> dict[str, Any]:
     }
 
 
-def _act(session: Session, look: Look, window: Window) -> None:
-    """Apply a final decision: registry, experiment, improvement and the outbox, together."""
-    experiment = look.experiment
-    if look.decision == "promoted":
-        registry.set_current(session, experiment.prompt_id, experiment.variant_version, window.end)
-    experiment.status, experiment.ended_at = look.decision, window.end
+class AlreadyEnded(RuntimeError):
+    """The experiment was ended by another decision (a person's, another run's) since it was read."""
+
+
+def apply_decision(
+    session: Session,
+    experiment: Experiment,
+    decision: str,
+    reason: str,
+    at: datetime,
+    n_control: int,
+    n_variant: int,
+) -> None:
+    """Apply a final decision: registry, experiment, improvement and the outbox, together.
+
+    The daily looks and a person's stop or rollback (``aitl.loop.implementation.control``)
+    both end an experiment here. Only a promotion changes the registry: the
+    variant becomes current; any other decision leaves the control served.
+    The experiment is ended only if it is still running when written (a
+    conditional update, which on PostgreSQL waits for a concurrent decision to
+    commit): otherwise ``AlreadyEnded`` is raised, so the caller's transaction
+    rolls back instead of overwriting the decision that came first.
+    """
+    if decision not in FINAL:
+        raise ValueError(f"decision {decision!r} is not one of {FINAL}")
+    ended = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment.id, Experiment.status == "running")
+        .values(status=decision, ended_at=at)
+    )
+    if ended.rowcount != 1:
+        raise AlreadyEnded(f"experiment {experiment.id} is no longer running: it was ended meanwhile")
+    if decision == "promoted":
+        registry.set_current(session, experiment.prompt_id, experiment.variant_version, at)
     improvement = session.get(Improvement, experiment.improvement_id)
     if improvement is not None:
-        improvement.status, improvement.status_reason = look.decision, look.reason
-        improvement.updated_at = window.end
+        improvement.status, improvement.status_reason = decision, reason
+        improvement.updated_at = at
     outbox.enqueue(
         session,
         "experiment_decision",
@@ -306,16 +335,16 @@ def _act(session: Session, look: Look, window: Window) -> None:
             "experiment_id": experiment.id,
             "improvement_id": experiment.improvement_id,
             "prompt_id": experiment.prompt_id,
-            "decision": look.decision,
+            "decision": decision,
             "serve_version": (
-                experiment.variant_version if look.decision == "promoted" else experiment.control_version
+                experiment.variant_version if decision == "promoted" else experiment.control_version
             ),
-            "reason": look.reason,
-            "n_control": look.control.n,
-            "n_variant": look.variant.n,
-            "decided_at": window.end.isoformat(),
+            "reason": reason,
+            "n_control": n_control,
+            "n_variant": n_variant,
+            "decided_at": at.isoformat(),
         },
-        window.end,
+        at,
     )
 
 
@@ -339,7 +368,15 @@ def decide(session: Session, window: Window, thresholds: Thresholds, *, dry_run:
         insert_ignore(session, table, [_row(look, window) for look in looks])
         for look in looks:
             if look.decision in FINAL:
-                _act(session, look, window)
+                apply_decision(
+                    session,
+                    look.experiment,
+                    look.decision,
+                    look.reason,
+                    window.end,
+                    look.control.n,
+                    look.variant.n,
+                )
     counts: dict[str, int] = {}
     for look in looks:
         counts[look.decision] = counts.get(look.decision, 0) + 1

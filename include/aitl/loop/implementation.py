@@ -9,17 +9,22 @@ improvement's ``status_reason``):
    (``aitl review`` or the ``aitl_improvement_review`` DAG);
 3. with ``safety_mode``, settings (tier, model, timeout, batch size,
    concurrency) are never changed unattended -> *proposed*;
-4. with ``safety_mode``: fewer than ``max_concurrent_improvements`` running;
-5. ``improvement_budget``: the cost units (``COST``) implemented in the last
+4. ``pause_launches`` is off (a person's switch: while on, nothing is
+   launched or applied; analysis, looks and decisions go on);
+5. with ``safety_mode``: fewer than ``max_concurrent_improvements`` running;
+6. ``improvement_budget``: the cost units (``COST``) implemented in the last
    24 hours plus this one stay within the budget;
-6. no other experiment running on the same prompt (two experiments on one
+7. no other experiment running on the same prompt (two experiments on one
    prompt would confound each other), and the prompt is registered.
 
 Gates 1-3 are what a reviewer's approval overrides; they leave the
-improvement *proposed*. Gates 4-6 protect the platform and apply to approved
+improvement *proposed*. Gates 4-7 protect the platform and apply to approved
 improvements too; they are passing conditions, so they leave it *deferred*:
 not blocking, so that the next cycle that sees the finding again plans it
 afresh and tries once more.
+
+A person may also end a running experiment by hand (``control``: stop it,
+or roll it back); that is recorded and published as a daily decision is.
 
 A prompt refinement becomes a new prompt version (parent = the current
 version, diff and reason recorded) that does *not* become current, and an A/B
@@ -45,11 +50,12 @@ from sqlalchemy.orm import Session
 from aitl.config import OVERRIDABLE_GATES, Thresholds
 from aitl.ids import stable_id
 from aitl.loop import registry
-from aitl.loop.verification import HIGHER_IS_BETTER
+from aitl.loop.decisions import AlreadyEnded, apply_decision
+from aitl.loop.verification import HIGHER_IS_BETTER, arm_stats, compare_arms
 from aitl.publish import outbox
 from aitl.stats.power import sample_size_two_proportions
-from aitl.store.models import ConfigVersion, Experiment, Improvement
-from aitl.store.reads import merged_stats
+from aitl.store.models import ConfigVersion, Decision, Experiment, Improvement
+from aitl.store.reads import SegmentStats, merged_stats
 from aitl.window import Window
 
 MINIMUM_DETECTABLE_EFFECT = 0.05  # absolute change in success rate
@@ -66,6 +72,10 @@ COST = {
     "model_selection": 20,
 }
 BUDGET_PERIOD = timedelta(hours=24)
+PAUSED = "launches paused (pause_launches): nothing is launched or applied until it is off"
+# What a person may do to a running experiment (``control``), and the final decision each records.
+MANUAL_ACTIONS = {"stop": "stopped", "rollback": "rolled_back"}
+REVIEW_DECISIONS = ("approve", "reject", *MANUAL_ACTIONS)
 
 
 class ReviewError(ValueError):
@@ -120,6 +130,8 @@ def _safety_gate(
     ``overrides`` names the gates a reviewer explicitly set aside (``review``);
     only those in ``OVERRIDABLE_GATES`` can be.
     """
+    if thresholds.pause_launches:
+        return PAUSED
     capped = thresholds.safety_mode and "safety_mode" not in overrides
     if capped and running >= thresholds.max_concurrent_improvements:
         return (
@@ -273,7 +285,12 @@ def _implement_one(session: Session, improvement: Improvement, window: Window, t
 def implement(
     session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool, level: str
 ) -> dict[str, Any]:
-    """Gate and implement this run's planned improvements (highest priority first)."""
+    """Gate and implement this run's planned improvements (highest priority first).
+
+    With ``pause_launches`` every improvement that passes gates 1-3 is
+    deferred with the reason ``PAUSED``, so the finding is planned afresh once
+    launches resume.
+    """
     planned = session.scalars(
         select(Improvement)
         .where(
@@ -313,6 +330,7 @@ def implement(
         "considered": len(planned),
         **{status: len(ids) for status, ids in outcome.items()},
         "budget_spent": spent,
+        "paused": thresholds.pause_launches,
         "dry_run": dry_run,
         "improvement_ids": outcome,
     }
@@ -330,18 +348,19 @@ def review(
     override: str | None = None,
     allowed_overrides: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Apply a person's approval or rejection of a proposed improvement.
+    """A person's decision: approve or reject a proposed improvement, stop or roll back a running one.
 
     Approval overrides the confidence gates only: an approved change still
-    waits if it would break safety mode, the budget or an experiment already
-    running on its prompt, and the reviewer is told why. The thresholds are
-    the deployment's: a review cannot bring its own profile. Setting a gate
-    aside takes an explicit ``override`` (one of ``OVERRIDABLE_GATES``) that the
-    deployment allows (``allowed_overrides``) and a note; it is recorded in
-    the improvement's status reason.
+    waits if launches are paused or it would break safety mode, the budget or
+    an experiment already running on its prompt, and the reviewer is told
+    why. The thresholds are the deployment's: a review cannot bring its own
+    profile. Setting a gate aside takes an explicit ``override`` (one of
+    ``OVERRIDABLE_GATES``) that the deployment allows (``allowed_overrides``)
+    and a note; it is recorded in the improvement's status reason. ``stop``
+    and ``rollback`` end the improvement's running experiment (``control``).
     """
-    if decision not in ("approve", "reject"):
-        raise ReviewError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    if decision not in REVIEW_DECISIONS:
+        raise ReviewError(f"decision must be 'approve', 'reject', 'stop' or 'rollback', got {decision!r}")
     if override is not None:
         if override not in OVERRIDABLE_GATES:
             raise ReviewError(f"override {override!r} is not one of {list(OVERRIDABLE_GATES)}")
@@ -355,6 +374,20 @@ def review(
     improvement = session.get(Improvement, improvement_id)
     if improvement is None:
         raise ReviewError(f"improvement {improvement_id!r} does not exist")
+    if decision in MANUAL_ACTIONS:
+        experiment_id = session.scalar(
+            select(Experiment.id).where(
+                Experiment.improvement_id == improvement_id, Experiment.status == "running"
+            )
+        )
+        if experiment_id is None:
+            raise ReviewError(
+                f"improvement {improvement_id!r} is {improvement.status}: only one with a running "
+                "experiment can be stopped or rolled back"
+            )
+        return control(
+            session, experiment_id, decision, at=at, thresholds=thresholds, reviewer=reviewer, note=note
+        )
     if improvement.status != "proposed":
         raise ReviewError(
             f"improvement {improvement_id!r} is {improvement.status}, only proposed ones can be reviewed"
@@ -374,3 +407,96 @@ def review(
     status = _implement_one(session, improvement, Window(at - BUDGET_PERIOD, at), thresholds)
     improvement.status_reason = f"{signed}; {improvement.status_reason}"
     return {"improvement_id": improvement_id, "status": status}
+
+
+def control(
+    session: Session,
+    experiment_id: str,
+    action: str,
+    *,
+    at: datetime,
+    thresholds: Thresholds,
+    reviewer: str,
+    note: str = "",
+) -> dict[str, Any]:
+    """A person stops (``stop``) or rolls back (``rollback``) a running experiment at ``at``.
+
+    Recorded and published as a final daily decision is: a ``decisions`` row
+    (look 0: no test was passed and no alpha is spent) with the arms' counts
+    and, as evidence only, the primary metric's test at the fixed level
+    ``alpha`` in ``effect`` / ``ci_low`` / ``ci_high`` / ``p_value`` (every metric's in
+    ``details``); then ``aitl.loop.decisions.apply_decision``: the experiment
+    and its improvement end as ``stopped`` (no verdict on the variant: not
+    planned again for a week) or ``rolled_back`` (judged worse: a month),
+    the control stays served, and the outbox tells the platform. The reason
+    names the person and the note. Not a launch: it works while launches are
+    paused.
+    """
+    if action not in MANUAL_ACTIONS:
+        raise ReviewError(f"action must be 'stop' or 'rollback', got {action!r}")
+    experiment = session.get(Experiment, experiment_id, with_for_update=True)
+    if experiment is None:
+        raise ReviewError(f"experiment {experiment_id!r} does not exist")
+    if experiment.status != "running":
+        raise ReviewError(
+            f"experiment {experiment_id!r} is {experiment.status}: only a running one can be stopped "
+            "or rolled back"
+        )
+    decision = MANUAL_ACTIONS[action]
+    if at > experiment.started_at:
+        control_arm, variant_arm = arm_stats(session, experiment, at)
+    else:
+        control_arm, variant_arm = SegmentStats(), SegmentStats()
+    evidence = compare_arms(control_arm, variant_arm, thresholds.alpha)
+    primary = evidence.get(experiment.primary_metric)
+    split = experiment.traffic_split
+    planned = experiment.planned_n_per_arm * (1 + split / (1 - split))
+    spent = session.scalar(
+        select(Decision.alpha_spent)
+        .where(Decision.experiment_id == experiment_id, Decision.look > 0)
+        .order_by(Decision.window_end.desc())
+        .limit(1)
+    )
+    reason = (
+        f"manual {action} by {reviewer}"
+        + (f": {note}" if note else "")
+        + f"; control v{experiment.control_version} served"
+    )
+    session.add(
+        Decision(
+            experiment_id=experiment_id,
+            window_end=at,
+            look=0,
+            decision=decision,
+            reason=reason,
+            metric=experiment.primary_metric if primary else None,
+            test=primary.test if primary else None,
+            n_control=control_arm.n,
+            n_variant=variant_arm.n,
+            effect=primary.effect if primary else None,
+            ci_low=primary.ci_low if primary else None,
+            ci_high=primary.ci_high if primary else None,
+            p_value=primary.p_value if primary else None,
+            p_adjusted=None,
+            information_fraction=min(1.0, (control_arm.n + variant_arm.n) / planned) if planned else 0.0,
+            alpha_spent=spent or 0.0,
+            nominal_alpha=thresholds.alpha,
+            details={
+                "manual": {"action": action, "by": reviewer, "note": note},
+                **{metric: result.as_dict() for metric, result in evidence.items()},
+            },
+        )
+    )
+    session.flush()
+    try:
+        apply_decision(session, experiment, decision, reason, at, control_arm.n, variant_arm.n)
+    except AlreadyEnded as exc:
+        raise ReviewError(str(exc)) from None
+    return {
+        "experiment_id": experiment_id,
+        "improvement_id": experiment.improvement_id,
+        "status": decision,
+        "serve_version": experiment.control_version,
+        "n_control": control_arm.n,
+        "n_variant": variant_arm.n,
+    }

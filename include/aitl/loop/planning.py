@@ -54,6 +54,7 @@ STATUSES = (
     "rolled_back",
     "inconclusive",
     "stopped_srm",
+    "stopped",
     "rejected",
 )
 ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
@@ -68,6 +69,8 @@ MEMORY = {
     "inconclusive": timedelta(days=30),
     # The variant broke its own assignment (crashed, lost events): as bad as a rollback.
     "stopped_srm": timedelta(days=30),
+    # Stopped by a person without a verdict on it: not relaunched for a week, as a rejection.
+    "stopped": timedelta(days=7),
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from aitl.config import SEGMENT_FILTER_KEYS, Settings
 from aitl.loop import decisions, impact
 from aitl.loop.effectiveness import effectiveness
-from aitl.loop.implementation import implement
+from aitl.loop.implementation import PAUSED, implement
 from aitl.loop.planning import plan
 from aitl.loop.verification import verify
 from aitl.pipeline.stage import StageResult, count_by, owned_by
@@ -104,8 +104,19 @@ def plan_and_store(
 
 
 def implement_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:
+    """Gate and launch the plans; while ``pause_launches`` is on, defer them and stop with that reason.
+
+    A pause stops launches and setting changes only: ``verify`` (looks,
+    decisions, rollbacks of settings) and ``publish`` still run after it.
+    """
     summary = implement(session, window, settings.thresholds, dry_run=settings.dry_run, level=level)
-    return StageResult(summary, stop=None if summary["considered"] else "no planned improvements")
+    if not summary["considered"]:
+        stop = "no planned improvements"
+    elif summary["paused"]:
+        stop = f"{PAUSED} ({summary['deferred']} deferred)"
+    else:
+        stop = None
+    return StageResult(summary, stop=stop)
 
 
 def verify_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:

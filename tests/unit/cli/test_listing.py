@@ -205,7 +205,7 @@ def test_an_experiment_before_its_first_look(sqlite_url, capsys):
     [
         (["improvements", "--status", "done"], "--status: unknown value 'done'", "planned, proposed"),
         (["improvements", "--type", "prompt"], "--type: unknown value 'prompt'", "prompt_refinement"),
-        (["experiments", "--status", "stopped"], "--status: unknown value 'stopped'", "running, promoted"),
+        (["experiments", "--status", "halted"], "--status: unknown value 'halted'", "running, promoted"),
     ],
 )
 def test_unknown_filter_values_get_one_line_naming_the_valid_ones(sqlite_url, capsys, argv, named, valid):

@@ -8,14 +8,19 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from aitl.config import Thresholds
+from aitl.config import ConfigError, Settings, Thresholds
 from aitl.loop import registry
+from aitl.loop.decisions import FINAL, AlreadyEnded, apply_decision
+from aitl.loop.decisions import decide as daily_decide
 from aitl.loop.impact import IMPACT_PERIOD, TEST, measure
-from aitl.loop.implementation import ReviewError, review
+from aitl.loop.implementation import PAUSED, ReviewError, control, implement, review
+from aitl.loop.planning import MEMORY, STATUSES
+from aitl.pipeline.acting import implement_stage
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.store import connect, transaction
 from aitl.store.models import (
     ConfigVersion,
+    Decision,
     Experiment,
     HourlyRollup,
     ImpactMeasurement,
@@ -124,7 +129,7 @@ def test_rejection_and_refusals(sqlite_url):
         decide(session, "nope", "approve")
     with (
         transaction(connect(sqlite_url)) as session,
-        pytest.raises(ReviewError, match="'approve' or 'reject'"),
+        pytest.raises(ReviewError, match="'approve', 'reject', 'stop' or 'rollback'"),
     ):
         decide(session, "imp-1", "maybe")
     with transaction(connect(sqlite_url)) as session:
@@ -168,6 +173,186 @@ def test_safety_mode_holds_unless_an_allowed_override_is_given_with_a_note(sqlit
     with transaction(connect(sqlite_url)) as session:
         reason = session.get(Improvement, "imp-1").status_reason
     assert reason.startswith("approved by r, overriding safety_mode: incident 42")
+
+
+def running_experiment(session, started: datetime = AT - 2 * DAY, worse: float = 0.0) -> None:
+    """Experiment exp-1 (imp-1, prompt p v1 vs v2) running since ``started``, with one day of traffic.
+
+    A daily look at the end of that day has spent some alpha already.
+    """
+    registry.ensure_registered(session, "p", "Write an endpoint.", at=started - DAY)
+    registry.add_version(
+        session, "p", "Write an endpoint.\nBe careful.\n", at=started, reason="t", make_current=False
+    )
+    session.add(improvement(status="running", status_reason="experiment exp-1 launched"))
+    session.add(factories.experiment(started, planned_n_per_arm=1000))
+    rng = np.random.default_rng(5)
+    rows = [
+        synthetic_rollup(rng, started + timedelta(hours=h), "exp-1", arm, 50, Traffic(success=0.75 - cut))
+        for h in range(6)
+        for arm, cut in (("control", 0.0), ("variant", worse))
+    ]
+    session.execute(HourlyRollup.__table__.insert(), [r | {"prompt_id": "p"} for r in rows])
+    daily_decide(session, Window(started, started + DAY), Thresholds.resolve(), dry_run=False)
+
+
+@pytest.mark.parametrize(("action", "status"), [("stop", "stopped"), ("rollback", "rolled_back")])
+def test_a_person_stops_or_rolls_back_a_running_experiment(store_url, action, status):
+    with transaction(connect(store_url)) as session:
+        running_experiment(session, worse=0.1)
+    with transaction(connect(store_url)) as session:
+        result = control(
+            session,
+            "exp-1",
+            action,
+            at=AT,
+            thresholds=Thresholds.resolve(),
+            reviewer="ana",
+            note="complaints",
+        )
+    assert result == {
+        "experiment_id": "exp-1",
+        "improvement_id": "imp-1",
+        "status": status,
+        "serve_version": 1,
+        "n_control": 300,
+        "n_variant": 300,
+    }
+    reason = f"manual {action} by ana: complaints; control v1 served"
+    with transaction(connect(store_url)) as session:
+        first, manual = session.scalars(select(Decision).order_by(Decision.window_end)).all()
+        assert (first.look, first.decision) == (1, "continue")
+        assert (manual.look, manual.decision, manual.reason, manual.window_end) == (0, status, reason, AT)
+        assert (manual.n_control, manual.n_variant, manual.metric) == (300, 300, "success_rate")
+        assert manual.effect < 0 and manual.p_adjusted is None  # evidence only, at the fixed level
+        assert manual.alpha_spent == first.alpha_spent and manual.information_fraction == 0.3
+        assert manual.details["manual"] == {"action": action, "by": "ana", "note": "complaints"}
+        experiment = session.get(Experiment, "exp-1")
+        assert (experiment.status, experiment.ended_at) == (status, AT)
+        stored = session.get(Improvement, "imp-1")
+        assert (stored.status, stored.status_reason, stored.updated_at) == (status, reason, AT)
+        assert registry.current(session, "p").version == 1  # the control is served
+        (message,) = session.scalars(select(OutboxMessage)).all()
+        assert message.kind == "experiment_decision"
+        assert message.payload | {"decided_at": None} == {
+            "experiment_id": "exp-1",
+            "improvement_id": "imp-1",
+            "prompt_id": "p",
+            "decision": status,
+            "serve_version": 1,
+            "reason": reason,
+            "n_control": 300,
+            "n_variant": 300,
+            "decided_at": None,
+        }
+    # The next daily look leaves it alone: it no longer runs, and its decision stands.
+    with transaction(connect(store_url)) as session:
+        later = daily_decide(session, Window(AT, AT + DAY), Thresholds.resolve(), dry_run=False)
+        assert later["experiments"] == 0
+        assert session.get(Experiment, "exp-1").status == status
+
+
+ALLOWED = frozenset({"safety_mode"})
+
+
+def test_stop_and_rollback_through_the_review_and_their_refusals(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        running_experiment(session)
+        session.add(improvement(id="imp-2", dedupe_key="k2"))  # proposed, no experiment
+    with transaction(connect(sqlite_url)) as session:
+        with pytest.raises(ReviewError, match="override goes with an approval"):
+            decide(session, "imp-1", "stop", override="safety_mode", note="x", allowed_overrides=ALLOWED)
+        with pytest.raises(ReviewError, match="is proposed: only one with a running experiment"):
+            decide(session, "imp-2", "rollback")
+        with pytest.raises(ReviewError, match="'stop' or 'rollback', got 'approve'"):
+            control(session, "exp-1", "approve", at=AT, thresholds=Thresholds.resolve(), reviewer="r")
+        with pytest.raises(ReviewError, match="experiment 'exp-9' does not exist"):
+            control(session, "exp-9", "stop", at=AT, thresholds=Thresholds.resolve(), reviewer="r")
+        result = decide(session, "imp-1", "stop", reviewer="bo")
+    assert (result["experiment_id"], result["status"]) == ("exp-1", "stopped")
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Improvement, "imp-1").status_reason == "manual stop by bo; control v1 served"
+        with pytest.raises(ReviewError, match="is stopped: only one with a running experiment"):
+            decide(session, "imp-1", "rollback")
+        with pytest.raises(ReviewError, match="'exp-1' is stopped: only a running one"):
+            control(session, "exp-1", "rollback", at=AT, thresholds=Thresholds.resolve(), reviewer="r")
+
+
+def test_a_decision_never_overwrites_one_made_meanwhile(store_url):
+    """A daily look that read the experiment before a person stopped it fails instead of promoting it."""
+    with transaction(connect(store_url)) as session:
+        running_experiment(session)
+    with transaction(connect(store_url)) as session:
+        experiment = session.get(Experiment, "exp-1")
+        assert experiment.status == "running"
+        with transaction(connect(store_url)) as other:
+            control(other, "exp-1", "stop", at=AT, thresholds=Thresholds.resolve(), reviewer="r")
+        with pytest.raises(AlreadyEnded, match="exp-1 is no longer running"):
+            apply_decision(session, experiment, "promoted", "significant", AT + DAY, 300, 300)
+    with transaction(connect(store_url)) as session:
+        assert session.get(Experiment, "exp-1").status == "stopped"
+        assert registry.current(session, "p").version == 1
+
+
+def test_every_final_decision_is_an_improvement_status_and_a_person_s_stop_is_remembered():
+    assert set(FINAL) <= set(STATUSES) and set(MEMORY) <= set(STATUSES)
+    assert MEMORY["stopped"] == timedelta(days=7) and MEMORY["rolled_back"] == timedelta(days=30)
+
+
+def test_pause_launches_defers_every_launch_and_refuses_approvals(sqlite_url):
+    paused = Thresholds.resolve("development", {"pause_launches": True})
+    hour = Window(AT - timedelta(hours=1), AT)
+    with transaction(connect(sqlite_url)) as session:
+        running_experiment(session, started=AT - 3 * DAY)
+        session.add(improvement(id="imp-2", dedupe_key="k2", target_id="q", level="hourly", status="planned"))
+        session.add(improvement(id="imp-3", dedupe_key="k3", level="hourly", status="planned", **SETTING))
+        session.add(
+            improvement(id="imp-4", dedupe_key="k4", level="hourly", status="planned", confidence=0.1)
+        )
+        session.add(improvement(id="imp-5", dedupe_key="k5", target_id="q"))  # proposed
+        registry.ensure_registered(session, "q", "Refactor.", at=AT - DAY)
+    settings = Settings(store_url=sqlite_url, landing_dir=None, thresholds=paused)
+    with transaction(connect(sqlite_url)) as session:
+        result = implement_stage(session, hour, settings, level="hourly")
+    assert result.stop == f"{PAUSED} (2 deferred)"
+    assert (result.summary["paused"], result.summary["launched"], result.summary["applied"]) == (True, 0, 0)
+    assert result.summary["improvement_ids"]["rejected"] == ["imp-4"]  # the other gates still judge
+    with transaction(connect(sqlite_url)) as session:
+        for deferred in ("imp-2", "imp-3"):
+            assert (
+                session.get(Improvement, deferred).status,
+                session.get(Improvement, deferred).status_reason,
+            ) == (
+                "deferred",
+                PAUSED,
+            )
+        with pytest.raises(ReviewError, match="cannot be implemented now: launches paused"):
+            decide(session, "imp-5", "approve", thresholds=paused)
+    with transaction(connect(sqlite_url)) as session:
+        assert session.get(Improvement, "imp-5").status == "proposed"
+        assert session.scalars(select(Experiment.id)).all() == ["exp-1"]
+        assert session.scalars(select(ConfigVersion)).all() == []
+        # Decisions go on: a person may still stop what runs.
+        assert decide(session, "imp-1", "rollback", thresholds=paused)["status"] == "rolled_back"
+    with transaction(connect(sqlite_url)) as session:
+        kinds = session.scalars(select(OutboxMessage.kind)).all()
+        assert kinds == ["experiment_decision"]
+        again = implement(session, hour, Thresholds.resolve("development"), dry_run=True, level="hourly")
+        assert again["paused"] is False
+
+
+def test_pause_launches_for_a_whole_deployment(monkeypatch, tmp_path):
+    store = f"sqlite:///{tmp_path / 'unused.db'}"
+    assert Settings.from_env(store_url=store).thresholds.pause_launches is False
+    monkeypatch.setenv("AITL_PAUSE_LAUNCHES", "true")
+    # A run cannot switch a deployment's pause off.
+    settings = Settings.from_env(store_url=store, overrides={"pause_launches": False, "alpha": 0.01})
+    assert settings.thresholds.pause_launches is True and settings.thresholds.alpha == 0.01
+    monkeypatch.setenv("AITL_PAUSE_LAUNCHES", "0")
+    assert Settings.from_env(store_url=store).thresholds.pause_launches is False
+    monkeypatch.setenv("AITL_PAUSE_LAUNCHES", "maybe")
+    with pytest.raises(ConfigError, match="AITL_PAUSE_LAUNCHES 'maybe' is neither true"):
+        Settings.from_env(store_url=store)
 
 
 def rollups(session, start: datetime, days: int, task_type: str, traffic: Traffic, n: int, seed: int):
