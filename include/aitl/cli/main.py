@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from aitl.cli.control import add_experiment_parser
 from aitl.config import OVERRIDABLE_GATES, ConfigError, Settings
 from aitl.store.database import StoreError, check_schema, connect, masked_url, store_error
 from aitl.window import Window, parse_utc
@@ -238,6 +239,19 @@ def cmd_review(args: argparse.Namespace) -> int:
     except ReviewError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(result))
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from aitl.cli.control import end_experiment
+    from aitl.loop.implementation import ReviewError
+
+    settings = _settings(args)
+    try:
+        result = end_experiment(_store(settings), settings, args)
+    except ReviewError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, sort_keys=True, default=str))
     return 0
 
 
@@ -480,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set this gate aside, where AITL_REVIEW_OVERRIDES allows it (needs --note)",
     )
     rev.set_defaults(func=cmd_review)
+    add_experiment_parser(commands, with_store, cmd_experiment)
 
     hist = with_store(commands.add_parser("history", help="every version of a prompt or setting"))
     hist.add_argument("target", help="a prompt id (api_endpoint-gen) or a setting (model:refactor)")

@@ -101,6 +101,7 @@ def one_line(capsys) -> str:
         ["report", *WINDOW],
         ["improvements"],
         ["review", "imp-1", "approve"],
+        ["experiment", "stop", "exp-1"],
         ["publish"],
     ],
 )
@@ -168,3 +169,46 @@ def test_a_bare_postgresql_url_works(tmp_path, capsys):
     assert capsys.readouterr().out == f"store at {bare.render_as_string()} upgraded to head\n"
     assert main(["report", *WINDOW, "--store", store.replace("postgresql://", "postgres://"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hours_run"] == 0
+
+
+def test_a_person_rolls_back_or_stops_an_experiment_from_the_command_line(tmp_path, capsys, monkeypatch):
+    from datetime import UTC, datetime
+
+    from aitl.loop import registry
+    from aitl.store import connect, transaction
+    from tests import factories
+
+    store, sink = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "published.jsonl"
+    monkeypatch.setenv("AITL_SINK_URL", str(sink))
+    assert main(["db", "upgrade", "--store", store]) == 0
+    started = datetime(2026, 11, 18, tzinfo=UTC)
+    with transaction(connect(store)) as session:
+        registry.ensure_registered(session, "p", "Write code.", at=started)
+        for n in (1, 2):
+            improvement = factories.improvement(started, id=f"imp-{n}", dedupe_key=f"k{n}", status="running")
+            session.add(improvement)
+            session.add(factories.experiment(started, id=f"exp-{n}", improvement_id=f"imp-{n}"))
+    capsys.readouterr()
+    assert (
+        main(["experiment", "rollback", "exp-1", "--store", store, "--reviewer", "ana", "--note", "bad"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert (result["experiment_id"], result["status"], result["serve_version"]) == ("exp-1", "rolled_back", 1)
+    assert result["published"]["delivered"] == 1
+    assert main(["experiment", "stop", "exp-2", "--store", store]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "stopped"
+    messages = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert [(m["kind"], m["payload"]["experiment_id"], m["payload"]["decision"]) for m in messages] == [
+        ("experiment_decision", "exp-1", "rolled_back"),
+        ("experiment_decision", "exp-2", "stopped"),
+    ]
+    assert messages[0]["payload"]["reason"] == "manual rollback by ana: bad; control v1 served"
+    assert messages[1]["payload"]["reason"] == "manual stop by cli; control v1 served"
+    assert main(["experiment", "stop", "exp-1", "--store", store]) == 2
+    assert one_line(capsys) == (
+        "aitl experiment: experiment 'exp-1' is rolled_back: only a running one can be stopped or rolled back"
+    )
+    assert main(["experiment", "rollback", "exp-9", "--store", store]) == 2
+    assert one_line(capsys) == "aitl experiment: experiment 'exp-9' does not exist"
+    assert main(["experiments", "--status", "stopped", "--store", store, "--json"]) == 0
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == ["exp-2"]
