@@ -11,39 +11,48 @@ by the daily cycle, one *decision look* per experiment per day, like this:
 2. A sample-ratio mismatch (chi-square p < 0.001) means the assignment is
    broken, often by the variant itself (it crashes, or loses events). The
    guardrails are checked first, so a harmful variant is still rolled back.
-   Otherwise the look is ``blocked`` and no look is spent; a mismatch that
+   Otherwise the look is ``blocked``: it promotes nothing (its guardrail
+   check counts as a look of the guardrails); a mismatch that
    persists (two looks in a row, or one at p < ``SRM_STOP_P``) or an
    experiment at ``MAX_EXPERIMENT_DAYS`` stops it as ``stopped_srm``: the
    control is served, and the platform hears it with the arms' counts.
-3. The information fraction ``t`` is the share of the planned sample size
-   (both arms) collected so far. The final look (``t = 1``) needs the planned
-   size and ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``;
-   a look past the planned size but short of the time counts as
-   ``LAST_BEFORE_FINAL``.
+3. The information ``I`` is the share of the planned sample size (both arms)
+   collected so far, uncapped. The final look needs the planned size and
+   ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``. The
+   spending function is read at ``t = min(I, LAST_BEFORE_FINAL)``, 1 at the
+   final look; the correlation between looks comes from the actual
+   ``sqrt(I_j / I_k)``.
 4. Repeated looks: Lan-DeMets alpha spending with the O'Brien-Fleming-type
-   function (``aitl.stats.alpha_spending``). The boundary of this look follows from the
-   fractions of the experiment's earlier looks, so looks need not be planned
-   and a missed day costs nothing. Early looks are very strict; the final look
-   is close to the fixed-design level. Each metric's p-value is put on the
-   alpha scale (``p * alpha / alpha_look``, capped at 1) so that it is at most
-   ``alpha`` exactly when the look's boundary is crossed; intervals are the
-   repeated confidence intervals at the look's level.
+   function (``aitl.stats.alpha_spending``), in two schedules: the guardrail
+   family looks every day, the promotion test only once promotion is possible
+   (after ``ab_test_duration``), so a first promotion look past the planned
+   size is a single final look at the fixed-design level. Every look stores
+   the boundaries it used (``details["sequential"]``); the next look reads
+   them back instead of deriving them again and spends what they left, and
+   a look on a sample that did not grow repeats them. Intervals are the
+   repeated confidence intervals at the look's level ``alpha``.
 5. Guardrails: every metric of the experiment (success rate, error rate,
-   quality, log duration), corrected by Holm within the experiment. A metric
-   that is significantly worse *degrades*; one that degrades by at least
-   ``rollback_threshold`` (relative: more failures, more errors, less quality,
-   longer runs) rolls the variant back at once, whatever the primary metric.
-6. Promotion: the primary metric's p-values of all experiments deciding in
-   this look are corrected by Benjamini-Hochberg (the share of promotions that
-   are false stays below ``alpha``); an experiment is promoted when its primary
-   metric is significantly better, no guardrail degrades, and it has run at
-   least ``ab_test_duration`` (a full daily cycle, so hours of the day weigh as
-   in production).
+   quality, log duration), by the sequential Holm within the experiment: step
+   ``j`` compares the ``j``-th smallest p-value with this look's nominal
+   level of the spending function run at ``alpha / (m - j + 1)`` (Maurer &
+   Bretz). A metric that is significantly worse *degrades*; one that degrades
+   by at least ``rollback_threshold`` (relative: more failures, more errors,
+   less quality, longer runs) rolls the variant back at once, whatever the
+   primary metric.
+6. Promotion: the primary metric against the boundary of the experiment's own
+   level, which online FDR control over the loop's whole stream of
+   experiments assigns at its start (LORD under asynchrony,
+   ``aitl.stats.online_fdr``; ``promotion_levels`` derives the ledger from
+   the stored decisions in order, so a rerun replays it). An experiment is
+   promoted when its primary metric is significantly better and no guardrail
+   degrades.
 7. At the final look with nothing decided, the experiment stops as
    ``inconclusive`` and the control stays.
 
 Every look is stored (``decisions``) with the test, sample sizes, effect,
-interval, nominal and adjusted p-values, information fraction and alpha spent;
+interval, the p-value and the threshold it was compared with (``nominal_alpha``;
+``p_adjusted`` is the p-value on the alpha scale, at most ``alpha`` exactly
+when its test rejects), information fraction and alpha spent;
 a final decision also changes the registry and is queued for the platform in
 the outbox, in the same transaction.
 
@@ -60,6 +69,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from scipy.special import ndtri
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -68,9 +78,16 @@ from aitl.durations import format_duration
 from aitl.loop import registry
 from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
 from aitl.publish import outbox
-from aitl.stats.alpha_spending import look_threshold
+from aitl.stats.alpha_spending import (
+    MIN_GROWTH,
+    SpentLook,
+    next_boundary,
+    nominal_alpha,
+    obrien_fleming_spent,
+)
 from aitl.stats.hypothesis import SRM_ALPHA, TestResult, sample_ratio
-from aitl.stats.multiple import adjust
+from aitl.stats.multiple import sequential_holm
+from aitl.stats.online_fdr import lord_levels
 from aitl.store.models import Decision, Experiment, Improvement
 from aitl.store.reads import SegmentStats
 from aitl.store.writes import insert_ignore
@@ -82,6 +99,9 @@ LAST_BEFORE_FINAL = 0.95  # information fraction of a look past the planned size
 FINAL = ("promoted", "rolled_back", "inconclusive", "stopped_srm", "stopped")
 # A mismatch this strong is no fluke: the experiment stops at its first such look.
 SRM_STOP_P = 1e-6
+# The guardrail family: every metric compare_arms can test, present at a look or not.
+FAMILY = len(HIGHER_IS_BETTER)
+SEQUENTIAL = "sequential"  # the details key of a look's boundaries (the others are metrics)
 
 
 def relative_degradation(metric: str, control: float, effect: float) -> float:
@@ -113,29 +133,137 @@ class Look:
     final: bool = False
     nominal_alpha: float = 0.0
     spent: float = 0.0
+    information: float = 0.0  # the sample's share of the planned size, uncapped
+    # Boundaries at alpha / d (index d - 1) for the guardrail family, and whether
+    # they repeat the last look's (the sample did not grow).
+    guardrails: list[float] = field(default_factory=list)
+    guardrails_repeat: bool = False
+    # The promotion test of the primary metric at the experiment's own level
+    # (fraction, alpha, boundary, repeat); None while promotion cannot happen.
+    promotion: dict[str, Any] | None = None
     results: dict[str, TestResult] = field(default_factory=dict)
     holm: dict[str, float] = field(default_factory=dict)  # guardrail family, within the experiment
-    bh: float | None = None  # primary metric, across the looks' experiments
+    levels: dict[str, float] = field(default_factory=dict)  # each metric's Holm step level
+    promotion_score: float | None = None  # primary p-value on the alpha scale, if promotion was tested
     degraded: dict[str, float] = field(default_factory=dict)
     decision: str = "continue"
     reason: str = ""
     metric: str | None = None
 
 
-def _previous_fractions(session: Session, experiment_id: str, window: Window) -> list[float]:
-    query = (
-        select(Decision.information_fraction)
-        .where(
-            Decision.experiment_id == experiment_id,
-            Decision.window_end < window.end,
-            Decision.look > 0,
+@dataclass(frozen=True)
+class _Spent:
+    """A look already taken, in one family's schedule: where it was, and the boundaries it used."""
+
+    information: float
+    fraction: float
+    boundaries: tuple[float | None, ...] | None  # one per level; None: not kept (a look stored before)
+    alpha: float | None = None  # the promotion family's level
+
+
+def _planned_total(experiment: Experiment) -> float:
+    """The planned sample size of both arms."""
+    return experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
+
+
+def _distinct(entries: list[_Spent]) -> list[_Spent]:
+    """The looks whose sample grew since the one before (the others were the same look again)."""
+    kept: list[_Spent] = []
+    for entry in entries:
+        if not kept or entry.information >= kept[-1].information * (1 + MIN_GROWTH):
+            kept.append(entry)
+    return kept
+
+
+def _history(session: Session, experiment: Experiment, window: Window) -> tuple[list[_Spent], list[_Spent]]:
+    """The experiment's earlier looks: the guardrail family's schedule, and the promotion test's.
+
+    Read from the stored looks in order, with the boundaries they used, so no
+    boundary is ever derived again. A look stored before boundaries were
+    kept counts in both schedules; its level-``alpha`` boundary is the one its
+    nominal alpha stands for, the others are derived from its information.
+    """
+    rows = session.execute(
+        select(
+            Decision.look,
+            Decision.information_fraction,
+            Decision.nominal_alpha,
+            Decision.n_control,
+            Decision.n_variant,
+            Decision.details,
         )
+        .where(Decision.experiment_id == experiment.id, Decision.window_end < window.end)
         .order_by(Decision.window_end)
+    ).all()
+    guardrails: list[_Spent] = []
+    promotion: list[_Spent] = []
+    for number, fraction, nominal, n_control, n_variant, details in rows:
+        record = (details or {}).get(SEQUENTIAL)
+        if record is None:
+            if number > 0:
+                information = (n_control + n_variant) / _planned_total(experiment)
+                used = float(ndtri(1 - nominal / 2)) if 0 < nominal < 1 else None
+                guardrails.append(_Spent(information, fraction, (used, *[None] * (FAMILY - 1))))
+                promotion.append(_Spent(information, fraction, None))
+            continue
+        spent = record["guardrails"]
+        if not spent["repeat"]:
+            guardrails.append(_Spent(record["information"], spent["fraction"], tuple(spent["boundaries"])))
+        tested = record.get("promotion")
+        if tested and not tested["repeat"]:
+            promotion.append(
+                _Spent(record["information"], tested["fraction"], (tested["boundary"],), tested["alpha"])
+            )
+    return _distinct(guardrails), _distinct(promotion)
+
+
+def _boundaries(
+    history: list[_Spent], information: float, fraction: float, levels: list[float]
+) -> tuple[list[float], bool]:
+    """This look's boundary at each level, and whether it is the last look again.
+
+    A look whose sample did not grow by ``MIN_GROWTH`` repeats the last look's
+    boundaries and spends nothing (a rerun, or no traffic since).
+    """
+
+    def spent(entries: list[_Spent], i: int) -> list[SpentLook]:
+        return [
+            SpentLook(e.information, e.fraction, None if e.boundaries is None else e.boundaries[i])
+            for e in entries
+        ]
+
+    if history and information < history[-1].information * (1 + MIN_GROWTH):
+        last = history[-1]
+        return [
+            used
+            if last.boundaries is not None and (used := last.boundaries[i]) is not None
+            else next_boundary(spent(history[:-1], i), last.information, last.fraction, level)
+            for i, level in enumerate(levels)
+        ], True
+    fresh = [next_boundary(spent(history, i), information, fraction, level) for i, level in enumerate(levels)]
+    return fresh, False
+
+
+def _sequential(look: Look, history: tuple[list[_Spent], list[_Spent]], alpha: float, level: Any) -> None:
+    """The look's place in both schedules and its boundaries (see ``decide``)."""
+    guardrails, promotion = history
+    look.guardrails, look.guardrails_repeat = _boundaries(
+        guardrails, look.information, look.fraction, [alpha / d for d in range(1, FAMILY + 1)]
     )
-    return list(session.scalars(query))
+    look.number = len(guardrails) + (0 if look.guardrails_repeat else 1)
+    look.nominal_alpha = nominal_alpha(look.guardrails[0])
+    look.spent = obrien_fleming_spent(look.fraction, alpha)
+    if level is None:  # promotion cannot happen yet: this is no look of the promotion test
+        return
+    own = next((e.alpha for e in promotion if e.alpha is not None), None)
+    own = level(look.experiment) if own is None else own
+    (boundary,), repeat = _boundaries(promotion, look.information, look.fraction, [own])
+    look.promotion = {"fraction": look.fraction, "alpha": own, "boundary": boundary, "repeat": repeat}
 
 
-def _look(session: Session, experiment: Experiment, window: Window, thresholds: Thresholds) -> Look:
+def _look(
+    session: Session, experiment: Experiment, window: Window, thresholds: Thresholds, level: Any
+) -> Look:
     control, variant = arm_stats(session, experiment, window.end)
     look = Look(experiment, control, variant)
     age = window.end - experiment.started_at
@@ -146,22 +274,21 @@ def _look(session: Session, experiment: Experiment, window: Window, thresholds: 
         else:
             look.reason = f"waiting for {MIN_PER_ARM} executions per arm (have {control.n} / {variant.n})"
         return look
-    previous = _previous_fractions(session, experiment.id, window)
-    planned = experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
-    # The final look needs the planned size and the minimum running time; a
-    # look short of the time stays just below the end so it spends little.
+    # The final look needs the planned size and the minimum running time (or
+    # the time limit); a look short of both spends at most up to LAST_BEFORE_FINAL.
+    look.information = (control.n + variant.n) / _planned_total(experiment)
     ran_long_enough = age >= thresholds.ab_test_duration
-    reached = (control.n + variant.n) >= planned and ran_long_enough
-    look.final = reached or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
-    look.fraction = 1.0 if look.final else min((control.n + variant.n) / planned, LAST_BEFORE_FINAL)
-    look.number = len(previous) + 1
+    look.final = (look.information >= 1 and ran_long_enough) or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
+    look.fraction = 1.0 if look.final else min(look.information, LAST_BEFORE_FINAL)
     alpha = thresholds.alpha
-    _, look.nominal_alpha, look.spent = look_threshold(previous, look.fraction, alpha)
+    history = _history(session, experiment, window)
+    _sequential(look, history, alpha, level if ran_long_enough else None)
     look.results = compare_arms(control, variant, look.nominal_alpha)
-    metrics = list(look.results)
-    scaled = [min(1.0, look.results[m].p_value * alpha / look.nominal_alpha) for m in metrics]
-    rejected, holm = adjust(scaled, "holm", alpha)
+    metrics = sorted(look.results, key=lambda m: look.results[m].p_value)
+    steps = [nominal_alpha(c) for c in reversed(look.guardrails)]  # step j at alpha / (FAMILY - j + 1)
+    rejected, holm = sequential_holm([look.results[m].p_value for m in metrics], steps, alpha)
     look.holm = dict(zip(metrics, holm, strict=True))
+    look.levels = dict(zip(metrics, steps, strict=False))
     for metric, significant in zip(metrics, rejected, strict=True):
         result = look.results[metric]
         worse = result.effect < 0 if HIGHER_IS_BETTER[metric] else result.effect > 0
@@ -171,10 +298,11 @@ def _look(session: Session, experiment: Experiment, window: Window, thresholds: 
     if beyond:
         worst = max(beyond, key=lambda m: beyond[m])
         look.decision, look.metric = "rolled_back", worst
+        look.nominal_alpha = look.levels[worst]
         look.reason = (
             f"guardrail {worst} degraded by {beyond[worst]:.0%} (rollback_threshold "
             f"{thresholds.rollback_threshold:.0%}), significant at look {look.number} "
-            f"(nominal alpha {look.nominal_alpha:.2g})"
+            f"(nominal alpha {look.nominal_alpha:.2g}, sequential Holm over {FAMILY} metrics)"
         )
         return look
     srm = sample_ratio(control.n, variant.n, experiment.traffic_split)
@@ -209,33 +337,30 @@ def _mismatch(session: Session, look: Look, srm: TestResult, window: Window, age
 
 
 def _promote_or_stop(looks: list[Look], thresholds: Thresholds, window: Window) -> None:
-    """Benjamini-Hochberg over the primary metrics of the looks still open, then decide."""
-    open_looks = [
-        look
-        for look in looks
-        if look.decision == "continue" and look.experiment.primary_metric in look.results
-    ]
-    if not open_looks:
-        return
+    """The primary metric's promotion test at each experiment's own level, then decide."""
     alpha = thresholds.alpha
-    scaled = [
-        min(1.0, look.results[look.experiment.primary_metric].p_value * alpha / look.nominal_alpha)
-        for look in open_looks
-    ]
-    rejected, bh = adjust(scaled, "fdr_bh", alpha)
-    minimum_run = thresholds.ab_test_duration
-    for look, significant, p_bh in zip(open_looks, rejected, bh, strict=True):
+    for look in looks:
         primary = look.experiment.primary_metric
+        if look.decision != "continue" or primary not in look.results:
+            continue
         result = look.results[primary]
         better = result.effect > 0 if HIGHER_IS_BETTER[primary] else result.effect < 0
-        look.metric, look.bh = primary, p_bh
-        ran = window.end - look.experiment.started_at
-        if significant and better and not look.degraded and ran >= minimum_run:
+        look.metric = primary
+        significant = False
+        if look.promotion is not None:
+            level = nominal_alpha(look.promotion["boundary"])
+            significant = result.p_value <= level
+            score = min(1.0, result.p_value * alpha / level) if level > 0 else 1.0
+            look.promotion_score = min(score, alpha) if significant else max(score, math.nextafter(alpha, 1))
+            look.nominal_alpha = level
+            look.spent = obrien_fleming_spent(look.fraction, look.promotion["alpha"])
+        if significant and better and not look.degraded:
             look.decision = "promoted"
             look.reason = (
                 f"{primary} improved by {result.effect:+.4f} "
                 f"[{result.ci_low:+.4f}, {result.ci_high:+.4f}], significant at look {look.number} "
-                f"after Benjamini-Hochberg across {len(open_looks)} experiments; no guardrail degraded"
+                f"(p = {result.p_value:.3g} <= nominal alpha {look.nominal_alpha:.2g}, the boundary of "
+                f"its own level {look.promotion['alpha']:.3g}); no guardrail degraded"
             )
         elif look.final:
             look.decision = "inconclusive"
@@ -246,15 +371,29 @@ def _promote_or_stop(looks: list[Look], thresholds: Thresholds, window: Window) 
             )
         else:
             look.reason = (
-                f"look {look.number} at {look.fraction:.0%} of the planned size: "
+                f"look {look.number} at {look.information:.0%} of the planned size: "
                 f"{primary} {result.effect:+.4f}, p = {result.p_value:.3g} vs nominal alpha "
                 f"{look.nominal_alpha:.2g}"
                 + (
-                    f"; running at least {format_duration(thresholds.ab_test_duration)}"
-                    if ran < minimum_run
+                    f"; promotion after {format_duration(thresholds.ab_test_duration)} of running time"
+                    if look.promotion is None
                     else ""
                 )
             )
+
+
+def _sequential_record(look: Look) -> dict[str, Any]:
+    """What the next looks need of this one: its information and the boundaries it used."""
+    return {
+        "information": look.information,
+        "guardrails": {
+            "fraction": look.fraction,
+            "boundaries": look.guardrails,
+            "repeat": look.guardrails_repeat,
+        },
+        # Only a look that tested the promotion counts in the promotion schedule.
+        "promotion": look.promotion if look.promotion_score is not None else None,
+    }
 
 
 def _row(look: Look, window: Window) -> dict[str, Any]:
@@ -273,19 +412,23 @@ def _row(look: Look, window: Window) -> dict[str, Any]:
         "ci_low": driving.ci_low if driving else None,
         "ci_high": driving.ci_high if driving else None,
         "p_value": driving.p_value if driving else None,
-        # The adjusted p-value the decision rests on: Holm's for a rollback,
-        # Benjamini-Hochberg's for the primary metric otherwise.
-        "p_adjusted": look.holm.get(look.metric) if look.decision == "rolled_back" else look.bh,
+        # The deciding p-value on the alpha scale (at most alpha exactly when its
+        # test rejects): sequential Holm's for a rollback, the promotion test's otherwise.
+        "p_adjusted": look.holm.get(look.metric) if look.decision == "rolled_back" else look.promotion_score,
         "information_fraction": look.fraction,
         "alpha_spent": look.spent,
         "nominal_alpha": look.nominal_alpha,
         "details": {
-            metric: {
-                **result.as_dict(),
-                "p_holm": look.holm.get(metric),
-                "degradation": look.degraded.get(metric),
-            }
-            for metric, result in look.results.items()
+            **{
+                metric: {
+                    **result.as_dict(),
+                    "p_holm": look.holm.get(metric),
+                    "holm_level": look.levels.get(metric),
+                    "degradation": look.degraded.get(metric),
+                }
+                for metric, result in look.results.items()
+            },
+            **({SEQUENTIAL: _sequential_record(look)} if look.guardrails else {}),
         },
     }
 
@@ -348,11 +491,30 @@ def apply_decision(
     )
 
 
-def decide(session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool) -> dict[str, Any]:
+def promotion_levels(session: Session, alpha: float) -> dict[str, float]:
+    """Every experiment's level for its promotion test: the online FDR ledger (LORD*).
+
+    The stream is every experiment in order of start (then id); a discovery is
+    a stored promotion, known from its decision's time on. Derived from the
+    store alone, so a rerun of an old day gets the same levels again.
+    """
+    stream = session.execute(
+        select(Experiment.id, Experiment.started_at).order_by(Experiment.started_at, Experiment.id)
+    ).all()
+    discoveries = session.scalars(select(Decision.window_end).where(Decision.decision == "promoted")).all()
+    levels = lord_levels([started for _, started in stream], list(discoveries), alpha)
+    return {experiment_id: level for (experiment_id, _), level in zip(stream, levels, strict=True)}
+
+
+def decide(
+    session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool, online_fdr: bool = True
+) -> dict[str, Any]:
     """One decision look at every experiment running at the end of ``window``.
 
     A rerun of the window replaces its open looks; final decisions stand
     (their experiments no longer run, so they are not looked at again).
+    ``online_fdr`` off tests every promotion at ``alpha`` itself instead of at
+    the experiment's level in the loop's stream (for checking the boundaries).
     """
     table = Decision.__table__
     if not dry_run:
@@ -362,7 +524,16 @@ def decide(session: Session, window: Window, thresholds: Thresholds, *, dry_run:
         .where(Experiment.status == "running", Experiment.started_at < window.end)
         .order_by(Experiment.id)
     ).all()
-    looks = [_look(session, experiment, window, thresholds) for experiment in experiments]
+    ledger: dict[str, float] = {}
+
+    def level(experiment: Experiment) -> float:
+        if not online_fdr:
+            return thresholds.alpha
+        if not ledger:
+            ledger.update(promotion_levels(session, thresholds.alpha))
+        return ledger[experiment.id]
+
+    looks = [_look(session, experiment, window, thresholds, level) for experiment in experiments]
     _promote_or_stop(looks, thresholds, window)
     if not dry_run:
         insert_ignore(session, table, [_row(look, window) for look in looks])

@@ -52,10 +52,16 @@ MAX_BOUNDARY = 8.0
 # most _MAX_POINTS nodes per look) resolves increments down to this size within
 # 1e-5 in z, and a smaller one adds no information worth a decision.
 MIN_INCREMENT = 1e-4
+# Looks whose actual information grew less than this (relative) are the same
+# look: the same data, give or take a rerun, tested again at the same boundary.
+MIN_GROWTH = 1e-3
 # Grid nodes per standard deviation of the narrower adjacent increment; Simpson's
 # rule on normal kernels at this density puts the boundaries within 1e-6.
 _NODES_PER_SD = 8
 _MAX_POINTS = 2001
+# What the root finder leaves unspent at a look (|Z| to 1e-10): below this, a
+# look's share is rounding, not alpha.
+_ROUNDING = 1e-12
 
 
 class LookThreshold(NamedTuple):
@@ -109,14 +115,64 @@ def _overspend(
     return float(masses @ (ndtr((-edge - nodes) / sd) + ndtr((nodes - edge) / sd))) - spend
 
 
+def _solve(spend: float, scale: float, sd: float, nodes: np.ndarray, masses: np.ndarray) -> float:
+    """The boundary whose exact crossing probability at this look is ``spend``."""
+    args = (spend, scale, sd, nodes, masses)
+    # (Next to) nothing left to spend: a spend within the root finder's rounding
+    # of zero (a capped look after another at the same fraction) spends nothing.
+    if spend <= _ROUNDING or _overspend(MAX_BOUNDARY, *args) >= 0:
+        return MAX_BOUNDARY
+    if _overspend(0.0, *args) <= 0:  # no sign change for brentq: alpha within rounding of 1
+        return 0.0
+    return float(brentq(_overspend, 0.0, MAX_BOUNDARY, args=args, xtol=1e-10))
+
+
+def _schedule(
+    informations: Sequence[float], targets: Sequence[float], given: Sequence[float | None]
+) -> tuple[list[float], list[float]]:
+    """Boundaries and cumulative crossing probabilities of looks at ``informations``.
+
+    Look ``k`` uses ``given[k]`` when it is not None (a boundary already used),
+    else the boundary at which the probability of a first crossing by look
+    ``k`` reaches ``targets[k]``: it spends what the earlier looks, with their
+    actual boundaries, left of that target. The correlation of looks ``j < k``
+    is ``sqrt(I_j / I_k)``, whatever scale the informations are on: the score
+    ``S_k = Z_k sqrt(I_k)`` has independent increments of variance
+    ``I_k - I_{k-1}``, and the grid scales with them.
+    """
+    nodes, masses = np.zeros(1), np.ones(1)
+    result: list[float] = []
+    cumulative: list[float] = []
+    crossed, previous = 0.0, 0.0
+    for k, information in enumerate(informations):
+        sd, scale = math.sqrt(information - previous), math.sqrt(information)
+        c = given[k]
+        if c is None:
+            c = _solve(targets[k] - crossed, scale, sd, nodes, masses)
+        crossed += _overspend(c, 0.0, scale, sd, nodes, masses)
+        result.append(c)
+        cumulative.append(crossed)
+        if k + 1 < len(informations):
+            next_sd = math.sqrt(informations[k + 1] - information)
+            grid, weights = _simpson_grid(c * scale, min(sd, next_sd) / _NODES_PER_SD)
+            z = (grid[:, None] - nodes[None, :]) / sd
+            kernel = np.exp(-0.5 * z * z) / (sd * math.sqrt(2 * math.pi))
+            nodes, masses = grid, weights * (kernel @ masses)
+        previous = information
+    return result, cumulative
+
+
 def boundaries(fractions: Sequence[float], alpha: float) -> list[float]:
     """Two-sided critical ``|z|`` for looks at the given information fractions.
 
     ``fractions`` increase strictly (by at least ``MIN_INCREMENT``) within
     (0, 1]; the last may be below 1, and the boundary of a look never depends on
-    the looks after it. Look ``k`` spends ``obrien_fleming_spent(t_k) -
-    obrien_fleming_spent(t_{k-1})``, so a look at ``t = 1`` spends whatever is
-    left of ``alpha``; a look with nothing to spend gets ``MAX_BOUNDARY``.
+    the looks after it. Look ``k`` spends ``obrien_fleming_spent(t_k)`` minus
+    what the looks before it spent, so a look at ``t = 1`` spends whatever is
+    left of ``alpha``; a look with nothing to spend gets ``MAX_BOUNDARY``. The
+    fractions are both the spending fractions and the information: for looks
+    whose information differs from their spending fraction, see
+    ``sequential_boundaries``.
     """
     check_alpha(alpha)
     fractions = [float(t) for t in fractions]
@@ -127,30 +183,84 @@ def boundaries(fractions: Sequence[float], alpha: float) -> list[float]:
             f"information fractions must increase by at least {MIN_INCREMENT} from look to look, "
             f"got {fractions}"
         )
-    # Paths still running after the previous look, as Simpson-weighted densities
-    # of the score at the grid nodes; before the first look, all of them sit at 0.
-    nodes, masses = np.zeros(1), np.ones(1)
-    result: list[float] = []
-    previous = 0.0
-    for k, t in enumerate(fractions):
-        sd = math.sqrt(t - previous)
-        spend = obrien_fleming_spent(t, alpha) - obrien_fleming_spent(previous, alpha)
-        args = (spend, math.sqrt(t), sd, nodes, masses)
-        if _overspend(MAX_BOUNDARY, *args) >= 0:
-            c = MAX_BOUNDARY
-        elif _overspend(0.0, *args) <= 0:  # no sign change for brentq: alpha within rounding of 1
-            c = 0.0
-        else:
-            c = brentq(_overspend, 0.0, MAX_BOUNDARY, args=args, xtol=1e-10)
-        result.append(c)
-        if k + 1 < len(fractions):
-            next_sd = math.sqrt(fractions[k + 1] - t)
-            grid, weights = _simpson_grid(c * math.sqrt(t), min(sd, next_sd) / _NODES_PER_SD)
-            z = (grid[:, None] - nodes[None, :]) / sd
-            kernel = np.exp(-0.5 * z * z) / (sd * math.sqrt(2 * math.pi))
-            nodes, masses = grid, weights * (kernel @ masses)
-        previous = t
-    return result
+    targets = [obrien_fleming_spent(t, alpha) for t in fractions]
+    return _schedule(fractions, targets, [None] * len(fractions))[0]
+
+
+def _check_informations(informations: Sequence[float]) -> list[float]:
+    values = [float(i) for i in informations]
+    if any(not (i > 0 and math.isfinite(i)) for i in values):
+        raise ValueError(f"informations must be positive and finite, got {values}")
+    if any(later < earlier * (1 + MIN_GROWTH) for earlier, later in pairwise(values)):
+        raise ValueError(
+            f"informations must grow by at least {MIN_GROWTH:.0e} (relative) from look to look, got {values}"
+        )
+    return values
+
+
+def sequential_boundaries(
+    informations: Sequence[float],
+    fractions: Sequence[float],
+    alpha: float,
+    used: Sequence[float | None] = (),
+) -> list[float]:
+    """Boundaries of looks whose information and spending fraction differ.
+
+    ``informations`` are the looks' actual information on any common scale
+    (the sample collected, or its share of the planned sample, which may pass
+    1), and set the correlations ``sqrt(I_j / I_k)``; ``fractions`` are where
+    the spending function is read (the capped information fraction, 1 at the
+    final look; non-decreasing). ``used`` holds the boundaries already used by
+    the first looks (None where one was not kept): they are taken as they
+    are, never derived again, and the next look spends what they left of its
+    target ``obrien_fleming_spent(fraction, alpha)``.
+    """
+    check_alpha(alpha)
+    informations = _check_informations(informations)
+    if len(fractions) != len(informations) or len(used) > len(informations):
+        raise ValueError("one fraction per look, and at most one used boundary per look")
+    targets = [obrien_fleming_spent(t, alpha) for t in fractions]
+    given = [*used, *[None] * (len(informations) - len(used))]
+    return _schedule(informations, targets, given)[0]
+
+
+def crossing_probabilities(informations: Sequence[float], bounds: Sequence[float]) -> list[float]:
+    """Under no effect, the probability that ``|Z|`` has crossed by each look (cumulative).
+
+    The exact recursive integration of the boundaries ``bounds`` at looks with
+    the given actual ``informations``: the type I error of a look schedule as
+    it was run, e.g. with boundaries computed for the wrong correlations.
+    """
+    informations = _check_informations(informations)
+    if len(bounds) != len(informations):
+        raise ValueError("one boundary per look")
+    return _schedule(informations, [0.0] * len(informations), [float(c) for c in bounds])[1]
+
+
+class SpentLook(NamedTuple):
+    """A look already taken, as ``next_boundary`` needs it."""
+
+    information: float  # actual information (the sample's share of the planned size; may pass 1)
+    fraction: float  # where the spending function was read: the capped fraction, 1 at the final look
+    boundary: float | None = None  # the boundary used; None if it was not kept (derived again)
+
+
+def next_boundary(history: Sequence[SpentLook], information: float, fraction: float, alpha: float) -> float:
+    """The boundary of a look at ``information`` after the looks of ``history``, in order.
+
+    The earlier boundaries are used as they were; this look spends what they
+    left of ``obrien_fleming_spent(fraction, alpha)``, with the correlations of
+    the actual informations. ``information`` must have grown by ``MIN_GROWTH``
+    since the last look: a look that did not is the same look and keeps its
+    boundary (the caller's to reuse).
+    """
+    looks = [*history, SpentLook(information, fraction)]
+    return sequential_boundaries(
+        [look.information for look in looks],
+        [look.fraction for look in looks],
+        alpha,
+        [look.boundary for look in history],
+    )[-1]
 
 
 def look_threshold(previous_fractions: Sequence[float], fraction: float, alpha: float) -> LookThreshold:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy import stats as sps
+from scipy.integrate import quad
 from sqlalchemy import select
 
 from aitl.config import Thresholds
 from aitl.durations import parse_duration
 from aitl.loop import registry
-from aitl.loop.decisions import decide, relative_degradation
+from aitl.loop.decisions import FAMILY, decide, promotion_levels, relative_degradation
 from aitl.sim.evaluate import Traffic, synthetic_rollup
+from aitl.stats.alpha_spending import MAX_BOUNDARY, crossing_probabilities, sequential_boundaries
+from aitl.stats.online_fdr import gamma, initial_wealth
 from aitl.store import connect, transaction
 from aitl.store.models import Decision, Experiment, HourlyRollup, Improvement, OutboxMessage
 from aitl.window import Window
@@ -28,7 +33,9 @@ def day(i: int) -> Window:
     return Window(START + i * DAY, START + (i + 1) * DAY)
 
 
-def setup_experiment(session, experiment_id: str = "exp-1", planned: int = PLANNED) -> None:
+def setup_experiment(
+    session, experiment_id: str = "exp-1", planned: int = PLANNED, started: datetime = START
+) -> None:
     registry.ensure_registered(session, "p", "Write code.", at=START - DAY)
     registry.add_version(
         session, "p", "Write code.\nBe careful.\n", at=START, reason="test", make_current=False
@@ -47,7 +54,7 @@ def setup_experiment(session, experiment_id: str = "exp-1", planned: int = PLANN
     )
     session.add(
         factories.experiment(
-            START, id=experiment_id, improvement_id=f"imp-{experiment_id}", planned_n_per_arm=planned
+            started, id=experiment_id, improvement_id=f"imp-{experiment_id}", planned_n_per_arm=planned
         )
     )
 
@@ -108,7 +115,13 @@ def test_clear_improvement_is_promoted_with_its_record(store_url):
     assert record.p_value <= record.nominal_alpha
     assert record.p_adjusted <= 0.05
     assert 0 < record.information_fraction <= 1 and 0 < record.alpha_spent <= 0.05
-    assert set(record.details) == {"success_rate", "error_rate", "quality_score", "log_duration"}
+    assert set(record.details) == {
+        "success_rate",
+        "error_rate",
+        "quality_score",
+        "log_duration",
+        "sequential",
+    }
     # It stops there: later days have nothing running.
     assert outcomes[-1]["experiments"] == 0 or outcomes[-1]["final"]
     with transaction(connect(store_url)) as session:
@@ -127,7 +140,9 @@ def test_no_promotion_before_ab_test_duration(sqlite_url):
     thresholds = Thresholds.resolve("staging", {"ab_test_duration": "72h"})
     run_days(sqlite_url, Traffic(success=0.95), days=2, n=(400, 400), thresholds=thresholds)
     assert {d.decision for d in stored(sqlite_url)} == {"continue"}
-    assert "at least 72h" in stored(sqlite_url)[-1].reason
+    assert "promotion after 72h" in stored(sqlite_url)[-1].reason
+    # Before the running time no look tests the promotion: none is in the promotion schedule.
+    assert all(d.details["sequential"]["promotion"] is None for d in stored(sqlite_url))
 
 
 def test_harmful_variant_is_rolled_back_and_control_stays(store_url):
@@ -171,7 +186,11 @@ def test_null_variant_stops_inconclusive_at_the_planned_size(sqlite_url):
     assert [d.decision for d in decisions] == ["continue", "continue", "continue", "inconclusive"]
     assert [d.look for d in decisions] == [1, 2, 3, 4]
     assert decisions[-1].information_fraction == 1.0
-    assert decisions[-1].alpha_spent == pytest.approx(0.05)
+    # The final look spends all of the experiment's own level: the first of the
+    # loop's stream gets W0 * gamma_1 = 0.025 * 0.08.
+    own = decisions[-1].details["sequential"]["promotion"]["alpha"]
+    assert own == pytest.approx(0.002)
+    assert decisions[-1].alpha_spent == pytest.approx(own)
     # Early looks are stricter than the last.
     assert decisions[0].nominal_alpha < decisions[-1].nominal_alpha < 0.05
     with transaction(connect(sqlite_url)) as session:
@@ -283,3 +302,205 @@ def test_a_metric_without_variation_is_left_out_not_nan():
     assert "quality_score" not in results
     assert set(results) == {"success_rate", "error_rate", "log_duration"}
     assert all(math.isfinite(r.p_value) for r in results.values())
+
+
+# --------------------------------------------------------------------------- group-sequential bookkeeping
+
+LAUNCH = START + timedelta(hours=10)  # a launch at 10:00: the first daily look comes 14 hours later
+
+
+def schedule(decisions: list[Decision], family: str = "guardrails") -> tuple[list[float], list[list[float]]]:
+    """The stored looks of one family, repeats left out: informations and boundaries (one list per level)."""
+    informations, bounds = [], []
+    for d in decisions:
+        record = d.details["sequential"]
+        spent = record[family]
+        if spent is None or spent["repeat"]:
+            continue
+        informations.append(record["information"])
+        bounds.append(spent["boundaries"] if family == "guardrails" else [spent["boundary"]])
+    return informations, [list(level) for level in zip(*bounds, strict=True)]
+
+
+def two_look_type_one(c1: float, c2: float, s1: float, s2: float) -> float:
+    """P(|Z1| >= c1 or |Z2| >= c2) under no effect, by adaptive quadrature: independent of the grid."""
+    rho = math.sqrt(s1 / s2)
+    sd = math.sqrt(1 - rho**2)
+
+    def integrand(z1: float) -> float:
+        return sps.norm.pdf(z1) * (sps.norm.sf((c2 - rho * z1) / sd) + sps.norm.cdf((-c2 - rho * z1) / sd))
+
+    return 2 * sps.norm.sf(c1) + quad(integrand, -c1, c1, epsabs=1e-13, epsrel=1e-11)[0]
+
+
+def test_overrun_by_the_first_look_keeps_the_type_one_error(sqlite_url):
+    """Issue 11: planned size reached before the first daily look (launch at 10:00), audited at 0.069.
+
+    The first look (14 h) is past the planned size but short of ab_test_duration:
+    the guardrails spend up to t = 0.95, the promotion does not look yet. The next
+    look is final: the promotion's single look at the fixed-design level, the
+    guardrails' boundary from the actual correlation sqrt(n1 / n2). Integrating
+    the stored boundaries at the stored informations gives each level exactly.
+    """
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session, started=LAUNCH)
+        add_traffic(session, Window(LAUNCH, day(0).end), Traffic(), Traffic(), (1000, 1000), seed=0)
+        decide(session, day(0), Thresholds.resolve(), dry_run=False, online_fdr=False)
+        add_traffic(session, day(1), Traffic(), Traffic(), (1700, 1700), seed=1)
+        decide(session, day(1), Thresholds.resolve(), dry_run=False, online_fdr=False)
+    first, last = stored(sqlite_url)
+    assert (first.look, first.information_fraction) == (1, 0.95)
+    assert first.details["sequential"]["promotion"] is None and "promotion after 24h" in first.reason
+    assert last.decision == "inconclusive" and last.information_fraction == 1.0
+    assert last.details["sequential"]["promotion"]["boundary"] == pytest.approx(Z_975, abs=1e-9)
+    informations, bounds = schedule([first, last])
+    assert informations == pytest.approx([1.0, 2.7])
+    assert len(bounds) == FAMILY
+    for d, (c1, c2) in enumerate(bounds, start=1):
+        assert crossing_probabilities(informations, [c1, c2])[-1] == pytest.approx(0.05 / d, abs=1e-9)
+        assert two_look_type_one(c1, c2, *informations) <= 0.05 / d + 1e-6
+
+
+Z_975 = float(sps.norm.isf(0.025))
+
+
+def test_a_long_minimum_running_time_spends_nothing_on_capped_looks(sqlite_url):
+    """ab_test_duration 7d with the planned size reached by the first look: audited at 0.118."""
+    thresholds = Thresholds.resolve(overrides={"ab_test_duration": "7d"})
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session, started=LAUNCH)
+        add_traffic(session, Window(LAUNCH, day(0).end), Traffic(), Traffic(), (1000, 1000), seed=0)
+        decide(session, day(0), thresholds, dry_run=False, online_fdr=False)
+        for i in range(1, 8):
+            add_traffic(session, day(i), Traffic(), Traffic(), (1700, 1700), seed=i)
+            decide(session, day(i), thresholds, dry_run=False, online_fdr=False)
+    decisions = stored(sqlite_url)
+    assert [d.decision for d in decisions] == ["continue"] * 7 + ["inconclusive"]
+    assert [d.information_fraction for d in decisions] == [0.95] * 7 + [1.0]
+    informations, bounds = schedule(decisions)
+    assert all(c == MAX_BOUNDARY for level in bounds for c in level[1:7])  # nothing left before the end
+    for d, level in enumerate(bounds, start=1):
+        assert crossing_probabilities(informations, level)[-1] == pytest.approx(0.05 / d, abs=1e-9)
+        assert crossing_probabilities(informations, level)[-1] <= 0.05 / d + 1e-6
+    # The promotion looked once, at the end: the fixed design.
+    promotion_informations, (promotion,) = schedule(decisions, "promotion")
+    assert promotion_informations == [informations[-1]] and promotion == pytest.approx([Z_975], abs=1e-9)
+
+
+def test_used_boundaries_are_read_back_not_derived_again(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=1, n=(300, 300))
+    with transaction(connect(sqlite_url)) as session:
+        row = session.scalars(select(Decision)).one()
+        record = copy.deepcopy(row.details["sequential"])
+        assert record["guardrails"]["boundaries"] == pytest.approx(
+            [sequential_boundaries([0.3], [0.3], 0.05 / d)[0] for d in range(1, FAMILY + 1)], abs=1e-12
+        )
+        # Say the first look had used 8 at every level (spent nothing): the next one must build on that.
+        record["guardrails"]["boundaries"] = [MAX_BOUNDARY] * FAMILY
+        row.details = {**row.details, "sequential": record}
+    with transaction(connect(sqlite_url)) as session:
+        add_traffic(session, day(1), Traffic(), Traffic(), (300, 300), seed=1)
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
+    second = stored(sqlite_url)[-1].details["sequential"]["guardrails"]["boundaries"]
+    for d in range(1, FAMILY + 1):
+        kept = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05 / d, used=[MAX_BOUNDARY])[-1]
+        derived = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05 / d)[-1]
+        assert second[d - 1] == pytest.approx(kept, abs=1e-12) and kept < derived
+
+
+def test_looks_stored_before_boundaries_were_kept_still_count(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=1, n=(300, 300))
+    with transaction(connect(sqlite_url)) as session:
+        row = session.scalars(select(Decision)).one()
+        # As the code before stored it: the look's nominal alpha at level alpha, no boundaries.
+        used = row.details["sequential"]["guardrails"]["boundaries"][0]
+        row.nominal_alpha = float(2 * sps.norm.sf(used))
+        row.details = {k: v for k, v in row.details.items() if k != "sequential"}
+        add_traffic(session, day(1), Traffic(), Traffic(), (300, 300), seed=1)
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
+    second = stored(sqlite_url)[-1]
+    assert second.look == 2
+    at_alpha = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05, used=[used])[-1]
+    assert second.details["sequential"]["guardrails"]["boundaries"][0] == pytest.approx(at_alpha, abs=1e-12)
+
+
+def test_a_look_on_the_same_data_repeats_its_boundaries(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=1, n=(300, 300))
+    with transaction(connect(sqlite_url)) as session:  # no traffic on day 2
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
+    first, second = stored(sqlite_url)
+    assert second.look == first.look == 1
+    assert second.details["sequential"]["guardrails"]["repeat"] is True
+    assert (
+        second.details["sequential"]["guardrails"]["boundaries"]
+        == first.details["sequential"]["guardrails"]["boundaries"]
+    )
+    assert second.details["sequential"]["promotion"]["repeat"] is True
+
+
+def test_guardrails_use_the_sequential_holm_levels(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=1, n=(300, 300))
+    (row,) = stored(sqlite_url)
+    bounds = row.details["sequential"]["guardrails"]["boundaries"]
+    steps = sorted(float(2 * sps.norm.sf(c)) for c in bounds)  # alpha / 4 first
+    metrics = sorted(row.details[m]["p_value"] for m in ("success_rate", "error_rate", "quality_score"))
+    ranked = sorted(
+        ("success_rate", "error_rate", "quality_score", "log_duration"),
+        key=lambda m: row.details[m]["p_value"],
+    )
+    assert [row.details[m]["holm_level"] for m in ranked] == pytest.approx(steps, rel=1e-9)
+    assert metrics == sorted(metrics)
+
+
+# --------------------------------------------------------------------------- online FDR
+
+
+def test_promotion_levels_come_from_the_stored_decisions_in_order(sqlite_url):
+    w0 = initial_wealth(0.05)
+    with transaction(connect(sqlite_url)) as session:
+        for i, started in enumerate((START, START + DAY, START + 3 * DAY, START + 3 * DAY)):
+            session.add(factories.experiment(started, id=f"e{i}", improvement_id=f"i{i}"))
+        session.flush()
+        before = promotion_levels(session, 0.05)
+        assert before == pytest.approx({f"e{i}": gamma(i + 1) * w0 for i in range(4)})
+        # e0 promoted at the end of day 2: e2 and e3 (started on day 3) saw it, e1 did not.
+        session.add(
+            Decision(
+                experiment_id="e0",
+                window_end=START + 2 * DAY,
+                look=2,
+                decision="promoted",
+                reason="",
+                n_control=1,
+                n_variant=1,
+                information_fraction=0.5,
+                alpha_spent=0.0,
+                nominal_alpha=0.0,
+                details={},
+            )
+        )
+        session.flush()
+        after = promotion_levels(session, 0.05)
+    assert after["e0"] == before["e0"] and after["e1"] == before["e1"]
+    assert after["e2"] == pytest.approx(gamma(3) * w0 + (0.05 - w0) * gamma(1))
+    assert after["e3"] == pytest.approx(gamma(4) * w0 + (0.05 - w0) * gamma(2))
+
+
+def test_an_experiment_keeps_its_level_and_a_rerun_replays_it(sqlite_url):
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, Traffic(), days=3, n=(200, 200))
+    before = [(d.window_end, d.look, d.details) for d in stored(sqlite_url)]
+    levels = [d.details["sequential"]["promotion"]["alpha"] for d in stored(sqlite_url)]
+    assert levels == pytest.approx([initial_wealth(0.05) * gamma(1)] * 3)
+    with transaction(connect(sqlite_url)) as session:
+        decide(session, day(1), Thresholds.resolve(), dry_run=False)
+    assert [(d.window_end, d.look, d.details) for d in stored(sqlite_url)] == before

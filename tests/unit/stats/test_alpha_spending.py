@@ -1,8 +1,11 @@
-"""Group-sequential boundaries against published values, exact quadrature and simulation."""
+"""Group-sequential boundaries against published values, exact quadrature and simulation.
+
+The type I error of a look schedule is computed by integration, not simulated."""
 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -11,11 +14,16 @@ from scipy.integrate import quad
 
 from aitl.stats.alpha_spending import (
     MAX_BOUNDARY,
+    MIN_GROWTH,
     MIN_INCREMENT,
+    SpentLook,
     boundaries,
+    crossing_probabilities,
     look_threshold,
+    next_boundary,
     nominal_alpha,
     obrien_fleming_spent,
+    sequential_boundaries,
 )
 
 Z_975 = sps.norm.isf(0.025)  # 1.959964
@@ -171,3 +179,106 @@ def test_simulated_power_loss_is_small():
     sequential = (z >= boundaries(looks, 0.05)).any(axis=1).mean()
     assert fixed == pytest.approx(0.80, abs=0.004)  # 4 standard errors
     assert 0.78 <= sequential <= 0.80, sequential  # about 0.79: a point of power for five looks
+
+
+# --------------------------------------------------------------------------- actual information
+
+
+def two_look_type_one(c1: float, c2: float, s1: float, s2: float) -> float:
+    """P(|Z1| >= c1 or |Z2| >= c2) under H0 for looks at informations s1 < s2, by adaptive quadrature."""
+    return 2 * sps.norm.sf(c1) + two_look_crossing(c1, c2, s1, s2)
+
+
+@pytest.mark.parametrize(
+    ("s1", "s2", "c1", "c2"),
+    [(1.0, 2.0, 2.0243, 2.0625), (0.3, 40.0, 3.0, 2.0), (5.0, 5.005, 3.0, 2.9), (0.001, 1.0, 8.0, 1.96)],
+)
+def test_crossing_probabilities_match_quadrature(s1, s2, c1, c2):
+    # Any scale of information (a share of the planned size past 1, counts): only the ratios matter.
+    first, both = crossing_probabilities([s1, s2], [c1, c2])
+    assert first == pytest.approx(2 * sps.norm.sf(c1), abs=1e-12)
+    assert both == pytest.approx(two_look_type_one(c1, c2, s1, s2), abs=1e-7)
+    assert crossing_probabilities([1000 * s1, 1000 * s2], [c1, c2])[-1] == pytest.approx(both, abs=1e-12)
+
+
+def test_crossing_probabilities_match_a_multivariate_normal():
+    # Eight looks with capped ones in between (boundary 8: nothing to spend), against
+    # Genz's quasi-Monte Carlo integration of the multivariate normal rectangle.
+    s = np.array([0.3, 0.6, 1.0, 1.7, 2.4, 3.1, 3.8, 5.0])
+    c = np.array([4.0, 3.2, 2.6, 8.0, 8.0, 8.0, 8.0, 2.3])
+    cov = np.sqrt(np.minimum.outer(s, s) / np.maximum.outer(s, s))
+    mvn = sps.multivariate_normal(np.zeros(len(s)), cov, abseps=1e-7, releps=0, maxpts=400_000, seed=3)
+    assert crossing_probabilities(s, c)[-1] == pytest.approx(1 - mvn.cdf(c, lower_limit=-c), abs=1e-5)
+
+
+def test_the_audits_inflation_is_the_wrong_correlation():
+    # Issue 11: a first look past the planned size counted as t = 0.95, the next as the
+    # final t = 1, with boundaries for a correlation sqrt(0.95) where the actual sample
+    # sizes (the planned size, then twice it) give sqrt(1/2): two-sided type I error 0.069.
+    c1, c2 = boundaries([0.95, 1.0], 0.05)
+    assert crossing_probabilities([1.0, 2.0], [c1, c2])[-1] == pytest.approx(0.0689, abs=1e-4)
+    assert two_look_type_one(c1, c2, 1.0, 2.0) == pytest.approx(0.0689, abs=1e-4)
+    # The capped looks of a 7-day minimum running time, all "the same look", tested
+    # at its boundary again each day, then the final look: worse still.
+    s = [1.0, 2, 3, 4, 5, 6, 7, 8]
+    assert crossing_probabilities(s, [c1] * 7 + [c2])[-1] > 0.15
+    # The same looks with boundaries from the actual correlations: exactly alpha.
+    fixed = sequential_boundaries([1.0, 2.0], [0.95, 1.0], 0.05)
+    assert crossing_probabilities([1.0, 2.0], fixed)[-1] == pytest.approx(0.05, abs=1e-9)
+    assert two_look_type_one(*fixed, 1.0, 2.0) <= 0.05 + 1e-6
+    capped = sequential_boundaries(s, [0.95] * 7 + [1.0], 0.05)
+    assert capped[1:7] == [MAX_BOUNDARY] * 6  # capped again: nothing left to spend before the end
+    assert crossing_probabilities(s, capped)[-1] <= 0.05 + 1e-6
+
+
+def test_sequential_boundaries_spend_by_the_fraction_and_correlate_by_the_information():
+    informations, fractions = [0.4, 1.3, 2.9], [0.4, 0.95, 1.0]
+    c = sequential_boundaries(informations, fractions, 0.05)
+    cumulative = crossing_probabilities(informations, c)
+    assert cumulative == pytest.approx([obrien_fleming_spent(t, 0.05) for t in fractions], abs=1e-9)
+    # Information equal to the fraction: the plain boundaries.
+    assert sequential_boundaries([0.2, 0.4, 0.6], [0.2, 0.4, 0.6], 0.05) == pytest.approx(
+        boundaries([0.2, 0.4, 0.6], 0.05), abs=1e-9
+    )
+
+
+def test_used_boundaries_are_taken_as_they_are():
+    # An earlier look that used 8 (spent nothing) leaves all its share to the next one;
+    # one that overspent leaves less. Either way the total stays alpha.
+    derived = sequential_boundaries([0.5, 1.0], [0.5, 1.0], 0.05)
+    for first in (MAX_BOUNDARY, 2.5):
+        c = sequential_boundaries([0.5, 1.0], [0.5, 1.0], 0.05, used=[first])
+        assert c[0] == first
+        assert crossing_probabilities([0.5, 1.0], c)[-1] == pytest.approx(0.05, abs=1e-9)
+        assert (c[1] < derived[1]) == (first > derived[0])
+    # None: not kept, derived again.
+    assert sequential_boundaries([0.5, 1.0], [0.5, 1.0], 0.05, used=[None]) == derived
+    history = [SpentLook(0.5, 0.5, MAX_BOUNDARY)]
+    assert (
+        next_boundary(history, 1.0, 1.0, 0.05)
+        == sequential_boundaries([0.5, 1.0], [0.5, 1.0], 0.05, used=[MAX_BOUNDARY])[-1]
+    )
+    # A first look past the planned size that is final: the fixed design.
+    assert next_boundary([], 3.0, 1.0, 0.05) == pytest.approx(Z_975, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("informations", "fractions"),
+    [([0.2, 0.4, 0.6, 0.8, 1.0], [0.2, 0.4, 0.6, 0.8, 1.0]), ([0.3, 1.2, 2.1, 4.0], [0.3, 0.95, 0.95, 1.0])],
+)
+def test_boundaries_fall_as_the_level_grows(informations, fractions):
+    # Holm's shortcut of the closed test needs it: a larger level never has a larger boundary.
+    by_level = [sequential_boundaries(informations, fractions, 0.05 / d) for d in (4, 3, 2, 1)]
+    for stricter, looser in pairwise(by_level):
+        assert all(a >= b for a, b in zip(stricter, looser, strict=True))
+
+
+def test_informations_must_grow():
+    with pytest.raises(ValueError, match="grow"):
+        sequential_boundaries([1.0, 1.0 + MIN_GROWTH / 2], [0.95, 1.0], 0.05)
+    with pytest.raises(ValueError, match="positive"):
+        crossing_probabilities([0.0, 1.0], [2.0, 2.0])
+    with pytest.raises(ValueError, match="one boundary per look"):
+        crossing_probabilities([0.5, 1.0], [2.0])
+    with pytest.raises(ValueError, match="one fraction per look"):
+        sequential_boundaries([0.5, 1.0], [0.5], 0.05)
