@@ -16,16 +16,28 @@ would have.
 * ``success_rate``: the platform's success rate in the window.
 * ``quality_trend_per_day``: least-squares slope of the daily mean quality
   over the last ``window_days`` days.
-* ``roi``: an estimate. Each promoted variant adds ``effect`` successes per
+* ``roi``: an estimate in one unit, successes. Each ended experiment's
+  success-rate difference (variant minus control, from its arms' rollups,
+  whatever metric decided it) is shrunk towards 0 by empirical Bayes:
+  ``d * tau^2 / (tau^2 + se^2)``, with ``tau^2`` the spread of true effects
+  estimated from all ended experiments (moments: mean ``d^2`` minus mean
+  ``se^2``). A promotion is chosen because its estimate came out high, so
+  taken at face value it overstates the gain (the winner's curse); shrinking
+  undoes that on average. A promoted variant then adds its shrunk effect per
   execution of its prompt; at the last 7 days' traffic that is
-  ``extra_successes_per_day``. Losing variants cost ``|effect| x n_variant``
-  successes while they ran (``successes_lost``). ``roi_7d`` is a week of gains
-  over everything lost (how many times over the experiments paid for themselves).
+  ``extra_successes_per_day``. Every experiment, whatever its end (rolled
+  back, stopped, inconclusive), cost or gained ``d x n_variant`` successes
+  while it ran: ``successes_lost`` sums the losses. ``roi_7d`` is a week of
+  gains over everything lost. Cost joins this in issue 14.
+
+Method: docs/statistics.md#return-on-the-loop.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,12 +45,13 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aitl.loop.decisions import FINAL
+from aitl.loop.verification import arm_stats
 from aitl.store.models import ConfigVersion, Decision, Experiment, Improvement
 from aitl.store.reads import merged_stats, window_totals
 from aitl.window import Window
 
 WEEK = timedelta(days=7)
-FINAL = ("promoted", "rolled_back", "inconclusive")
 
 
 def _count(session: Session, query) -> int:
@@ -76,19 +89,57 @@ def _quality_trend(session: Session, window: Window, days: int) -> float | None:
     return round(float(slope), 6)
 
 
-def _roi(session: Session, window: Window) -> dict[str, float]:
-    decided = session.execute(
-        select(Experiment.prompt_id, Experiment.status, Decision.effect, Decision.n_variant)
-        .join(Decision, (Decision.experiment_id == Experiment.id) & (Decision.decision == Experiment.status))
+@dataclass(frozen=True)
+class Outcome:
+    """An ended experiment's success-rate difference, its standard error and its variant's traffic."""
+
+    experiment: Experiment
+    effect: float
+    se: float
+    n_variant: int
+
+
+def _outcomes(session: Session, window: Window) -> list[Outcome]:
+    ended = session.scalars(
+        select(Experiment)
         .where(Experiment.status.in_(FINAL), Experiment.ended_at <= window.end)
+        .order_by(Experiment.id)
     ).all()
+    found = []
+    for experiment in ended:
+        control, variant = arm_stats(session, experiment, experiment.ended_at)
+        if min(control.n, variant.n) < 1:
+            continue
+        p_c, p_v = control.success_rate, variant.success_rate
+        se = math.sqrt(p_c * (1 - p_c) / control.n + p_v * (1 - p_v) / variant.n)
+        found.append(Outcome(experiment, p_v - p_c, se, variant.n))
+    return found
+
+
+def shrink(effects: list[float], ses: list[float]) -> list[float]:
+    """Empirical-Bayes estimates of the true effects: each ``d`` times ``tau^2 / (tau^2 + se^2)``.
+
+    ``tau^2`` (the variance of the true effects around 0) is estimated by the
+    method of moments, floored at 0: with effects no larger than their noise,
+    every estimate shrinks to 0.
+    """
+    if not effects:
+        return []
+    tau2 = max(0.0, float(np.mean(np.square(effects)) - np.mean(np.square(ses))))
+    return [
+        d * tau2 / (tau2 + se * se) if tau2 + se * se > 0 else 0.0 for d, se in zip(effects, ses, strict=True)
+    ]
+
+
+def _roi(session: Session, window: Window) -> dict[str, float]:
+    outcomes = _outcomes(session, window)
+    shrunk = shrink([o.effect for o in outcomes], [o.se for o in outcomes])
     week = Window(window.end - WEEK, window.end)
     gained = lost = 0.0
-    for prompt_id, status, effect, n_variant in decided:
-        if status == "promoted" and effect is not None:
-            gained += effect * merged_stats(session, week, prompt_id=prompt_id).n / 7
-        elif effect is not None and effect < 0:
-            lost += -effect * n_variant
+    for outcome, estimate in zip(outcomes, shrunk, strict=True):
+        if outcome.experiment.status == "promoted":
+            gained += estimate * merged_stats(session, week, prompt_id=outcome.experiment.prompt_id).n / 7
+        lost += max(0.0, -outcome.effect * outcome.n_variant)
     return {
         "extra_successes_per_day": round(gained, 2),
         "successes_lost": round(lost, 2),

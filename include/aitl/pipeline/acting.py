@@ -19,7 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from aitl.config import SEGMENT_FILTER_KEYS, Settings
-from aitl.loop import decisions, impact
+from aitl.loop import decisions, harm, impact
 from aitl.loop.effectiveness import effectiveness
 from aitl.loop.implementation import PAUSED, implement
 from aitl.loop.planning import plan
@@ -120,10 +120,12 @@ def implement_stage(session: Session, window: Window, settings: Settings, *, lev
 
 
 def verify_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:
-    """Look at every running experiment; at the daily level also decide and measure settings."""
+    """Look at every running experiment: hourly, roll back clear harm; daily, decide and measure settings."""
     thresholds, dry_run = settings.thresholds, settings.dry_run
     summary = verify(session, window, thresholds.alpha, level)
     acted = summary["experiments"]
+    if level == "hourly":  # a clear harm is rolled back within hours (aitl.loop.harm)
+        summary["harm"] = harm.check(session, window, thresholds, dry_run=dry_run)
     if level == "daily":
         summary["decisions"] = decisions.decide(session, window, thresholds, dry_run=dry_run)
         summary["impact"] = impact.measure(session, window, thresholds, dry_run=dry_run)

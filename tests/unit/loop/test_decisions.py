@@ -276,16 +276,28 @@ def test_effectiveness_counts_the_promotion_and_estimates_its_return(sqlite_url)
         setup_experiment(session)
     run_days(sqlite_url, Traffic(success=0.90), days=2)
     with transaction(connect(sqlite_url)) as session:
+        # The prompt's own traffic (outside the experiment): 700 executions in the week.
+        rows = [synthetic_rollup(np.random.default_rng(9), START, "", "", 700, Traffic())]
+        session.execute(HourlyRollup.__table__.insert(), [rows[0] | {"prompt_id": "p"}])
         decision = session.scalars(select(Decision).where(Decision.decision == "promoted")).one()
         window = Window(decision.window_end - DAY, decision.window_end)
         metrics = effectiveness(session, window, window_days=7)
         week = merged_stats(session, Window(window.end - 7 * DAY, window.end), prompt_id="p")
+        ran = Window(START, decision.window_end)
+        control = merged_stats(session, ran, experiment_id="exp-1", arm="control")
+        variant = merged_stats(session, ran, experiment_id="exp-1", arm="variant")
     assert metrics["promoted"] == 1 and metrics["rolled_back"] == 0
-    assert metrics["totals"] == {"promoted": 1, "rolled_back": 0, "inconclusive": 0}
+    assert metrics["totals"]["promoted"] == 1 and sum(metrics["totals"].values()) == 1
     assert metrics["improvement_success_rate"] == 1.0
     assert metrics["learning_velocity"] == pytest.approx(1 / 7, abs=1e-4)
     assert metrics["adaptation_speed_h"]["finding_to_launch"] == 0.0
-    assert metrics["roi"]["extra_successes_per_day"] == pytest.approx(decision.effect * week.n / 7, abs=0.01)
+    # One experiment: its success effect shrunk by (d^2 - se^2) / d^2, below face value (the winner's curse).
+    d = variant.success_rate - control.success_rate
+    se2 = sum(arm.success_rate * (1 - arm.success_rate) / arm.n for arm in (control, variant))
+    assert week.n == 700
+    expected = d * (d * d - se2) / (d * d) * week.n / 7
+    assert metrics["roi"]["extra_successes_per_day"] == pytest.approx(expected, abs=0.01)
+    assert expected < d * week.n / 7
     assert metrics["roi"]["successes_lost"] == 0
     assert 0.7 < metrics["success_rate"] < 0.9
 
