@@ -2,14 +2,20 @@
 
 * A/A: 400 experiments through the real daily decision look (5 at a time),
   false-decision rate (promoted or rolled back) with its Wilson interval;
+* A/A under real traffic (issue 11, ``aitl evaluate aa``): 1,000 experiments
+  each at the planned traffic with and without online FDR, launched at 10:00
+  with 3x the planned size by the first look (online FDR off), and with
+  ``ab_test_duration`` 7d and the planned size by the first look (online FDR
+  off); false-decision rate with its standard error;
 * power: 200 experiments at +5 points of success rate (the planned minimum
   detectable effect, planned power 0.8), and at +3 points;
 * harm: 200 experiments at -10 and -5 points: how often they are rolled back;
 * the closed loop (``aitl evaluate loop``) over ``--weeks`` simulated weeks:
   the confusion matrix of true effect x decision and the daily success rate.
 
-Recorded through bench/writer.py as two benchmarks, ``decisions`` (the synthetic
-experiments) and ``loop`` (the closed loop): BENCHMARKS.md and bench/results/.
+Recorded through bench/writer.py as three benchmarks, ``decisions`` (the synthetic
+experiments), ``decisions_aa`` (A/A under real traffic) and ``loop`` (the closed
+loop): BENCHMARKS.md and bench/results/.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 from writer import Column, Target, record
 
+from aitl.config import Thresholds
 from aitl.sim.evaluate import evaluate_experiments, run_loop
 
 RUNS = [("A/A", 0.0, 400, 1), ("power", 0.05, 200, 2), ("power", 0.03, 200, 3)]
@@ -88,6 +95,88 @@ def experiments_targets(rows: list[dict]) -> list[Target]:
             f"{planned['effect']:+.2f}, planned {planned['planned_power']}",
             planned["ci_low"] <= planned["planned_power"] <= planned["ci_high"],
         ),
+    ]
+
+
+# (condition, evaluate_experiments arguments, experiments, seed, target issue row or None)
+AA_RUNS = [
+    ("planned traffic, online FDR", {}, 1000, 21, "A/A false decisions, planned traffic ≤ 0.05"),
+    ("planned traffic, online FDR off", {"online_fdr": False}, 1000, 22, None),
+    (
+        "overrun 3x by the first look, online FDR off",
+        {"overrun": 3.0, "online_fdr": False},
+        1000,
+        23,
+        "A/A, overrun 3x by the first look, online FDR off ≤ 0.05",
+    ),
+    (
+        "ab_test_duration 7d, planned size by the first look, online FDR off",
+        {"overrun": 1.0, "online_fdr": False, "ab_test_duration": "7d"},
+        1000,
+        24,
+        "A/A, ab_test_duration 7d, online FDR off ≤ 0.05",
+    ),
+]
+AA_COLUMNS = (
+    Column("condition", "{condition}", text=True),
+    Column("experiments", "{experiments}"),
+    Column("promoted", "{promoted}"),
+    Column("rolled back", "{rolled_back}"),
+    Column("false decisions", "{rate:.3f} ± {se:.3f}", text=True),
+    Column("95% CI", "[{ci_low:.3f}, {ci_high:.3f}]", text=True),
+)
+AA_NOTES = (
+    "`aitl evaluate aa`: A/A experiments through the real daily decision look, 5 side by side, success "
+    "rate 0.75, planned size for +5 points at 80% power. Planned traffic reaches the planned size in 5 "
+    "daily looks; with an overrun, experiments launch at 10:00 and traffic reaches X times the planned "
+    "size by the first daily look (14 hours in). Online FDR off tests every promotion at alpha itself, so "
+    "the boundaries are checked without the stream's help. Rate ± its binomial standard error. The "
+    "type I errors of these look schedules are also computed exactly, by integration "
+    "(tests/unit/loop/test_decisions.py, tests/unit/stats/)."
+)
+
+
+def aa_rows(scratch: Path) -> list[dict]:
+    rows = []
+    for i, (condition, arguments, n, seed, target) in enumerate(AA_RUNS):
+        started = time.perf_counter()
+        arguments = dict(arguments)
+        duration = arguments.pop("ab_test_duration", None)
+        if duration is not None:
+            arguments["thresholds"] = Thresholds.resolve(overrides={"ab_test_duration": duration})
+        result = evaluate_experiments(
+            f"sqlite:///{scratch / f'aa{i}.db'}", experiments=n, seed=seed, **arguments
+        )
+        detail = result["false_decision"]
+        rows.append(
+            {
+                "condition": condition,
+                "experiments": n,
+                "seed": seed,
+                "target": target,
+                **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive")},
+                "rate": detail["rate"],
+                "se": detail["se"],
+                "ci_low": detail["ci95"][0],
+                "ci_high": detail["ci95"][1],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def aa_targets(rows: list[dict]) -> list[Target]:
+    """Issue 11's A/A rows: at most 5 % false decisions, each over 1,000 experiments."""
+    return [
+        Target(
+            row["target"],
+            "#11",
+            f"{row['rate']:.3f} ± {row['se']:.3f} over {row['experiments']}",
+            row["rate"] <= 0.05,
+        )
+        for row in rows
+        if row["target"]
     ]
 
 
@@ -161,6 +250,16 @@ def main() -> int:
             notes=EXPERIMENTS_NOTES,
             targets=experiments_targets(rows),
             params={"runs": RUNS},
+        )
+        rows = aa_rows(Path(scratch))
+        record(
+            "decisions_aa",
+            rows,
+            title="A/A under real traffic (`bench/decisions.py`)",
+            columns=AA_COLUMNS,
+            notes=AA_NOTES,
+            targets=aa_targets(rows),
+            params={"runs": AA_RUNS},
         )
         if args.skip_loop:
             return 0

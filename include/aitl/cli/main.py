@@ -160,6 +160,27 @@ def _scenario(path: str | None):
         raise UsageError(f"--scenario: {exc}") from None
 
 
+def _aa_conditions(args: argparse.Namespace) -> dict[str, object]:
+    """``evaluate aa``'s traffic and decision conditions: overrun, minimum running time, online FDR."""
+    from aitl.config import Thresholds
+    from aitl.durations import parse_duration
+
+    if args.overrun is not None and not 0 < args.overrun <= 100:
+        raise UsageError(f"--overrun: must be in (0, 100], got {args.overrun}")
+    overrides: dict[str, object] = {}
+    if args.ab_test_duration is not None:
+        try:
+            parse_duration(args.ab_test_duration)
+        except ValueError as exc:
+            raise UsageError(f"--ab-test-duration: {exc}") from None
+        overrides["ab_test_duration"] = args.ab_test_duration
+    return {
+        "overrun": args.overrun,
+        "online_fdr": not args.no_online_fdr,
+        "thresholds": Thresholds.resolve(overrides=overrides),
+    }
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -182,6 +203,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             effect = args.effect if args.what == "power" else 0.0
             if args.experiments < 1:
                 raise UsageError(f"--experiments: must be at least 1, got {args.experiments}")
+            conditions = _aa_conditions(args) if args.what == "aa" else {}
             try:
                 result = evaluate.evaluate_experiments(
                     f"sqlite:///{Path(scratch) / 'evaluate.db'}",
@@ -189,6 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     effect=effect,
                     concurrent=args.concurrent,
+                    **conditions,
                 )
             except ValueError as exc:
                 raise UsageError(f"--effect: {exc}") from None
@@ -465,6 +488,18 @@ def build_parser() -> argparse.ArgumentParser:
         check.set_defaults(func=cmd_evaluate)
     checks.choices["power"].add_argument(
         "--effect", type=float, default=0.05, help="variant minus control success rate (negative: harm)"
+    )
+    aa = checks.choices["aa"]
+    aa.add_argument(
+        "--overrun",
+        type=float,
+        help="launch at 10:00 with traffic reaching X times the planned size by the first daily look",
+    )
+    aa.add_argument("--ab-test-duration", help="minimum running time before a promotion (e.g. 7d)")
+    aa.add_argument(
+        "--no-online-fdr",
+        action="store_true",
+        help="judge each experiment at its own alpha, without the online FDR levels of the stream",
     )
     loop = checks.add_parser("loop", help="the closed loop on simulated traffic, scored against the truth")
     loop.add_argument("--weeks", type=int, default=4)

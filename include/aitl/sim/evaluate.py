@@ -33,6 +33,7 @@ from sqlalchemy import select
 from statsmodels.stats.proportion import proportion_confint
 
 from aitl.config import Settings, Thresholds
+from aitl.durations import format_duration
 from aitl.loop import registry
 from aitl.loop.decisions import FINAL, MAX_EXPERIMENT_DAYS, decide
 from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, SEQUENTIAL_INFLATION
@@ -49,6 +50,9 @@ from aitl.window import HOUR, Window
 
 DAY = timedelta(days=1)
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+# With ``overrun``, experiments launch at 10:00, so the first daily look comes
+# after 14 hours, short of a default ab_test_duration of 24 h (issue 11's audit).
+LAUNCH_HOUR = 10
 TRUTH_BAND = 0.01  # |true change in success rate| below this is "null"
 
 # The default ground truth of ``aitl evaluate loop``: besides the planted
@@ -125,15 +129,24 @@ def evaluate_experiments(
     days_to_plan: int = 5,
     concurrent: int = 5,
     thresholds: Thresholds | None = None,
+    overrun: float | None = None,
+    online_fdr: bool = True,
 ) -> dict[str, Any]:
     """Run ``experiments`` synthetic experiments with a known success-rate ``effect`` to their decision.
 
-    ``concurrent`` experiments run side by side (the daily look corrects
-    across them); each gets a planned size from the same power analysis as
-    a launch, and traffic that reaches it in ``days_to_plan`` days.
+    ``concurrent`` experiments run side by side, batch after batch: each
+    batch starts once the one before has ended, so its promotion levels
+    (online FDR over the whole stream) know all earlier decisions. Each gets a
+    planned size from the same power analysis as a launch, and traffic that
+    reaches it in ``days_to_plan`` days; with ``overrun``, experiments launch
+    at ``LAUNCH_HOUR`` instead and traffic reaches ``overrun`` times the
+    planned size by the first daily look, at the same hourly rate after it.
+    ``online_fdr`` off tests each promotion at ``alpha`` itself.
     """
     if experiments < 1 or concurrent < 1 or days_to_plan < 1:
         raise ValueError("experiments, concurrent and days_to_plan must be at least 1")
+    if overrun is not None and not 0 < overrun <= 100:
+        raise ValueError(f"overrun must be in (0, 100], got {overrun}")
     if not 0 < (control or Traffic()).success + effect < 1:
         raise ValueError(f"effect {effect} takes the success rate outside (0, 1)")
     thresholds = thresholds or Thresholds.resolve()
@@ -147,14 +160,21 @@ def evaluate_experiments(
         * SEQUENTIAL_INFLATION
     )
     total = planned / (1 - split)
-    daily = math.ceil(total / days_to_plan)
+    daily = first = math.ceil(total / days_to_plan)
+    launch, days, span = timedelta(0), MAX_EXPERIMENT_DAYS, MAX_EXPERIMENT_DAYS + 1
+    if overrun is not None:
+        # The first window holds 14 hours; the look at the end of day 14 is the 14-day one.
+        launch, days, span = timedelta(hours=LAUNCH_HOUR), MAX_EXPERIMENT_DAYS + 1, MAX_EXPERIMENT_DAYS + 2
+        first = math.ceil(overrun * total)
+        daily = math.ceil(first * DAY / (DAY - launch))
     rng = np.random.default_rng(seed)
     upgrade(store_url)
     engine = connect(store_url)
     outcomes: dict[str, dict[str, Any]] = {}
     for batch_start in range(0, experiments, concurrent):
         ids = [f"eval-{seed}-{i:05d}" for i in range(batch_start, min(batch_start + concurrent, experiments))]
-        began = START + timedelta(days=batch_start // concurrent * (MAX_EXPERIMENT_DAYS + 1))
+        midnight = START + timedelta(days=batch_start // concurrent * span)
+        began = midnight + launch
         with transaction(engine) as session:
             for experiment_id in ids:
                 session.add(
@@ -174,8 +194,9 @@ def evaluate_experiments(
                         ended_at=None,
                     )
                 )
-        for day in range(MAX_EXPERIMENT_DAYS):
-            window = Window(began + day * DAY, began + (day + 1) * DAY)
+        for day in range(days):
+            window = Window(midnight + day * DAY, midnight + (day + 1) * DAY)
+            size, hour = (first, began) if day == 0 else (daily, window.start)
             with transaction(engine) as session:
                 running = session.scalars(
                     select(Experiment.id).where(Experiment.id.in_(ids), Experiment.status == "running")
@@ -184,27 +205,34 @@ def evaluate_experiments(
                     break
                 rows = []
                 for experiment_id in running:
-                    n_variant = int(rng.binomial(daily, split))
+                    n_variant = int(rng.binomial(size, split))
                     rows.append(
-                        synthetic_rollup(
-                            rng, window.start, experiment_id, "control", daily - n_variant, control
-                        )
+                        synthetic_rollup(rng, hour, experiment_id, "control", size - n_variant, control)
                     )
-                    rows.append(
-                        synthetic_rollup(rng, window.start, experiment_id, "variant", n_variant, variant)
-                    )
+                    rows.append(synthetic_rollup(rng, hour, experiment_id, "variant", n_variant, variant))
                 session.execute(HourlyRollup.__table__.insert(), rows)
-                decide(session, window, thresholds, dry_run=False)
+                decide(session, window, thresholds, dry_run=False, online_fdr=online_fdr)
         with transaction(engine) as session:
             for experiment in session.scalars(select(Experiment).where(Experiment.id.in_(ids))):
                 outcomes[experiment.id] = {"decision": experiment.status, "ended_at": experiment.ended_at}
     counts = Counter(o["decision"] for o in outcomes.values())
-    return _experiment_summary(counts, experiments, effect, planned, thresholds)
+    summary = _experiment_summary(counts, experiments, effect, planned, thresholds)
+    # The conditions of the run, next to the rates they produced.
+    summary["overrun"] = overrun
+    summary["ab_test_duration"] = format_duration(thresholds.ab_test_duration)
+    summary["online_fdr"] = online_fdr
+    return summary
 
 
-def _rate(count: int, n: int) -> dict[str, float]:
+def _rate(count: int, n: int) -> dict[str, Any]:
+    """A share with its Wilson interval and binomial standard error."""
     low, high = proportion_confint(count, n, method="wilson")
-    return {"rate": round(count / n, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+    rate = count / n
+    return {
+        "rate": round(rate, 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
+        "se": round(math.sqrt(rate * (1 - rate) / n), 4),
+    }
 
 
 def _experiment_summary(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aitl.cli.main import main
+from aitl.config import Thresholds
 from aitl.sim.catalogue import BASELINE_PROMPTS, REGRESSION_LINE, release_text
 from aitl.sim.evaluate import evaluate_experiments, run_loop
 from aitl.sim.ground_truth import expected_success_change
@@ -24,6 +25,52 @@ def test_aa_experiments_rarely_end_in_a_decision(tmp_path):
     assert sum(decisions.values()) == 200 and decisions["running"] == 0
     assert result["false_decision_rate"] == (decisions["promoted"] + decisions["rolled_back"]) / 200
     assert result["false_decision_rate"] <= 0.05
+
+
+def within_standard_errors(count: int, n: int, p: float, k: float = 3.0) -> bool:
+    """``count`` of ``n`` is within ``k`` binomial standard errors of the exact probability ``p``."""
+    return abs(count / n - p) <= k * math.sqrt(p * (1 - p) / n)
+
+
+def test_aa_overrun_by_the_first_look_is_a_single_fixed_design_look(tmp_path):
+    """Issue 11: 3x the planned size by the first look (launch at 10:00), online FDR off.
+
+    The first look is 14 h in, short of ab_test_duration; the next is final, and the
+    promotion's only look: the fixed design, so a variant that is not better is
+    promoted with probability exactly 0.025 (one tail of alpha). The audit's
+    boundaries gave 0.072 two-sided here (0.036 promoted).
+    """
+    result = evaluate_experiments(
+        f"sqlite:///{tmp_path / 'o.db'}", experiments=600, seed=31, overrun=3.0, online_fdr=False
+    )
+    decisions = result["decisions"]
+    assert sum(decisions.values()) == 600 and decisions["running"] == 0
+    assert within_standard_errors(decisions["promoted"], 600, 0.025), decisions
+    assert result["false_decision_rate"] <= 0.05
+    assert (result["overrun"], result["online_fdr"]) == (3.0, False)
+
+
+def test_aa_long_minimum_running_time_keeps_the_type_one_error(tmp_path):
+    """Issue 11: ab_test_duration 7d with the planned size by the first look, online FDR off.
+
+    The audit's boundaries tested the capped looks at the same threshold every
+    day: 0.162 two-sided by integration, about 0.08 promoted. Now the promotion
+    looks once, at the end (0.025), and the guardrails' capped looks spend nothing.
+    """
+    thresholds = Thresholds.resolve(overrides={"ab_test_duration": "7d"})
+    result = evaluate_experiments(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        experiments=300,
+        seed=32,
+        overrun=1.0,
+        online_fdr=False,
+        thresholds=thresholds,
+    )
+    decisions = result["decisions"]
+    assert decisions["running"] == 0
+    assert within_standard_errors(decisions["promoted"], 300, 0.025), decisions
+    assert result["false_decision_rate"] <= 0.05
+    assert result["ab_test_duration"] == "168h"
 
 
 def test_power_against_a_known_effect_is_near_the_planned_power(tmp_path):
@@ -49,6 +96,21 @@ def test_evaluate_aa_command_writes_the_rate(tmp_path, capsys):
     assert "--experiments: must be at least 1" in capsys.readouterr().err
     assert main(["evaluate", "power", "--effect", "0.5"]) == 2
     assert "--effect" in capsys.readouterr().err
+
+
+def test_evaluate_aa_command_takes_the_traffic_conditions(tmp_path, capsys):
+    out = tmp_path / "aa.json"
+    command = ["evaluate", "aa", "--experiments", "5", "--seed", "5", "--output", str(out)]
+    conditions = ["--overrun", "3", "--ab-test-duration", "7d", "--no-online-fdr"]
+    assert main([*command, *conditions]) == 0
+    written = json.loads(out.read_text())
+    assert {"false_decision_rate", "false_decision", "decisions", "planned_n_per_arm"} <= set(written)
+    assert (written["overrun"], written["ab_test_duration"], written["online_fdr"]) == (3.0, "168h", False)
+    assert 0 <= written["false_decision_rate"] <= 1 and written["decisions"]["running"] == 0
+    assert main(["evaluate", "aa", "--overrun", "0"]) == 2
+    assert "--overrun: must be in (0, 100]" in capsys.readouterr().err
+    assert main(["evaluate", "aa", "--ab-test-duration", "7 days"]) == 2
+    assert "--ab-test-duration" in capsys.readouterr().err
 
 
 def test_expected_success_change_known_answers():
