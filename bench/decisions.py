@@ -124,13 +124,17 @@ AA_COLUMNS = (
     Column("rolled back", "{rolled_back}"),
     Column("false decisions", "{rate:.3f} ± {se:.3f}", text=True),
     Column("95% CI", "[{ci_low:.3f}, {ci_high:.3f}]", text=True),
+    Column("primary crossed", "{crossing:.3f} ± {crossing_se:.3f}", text=True),
 )
 AA_NOTES = (
     "`aitl evaluate aa`: A/A experiments through the real daily decision look, 5 side by side, success "
     "rate 0.75, planned size for +5 points at 80% power. Planned traffic reaches the planned size in 5 "
     "daily looks; with an overrun, experiments launch at 10:00 and traffic reaches X times the planned "
     "size by the first daily look (14 hours in). Online FDR off tests every promotion at alpha itself, so "
-    "the boundaries are checked without the stream's help. Rate ± its binomial standard error. The "
+    "the boundaries are checked without the stream's help. Rate ± its binomial standard error. "
+    "*Primary crossed*: the share whose primary metric crossed its promotion boundary at some look in "
+    "either direction, the promotion test's two-sided type I error as it ran (alpha = 0.05 with online "
+    "FDR off; issue 11's audit measured 0.069 and 0.118 for the old boundaries). The "
     "type I errors of these look schedules are also computed exactly, by integration "
     "(tests/unit/loop/test_decisions.py, tests/unit/stats/)."
 )
@@ -159,6 +163,8 @@ def aa_rows(scratch: Path) -> list[dict]:
                 "se": detail["se"],
                 "ci_low": detail["ci95"][0],
                 "ci_high": detail["ci95"][1],
+                "crossing": result["primary_crossing"]["rate"],
+                "crossing_se": result["primary_crossing"]["se"],
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from statsmodels.stats.proportion import proportion_confint
 
 from aitl.config import Settings, Thresholds
@@ -44,7 +46,7 @@ from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.stats.power import sample_size_two_proportions
 from aitl.store.database import connect, transaction, upgrade
-from aitl.store.models import Experiment, HourlyRollup
+from aitl.store.models import Decision, Experiment, HourlyRollup
 from aitl.store.reads import merged_stats
 from aitl.window import HOUR, Window
 
@@ -171,6 +173,7 @@ def evaluate_experiments(
     upgrade(store_url)
     engine = connect(store_url)
     outcomes: dict[str, dict[str, Any]] = {}
+    crossed = 0
     for batch_start in range(0, experiments, concurrent):
         ids = [f"eval-{seed}-{i:05d}" for i in range(batch_start, min(batch_start + concurrent, experiments))]
         midnight = START + timedelta(days=batch_start // concurrent * span)
@@ -215,13 +218,32 @@ def evaluate_experiments(
         with transaction(engine) as session:
             for experiment in session.scalars(select(Experiment).where(Experiment.id.in_(ids))):
                 outcomes[experiment.id] = {"decision": experiment.status, "ended_at": experiment.ended_at}
+            crossed += _crossed(session, ids)
     counts = Counter(o["decision"] for o in outcomes.values())
     summary = _experiment_summary(counts, experiments, effect, planned, thresholds)
+    if effect == 0:
+        # The promotion test's two-sided type I error as it ran: its level
+        # (alpha with online FDR off) when every experiment reaches its final look.
+        summary["primary_crossing"] = _rate(crossed, experiments)
     # The conditions of the run, next to the rates they produced.
     summary["overrun"] = overrun
     summary["ab_test_duration"] = format_duration(thresholds.ab_test_duration)
     summary["online_fdr"] = online_fdr
     return summary
+
+
+def _crossed(session: Session, ids: list[str]) -> int:
+    """How many of the experiments had their primary metric cross the promotion boundary, either way."""
+    found = set()
+    rows = session.execute(
+        select(Decision.experiment_id, Decision.details).where(Decision.experiment_id.in_(ids))
+    ).all()
+    for experiment_id, details in rows:
+        tested = ((details or {}).get("sequential") or {}).get("promotion")
+        primary = (details or {}).get("success_rate")
+        if tested and primary and primary["p_value"] <= 2 * float(ndtr(-tested["boundary"])):
+            found.add(experiment_id)
+    return len(found)
 
 
 def _rate(count: int, n: int) -> dict[str, Any]:

@@ -26,9 +26,9 @@ same levels again (a rerun of an old day replays the ledger).
 Each experiment's own test (a group-sequential test over its daily looks)
 must keep its type I error at ``alpha_t``: its boundaries are those of the
 alpha-spending function run at ``alpha_t`` (``aitl.stats.alpha_spending``).
-The guarantee: mFDR <= alpha, and FDR <= alpha when the experiments' data are
-independent (Zrnic et al., theorems 1 and 2 with conflict sets given by the
-overlap in time). When every hypothesis is null, FDR is the probability of any
+The guarantee (Zrnic et al., with the conflict set of a test being the tests
+still running when it starts): mFDR <= alpha, and FDR <= alpha when the
+experiments' data are independent. When every hypothesis is null, FDR is the probability of any
 false promotion at all, over the whole life of the loop: at most ``W0 = alpha / 2``.
 
 ``gamma`` is flat over the first ``GAMMA_FLAT`` tests after a discovery, then

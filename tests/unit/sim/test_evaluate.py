@@ -48,6 +48,9 @@ def test_aa_overrun_by_the_first_look_is_a_single_fixed_design_look(tmp_path):
     assert within_standard_errors(decisions["promoted"], 600, 0.025), decisions
     assert result["false_decision_rate"] <= 0.05
     assert (result["overrun"], result["online_fdr"]) == (3.0, False)
+    # The test as it ran, both directions: exactly alpha (the audit's boundaries, 0.072).
+    crossing = result["primary_crossing"]
+    assert within_standard_errors(round(crossing["rate"] * 600), 600, 0.05), crossing
 
 
 def test_aa_long_minimum_running_time_keeps_the_type_one_error(tmp_path):
@@ -70,6 +73,8 @@ def test_aa_long_minimum_running_time_keeps_the_type_one_error(tmp_path):
     assert decisions["running"] == 0
     assert within_standard_errors(decisions["promoted"], 300, 0.025), decisions
     assert result["false_decision_rate"] <= 0.05
+    # Both directions, over all the looks: at most alpha (the audit's boundaries, 0.162).
+    assert result["primary_crossing"]["rate"] <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 300)
     assert result["ab_test_duration"] == "168h"
 
 
@@ -105,6 +110,7 @@ def test_evaluate_aa_command_takes_the_traffic_conditions(tmp_path, capsys):
     assert main([*command, *conditions]) == 0
     written = json.loads(out.read_text())
     assert {"false_decision_rate", "false_decision", "decisions", "planned_n_per_arm"} <= set(written)
+    assert 0 <= written["primary_crossing"]["rate"] <= 1
     assert (written["overrun"], written["ab_test_duration"], written["online_fdr"]) == (3.0, "168h", False)
     assert 0 <= written["false_decision_rate"] <= 1 and written["decisions"]["running"] == 0
     assert main(["evaluate", "aa", "--overrun", "0"]) == 2
