@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from aitl.ingest.collector import Collector, IngestReport, Privacy
+from aitl.ingest.collector import Collector, IngestReport, Privacy, paused_gc
 from aitl.ingest.readers import read_file
 from aitl.window import Window
 
@@ -41,6 +41,7 @@ def import_files(session: Session, paths: Sequence[Path], now: datetime, privacy
     collector = Collector(session, Window.hour_of(now), None, now, privacy=privacy)
     for path in paths:
         collector.report.files += 1
-        for record in read_file(path, f"file:{path.resolve().as_posix()}"):
-            collector.add(record)
+        with paused_gc():
+            for record in read_file(path, f"file:{path.resolve().as_posix()}"):
+                collector.add(record)
     return collector.close()

@@ -26,13 +26,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aitl.ids import stable_id
-from aitl.ingest.collector import Collector
-from aitl.ingest.readers import TRUNCATED, Progress, read_file, scan_landing
+from aitl.ingest.collector import Collector, paused_gc
+from aitl.ingest.readers import HASH_CHUNK, TRUNCATED, Progress, read_file, scan_landing
 from aitl.store.locks import advisory_lock
 from aitl.store.models import IngestedFile, Quarantine
 from aitl.store.writes import replace
-
-HASH_CHUNK = 1 << 20
 
 
 def _prefix_hash(path: Path, length: int) -> Any:
@@ -89,8 +87,9 @@ def collect_landing(
             )
         )
         collector.report.files += 1
-        for record in read_file(path, source, progress):
-            collector.add(record)
+        with paused_gc():
+            for record in read_file(path, source, progress):
+                collector.add(record)
         row = {
             "path_key": key,
             "path": relative,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import MetaData, Table, select
@@ -38,11 +38,15 @@ MAX_CSV_CELL = 16 << 20
 LANDING_SUFFIXES = (".jsonl", ".csv")
 BOM = b"\xef\xbb\xbf"
 TRUNCATED = "truncated"  # the reason's first word for a last line cut short
+HASH_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """One record as read: where it was, what it said, and its store row or its problem."""
+class RawRecord(NamedTuple):
+    """One record as read: where it was, what it said, and its store row or its problem.
+
+    A named tuple: one is made per record read, and a frozen dataclass costs
+    several times as much to build.
+    """
 
     source: str
     locator: str
@@ -52,14 +56,21 @@ class RawRecord:
     header: str | None = None  # a CSV file's header line, to re-read the row later
 
 
-def isolated(check: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, ContractError | None]:
-    """Run one record's decode-and-check; any failure is that record's problem, never the run's."""
+def isolated(
+    check: Callable[[Any], dict[str, Any]], value: Any
+) -> tuple[dict[str, Any] | None, ContractError | None]:
+    """``check(value)``, one record's decode and check: its failure is the record's problem, not the run's."""
     try:
-        return check(), None
+        return check(value), None
     except ContractError as exc:
         return None, exc
     except Exception as exc:  # by design: one record must not fail the hour
         return None, ContractError("record", f"{type(exc).__name__}: {exc}")
+
+
+def validate_text(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of text cells (CSV, a source table): list fields decoded, then the contract's check."""
+    return validate(decode_list_cells(record), from_text=True)
 
 
 def landing_hour_dir(landing: Path, hour: datetime) -> Path:
@@ -150,24 +161,31 @@ class Progress:
 def read_jsonl(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:
     """The records of a JSONL file from ``progress`` on (the start by default), advancing it."""
     progress = progress or Progress()
+    start = progress.offset
     with path.open("rb") as handle:
-        handle.seek(progress.offset)
+        handle.seek(start)
         for line in handle:
             complete = line.endswith(b"\n")
             lineno = progress.lines + 1
             record = None
-            if line.strip():
+            if not line.isspace():
                 record = jsonl_record(line, source, f"line:{lineno}", first=progress.offset == 0)
             if not complete and (record is None or record.problem is not None):
                 if record is not None:
                     cut = ContractError("event", f"{TRUNCATED}: no newline yet after: {record.problem}")
                     yield RawRecord(source, record.locator, record.raw, problem=cut)
-                return
+                break
             progress.offset += len(line)
             progress.lines = lineno
-            progress.digest.update(line)
             if record is not None:
                 yield record
+        # The consumed bytes are hashed in one pass at the end (a hash call per
+        # line costs more than reading them again from the page cache).
+        handle.seek(start)
+        remaining = progress.offset - start
+        while remaining > 0 and (chunk := handle.read(min(HASH_CHUNK, remaining))):
+            progress.digest.update(chunk)
+            remaining -= len(chunk)
 
 
 def jsonl_record(line: bytes, source: str, locator: str, *, first: bool = False) -> RawRecord:
@@ -181,7 +199,7 @@ def jsonl_record(line: bytes, source: str, locator: str, *, first: bool = False)
     utf8 = None if line.isascii() else _utf8_problem(line)
     if utf8 is not None:
         return RawRecord(source, locator, line, problem=utf8)
-    row, problem = isolated(lambda: decode(line))
+    row, problem = isolated(decode, line)
     return RawRecord(source, locator, line, row=row, problem=problem)
 
 
@@ -234,7 +252,7 @@ def csv_record(
     if problem is not None:
         return RawRecord(source, locator, encoded, problem=problem, header=header_line)
     present = {name: text for name, text in zip(header, cells, strict=False) if text != ""}
-    row, problem = isolated(lambda: validate(decode_list_cells(present), from_text=True))
+    row, problem = isolated(validate_text, present)
     return RawRecord(source, locator, raw, row=row, problem=problem, header=header_line)
 
 
@@ -251,7 +269,7 @@ def sql_record(record: dict[str, Any], source: str, locator: str) -> RawRecord:
     if isinstance(present.get("timestamp"), datetime) and present["timestamp"].tzinfo is None:
         # A TIMESTAMP column holds UTC without an offset (see read_sql_source).
         present["timestamp"] = present["timestamp"].replace(tzinfo=UTC)
-    row, problem = isolated(lambda: validate(decode_list_cells(present), from_text=True))
+    row, problem = isolated(validate_text, present)
     return RawRecord(source, locator, raw, row=row, problem=problem)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.orm import Session
 
 from aitl.ids import stable_id
-from aitl.ingest.collector import Collector
+from aitl.ingest.collector import Collector, paused_gc
 from aitl.ingest.readers import read_sql_source
 from aitl.store.database import connect
 from aitl.store.locks import advisory_lock
@@ -53,8 +53,9 @@ def collect_source_table(
         known = session.execute(select(IngestedFile.size).where(IngestedFile.path_key == key)).scalar()
         if known == rows:
             continue
-        for record in read_sql_source(url, table_name, Window(hour, hour + HOUR)):
-            collector.add(record)
+        with paused_gc():
+            for record in read_sql_source(url, table_name, Window(hour, hour + HOUR)):
+                collector.add(record)
         entry = {
             "path_key": key,
             "path": path,
