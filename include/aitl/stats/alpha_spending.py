@@ -29,6 +29,14 @@ a Simpson grid over the continuation region, convolved with the normal density
 of the increment to the next look, and each boundary is the root (Brent) of
 its exact crossing probability. Deterministic, no simulation.
 
+Decision looks separate the two roles of the information fraction
+(``sequential_boundaries``, ``next_boundary``): the spending function is read
+at the capped fraction, while the correlation between looks comes from the
+actual sample sizes, ``sqrt(n_j / n_k)``, however far they pass the planned
+size; boundaries already used are taken as they were, and each look spends
+what they left. ``crossing_probabilities`` integrates any schedule as it was
+run: the type I error of boundaries computed for the wrong correlations.
+
 Method: docs/statistics.md#alpha-spending.
 """
 
