@@ -228,11 +228,13 @@ def test_dag_reads_the_store_connection_as_the_same_url(services, monkeypatch):
     """The connection goes through ``aitl_airflow.tasks.store_url``, as in a task."""
     variables = env(services["airflow-scheduler"])
     monkeypatch.setenv("AIRFLOW_CONN_AITL_STORE", variables["AIRFLOW_CONN_AITL_STORE"])
+    from aitl.store.database import engine_url
     from aitl_airflow.connections import store_url
 
-    url = store_url()
-    assert url == variables["AITL_STORE_URL"]
-    assert make_url(url).get_dialect().driver == "psycopg2"
+    # Airflow hands over postgres://...; the library connects to it with psycopg2, as to AITL_STORE_URL.
+    url = engine_url(store_url())
+    assert url == make_url(variables["AITL_STORE_URL"])
+    assert url.get_dialect().driver == "psycopg2"
 
 
 def test_airflow_services_wait_for_postgres_and_the_init(services):
