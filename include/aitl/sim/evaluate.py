@@ -22,6 +22,7 @@ Two harnesses, both driving the real decision code against a scratch store:
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -217,10 +218,16 @@ def evaluate_experiments(
                 decide(session, window, thresholds, dry_run=False, online_fdr=online_fdr)
         with transaction(engine) as session:
             for experiment in session.scalars(select(Experiment).where(Experiment.id.in_(ids))):
-                outcomes[experiment.id] = {"decision": experiment.status, "ended_at": experiment.ended_at}
+                # Fractional days from launch to the final decision; undecided: the harness's end.
+                ended = experiment.ended_at or midnight + span * DAY
+                outcomes[experiment.id] = {
+                    "decision": experiment.status,
+                    "days": (ended - began).total_seconds() / DAY.total_seconds(),
+                }
             crossed += _crossed(session, ids)
     counts = Counter(o["decision"] for o in outcomes.values())
     summary = _experiment_summary(counts, experiments, effect, planned, thresholds)
+    summary["median_days_to_decision"] = round(statistics.median(o["days"] for o in outcomes.values()), 3)
     if effect == 0:
         # The promotion test's two-sided type I error as it ran: its level
         # (alpha with online FDR off) when every experiment reaches its final look.

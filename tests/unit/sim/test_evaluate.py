@@ -90,6 +90,9 @@ def test_harm_is_rolled_back(tmp_path):
     result = evaluate_experiments(f"sqlite:///{tmp_path / 'h.db'}", experiments=40, seed=3, effect=-0.10)
     assert result["power"] >= 0.9  # share rolled back
     assert result["decisions"]["promoted"] == 0
+    # Daily decision looks only (this harness has no hourly looks, so no harm
+    # boundary, aitl.loop.harm): the O'Brien-Fleming guardrail takes about 3 days.
+    assert 1 <= result["median_days_to_decision"] <= 4
 
 
 def test_evaluate_aa_command_writes_the_rate(tmp_path, capsys):
