@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import MetaData, Table, select
@@ -36,6 +36,7 @@ MAX_RECORD_BYTES = 1 << 20  # 1 MiB: no honest feedback event is larger
 # quarantined whole as oversized, beyond it the cell is reported unread.
 MAX_CSV_CELL = 16 << 20
 LANDING_SUFFIXES = (".jsonl", ".csv")
+T = TypeVar("T")
 BOM = b"\xef\xbb\xbf"
 TRUNCATED = "truncated"  # the reason's first word for a last line cut short
 HASH_CHUNK = 1 << 20
@@ -56,9 +57,7 @@ class RawRecord(NamedTuple):
     header: str | None = None  # a CSV file's header line, to re-read the row later
 
 
-def isolated(
-    check: Callable[[Any], dict[str, Any]], value: Any
-) -> tuple[dict[str, Any] | None, ContractError | None]:
+def isolated(check: Callable[[Any], T], value: Any) -> tuple[T | None, ContractError | None]:
     """``check(value)``, one record's decode and check: its failure is the record's problem, not the run's."""
     try:
         return check(value), None

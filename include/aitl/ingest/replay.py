@@ -51,19 +51,19 @@ def raw_bytes(raw: str, encoding: str) -> bytes | None:
     return None
 
 
-def _csv_cells(text: str) -> dict[str, list[str]]:
-    return {"cells": next(csv.reader(io.StringIO(text, newline="")), [])}
+def _csv_cells(text: str) -> list[str]:
+    return next(csv.reader(io.StringIO(text, newline="")), [])
 
 
 def reread(source: str, locator: str, data: bytes, header: str | None) -> RawRecord:
     """The record again, through the reader its source used the first time."""
     if header is not None:
         text = data.decode("utf-8", errors="surrogateescape")
-        header_cells = next(csv.reader(io.StringIO(header)), [])
+        header_cells = _csv_cells(header)
         cells, problem = isolated(_csv_cells, text)
         if problem is not None or cells is None:
             return RawRecord(source, locator, data, problem=problem, header=header)
-        return csv_record(header_cells, cells["cells"], source, locator, header, text)
+        return csv_record(header_cells, cells, source, locator, header, text)
     if source.startswith("sql:"):
         record, problem = isolated(orjson.loads, data)
         if problem is not None or not isinstance(record, dict):

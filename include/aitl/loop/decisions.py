@@ -161,7 +161,7 @@ class _Spent:
     alpha: float | None = None  # the promotion family's level
 
 
-def _planned_total(experiment: Experiment) -> float:
+def planned_total(experiment: Experiment) -> float:
     """The planned sample size of both arms."""
     return experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
 
@@ -201,7 +201,7 @@ def _history(session: Session, experiment: Experiment, window: Window) -> tuple[
         record = (details or {}).get(SEQUENTIAL)
         if record is None:
             if number > 0:
-                information = (n_control + n_variant) / _planned_total(experiment)
+                information = (n_control + n_variant) / planned_total(experiment)
                 used = float(ndtri(1 - nominal / 2)) if 0 < nominal < 1 else None
                 guardrails.append(_Spent(information, fraction, (used, *[None] * (FAMILY - 1))))
                 promotion.append(_Spent(information, fraction, None))
@@ -276,7 +276,7 @@ def _look(
         return look
     # The final look needs the planned size and the minimum running time (or
     # the time limit); a look short of both spends at most up to LAST_BEFORE_FINAL.
-    look.information = (control.n + variant.n) / _planned_total(experiment)
+    look.information = (control.n + variant.n) / planned_total(experiment)
     ran_long_enough = age >= thresholds.ab_test_duration
     look.final = (look.information >= 1 and ran_long_enough) or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
     look.fraction = 1.0 if look.final else min(look.information, LAST_BEFORE_FINAL)

@@ -34,7 +34,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from aitl.config import Thresholds
-from aitl.loop.decisions import apply_decision, relative_degradation
+from aitl.loop.decisions import apply_decision, planned_total, relative_degradation
 from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
 from aitl.stats.checks import check_alpha
 from aitl.stats.hypothesis import TestResult
@@ -87,12 +87,6 @@ def harm_at_look(
         if p_one <= level and degradation >= rollback_threshold:
             harmed.append(Harm(metric, p_one, level, degradation, result))
     return max(harmed, key=lambda harm: harm.degradation, default=None)
-
-
-def planned_total(experiment: Experiment) -> float:
-    """Both arms' planned size: the control's and the variant's at the experiment's split."""
-    split = experiment.traffic_split
-    return experiment.planned_n_per_arm * (1 + split / (1 - split))
 
 
 def previous_fraction(session: Session, experiment: Experiment, end: datetime) -> float:

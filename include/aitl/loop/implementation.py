@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from aitl.config import OVERRIDABLE_GATES, Thresholds
 from aitl.ids import stable_id
 from aitl.loop import registry
-from aitl.loop.decisions import AlreadyEnded, apply_decision
+from aitl.loop.decisions import AlreadyEnded, apply_decision, planned_total
 from aitl.loop.verification import HIGHER_IS_BETTER, arm_stats, compare_arms
 from aitl.publish import outbox
 from aitl.stats.power import sample_size_two_proportions
@@ -449,8 +449,7 @@ def control(
         control_arm, variant_arm = SegmentStats(), SegmentStats()
     evidence = compare_arms(control_arm, variant_arm, thresholds.alpha)
     primary = evidence.get(experiment.primary_metric)
-    split = experiment.traffic_split
-    planned = experiment.planned_n_per_arm * (1 + split / (1 - split))
+    planned = planned_total(experiment)
     spent = session.scalar(
         select(Decision.alpha_spent)
         .where(Decision.experiment_id == experiment_id, Decision.look > 0)
