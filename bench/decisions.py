@@ -24,16 +24,18 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from writer import Column, Target, record
 
 from aitl.config import Thresholds
+from aitl.loop.decisions import FINAL
 from aitl.sim.evaluate import evaluate_experiments, run_loop
 
 RUNS = [("A/A", 0.0, 400, 1), ("power", 0.05, 200, 2), ("power", 0.03, 200, 3)]
 RUNS += [("harm", -0.10, 200, 4), ("harm", -0.05, 200, 5)]
-OUTCOMES = ("promoted", "rolled_back", "inconclusive", "running")
+PARTS = ("decisions", "aa", "loop")
 EXPERIMENT_COLUMNS = (
     Column("experiments", "{experiments} {kind}", text=True),
     Column("true effect", "{effect:+.2f}"),
@@ -43,11 +45,19 @@ EXPERIMENT_COLUMNS = (
     Column("rate", "{label} {rate:.3f}"),
     Column("95% CI", "[{ci_low:.3f}, {ci_high:.3f}]", text=True),
     Column("planned power", "{planned_power}"),
+    Column("median days to decision", "{median_days:.2f}"),
 )
-LOOP_COLUMNS = (Column("truth \\ decision", "{truth}", text=True), *(Column(d, f"{{{d}}}") for d in OUTCOMES))
+LOOP_COLUMNS = (
+    Column("seed", "{seed}"),
+    Column("truth \\ decision", "{truth}", text=True),
+    *(Column(d, f"{{{d}}}") for d in (*FINAL, "running")),
+)
 EXPERIMENTS_NOTES = (
     "Synthetic experiments, success rate 0.75 in control, planned size for +5 points at 80% power, "
-    "traffic reaching it in 5 daily looks, 5 experiments deciding side by side."
+    "traffic reaching it in 5 daily looks, 5 experiments deciding side by side. Each experiment is sized "
+    "at its own online FDR level, and every hour of traffic is followed by the hourly looks (the harm "
+    "boundary), every day by the daily decision look. *Median days to decision*: from launch to the "
+    "final decision (undecided ones at the harness's end)."
 )
 
 
@@ -71,6 +81,7 @@ def experiments_rows(scratch: Path) -> list[dict]:
                 "ci_low": detail["ci95"][0],
                 "ci_high": detail["ci95"][1],
                 "planned_power": result["planned_power"],
+                "median_days": result["median_days_to_decision"],
             }
         )
         print(rows[-1], f"({time.perf_counter() - started:.1f} s)", flush=True)
@@ -78,9 +89,10 @@ def experiments_rows(scratch: Path) -> list[dict]:
 
 
 def experiments_targets(rows: list[dict]) -> list[Target]:
-    """Issue #4: at most 5 % false decisions over at least 200 A/A experiments; power next to the planned."""
+    """Issues #4 and #11: A/A false decisions, power at +5 points, time to roll back -10 points."""
     aa = next(r for r in rows if r["effect"] == 0)
     planned = next(r for r in rows if r["planned_power"] is not None)
+    harm = next(r for r in rows if r["effect"] == -0.10)
     return [
         Target(
             "false-decision rate ≤ 0.05 over ≥ 200 A/A experiments",
@@ -95,27 +107,44 @@ def experiments_targets(rows: list[dict]) -> list[Target]:
             f"{planned['effect']:+.2f}, planned {planned['planned_power']}",
             planned["ci_low"] <= planned["planned_power"] <= planned["ci_high"],
         ),
+        Target(
+            "+5-point variant promoted ≥ 0.80, A/A still ≤ 0.05",
+            "#11",
+            f"{planned['rate']:.3f} [{planned['ci_low']:.3f}, {planned['ci_high']:.3f}], "
+            f"A/A {aa['rate']:.3f}",
+            planned["rate"] >= 0.80 and aa["rate"] <= 0.05,
+        ),
+        Target(
+            "-10-point variant, median time to rollback ≤ 1 day",
+            "#11",
+            f"{harm['median_days']:.2f} days ({harm['rate']:.3f} rolled back)",
+            harm["median_days"] <= 1,
+        ),
     ]
 
 
+# Each run with hourly looks takes about 0.5 s per experiment: 500 give a standard error of 0.007 at 0.03.
+AA_EXPERIMENTS = 500
+SRM_TARGET = "SRM share 0.46: stopped within 7 days, control served"
 # (condition, evaluate_experiments arguments, experiments, seed, target issue row or None)
 AA_RUNS = [
-    ("planned traffic, online FDR", {}, 1000, 21, "A/A false decisions, planned traffic ≤ 0.05"),
-    ("planned traffic, online FDR off", {"online_fdr": False}, 1000, 22, None),
+    ("planned traffic, online FDR", {}, AA_EXPERIMENTS, 21, "A/A false decisions, planned traffic ≤ 0.05"),
+    ("planned traffic, online FDR off", {"online_fdr": False}, AA_EXPERIMENTS, 22, None),
     (
         "overrun 3x by the first look, online FDR off",
         {"overrun": 3.0, "online_fdr": False},
-        1000,
+        AA_EXPERIMENTS,
         23,
         "A/A, overrun 3x by the first look, online FDR off ≤ 0.05",
     ),
     (
         "ab_test_duration 7d, planned size by the first look, online FDR off",
         {"overrun": 1.0, "online_fdr": False, "ab_test_duration": "7d"},
-        1000,
+        AA_EXPERIMENTS,
         24,
         "A/A, ab_test_duration 7d, online FDR off ≤ 0.05",
     ),
+    ("variant share 0.46 (sample-ratio mismatch)", {"variant_share": 0.46}, 200, 25, SRM_TARGET),
 ]
 AA_COLUMNS = (
     Column("condition", "{condition}", text=True),
@@ -125,6 +154,8 @@ AA_COLUMNS = (
     Column("false decisions", "{rate:.3f} ± {se:.3f}", text=True),
     Column("95% CI", "[{ci_low:.3f}, {ci_high:.3f}]", text=True),
     Column("primary crossed", "{crossing:.3f} ± {crossing_se:.3f}", text=True),
+    Column("stopped (SRM)", "{stopped_srm}"),
+    Column("max days running", "{max_days:.1f}"),
 )
 AA_NOTES = (
     "`aitl evaluate aa`: A/A experiments through the real daily decision look, 5 side by side, success "
@@ -136,7 +167,9 @@ AA_NOTES = (
     "either direction, the promotion test's two-sided type I error as it ran (alpha = 0.05 with online "
     "FDR off; issue 11's audit measured 0.069 and 0.118 for the old boundaries). The "
     "type I errors of these look schedules are also computed exactly, by integration "
-    "(tests/unit/loop/test_decisions.py, tests/unit/stats/)."
+    "(tests/unit/loop/test_decisions.py, tests/unit/stats/). Every hour of traffic is followed by the "
+    "hourly looks (the harm boundary). With a mismatched share the harness runs up to 21 days; *max days "
+    "running* is the longest any experiment ran (stopped ones serve the control)."
 )
 
 
@@ -158,7 +191,9 @@ def aa_rows(scratch: Path) -> list[dict]:
                 "experiments": n,
                 "seed": seed,
                 "target": target,
-                **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive")},
+                **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive", "running")},
+                "stopped_srm": result["decisions"]["stopped_srm"],
+                "max_days": result["max_days_running"],
                 "rate": detail["rate"],
                 "se": detail["se"],
                 "ci_low": detail["ci95"][0],
@@ -173,69 +208,111 @@ def aa_rows(scratch: Path) -> list[dict]:
 
 
 def aa_targets(rows: list[dict]) -> list[Target]:
-    """Issue 11's A/A rows: at most 5 % false decisions, each over 1,000 experiments."""
-    return [
-        Target(
-            row["target"],
-            "#11",
-            f"{row['rate']:.3f} ± {row['se']:.3f} over {row['experiments']}",
-            row["rate"] <= 0.05,
-        )
-        for row in rows
-        if row["target"]
-    ]
+    """Issue 11's A/A rows: at most 5 % false decisions; a mismatch ends every experiment within 7 days."""
+    targets = []
+    for row in rows:
+        if row["target"] == SRM_TARGET:
+            ended = row["experiments"] - row["running"]
+            latest = (
+                f"{row['stopped_srm']} stopped_srm, {row['inconclusive']} inconclusive, {row['promoted']} "
+            )
+            latest += f"promoted of {row['experiments']}; longest {row['max_days']:.1f} days"
+            met = ended == row["experiments"] and row["promoted"] == 0 and row["max_days"] <= 7
+            targets.append(Target(row["target"], "#11", latest, met))
+        elif row["target"]:
+            latest = f"{row['rate']:.3f} ± {row['se']:.3f} over {row['experiments']}"
+            targets.append(Target(row["target"], "#11", latest, row["rate"] <= 0.05))
+    return targets
 
 
 def loop_run(scratch: Path, weeks: int, seed: int) -> tuple[list[dict], dict, float]:
-    """The confusion matrix's rows, run_loop's result and the minutes it took."""
+    """The confusion matrix's rows (with the seed), run_loop's result and the minutes it took."""
     started = time.perf_counter()
     result = run_loop(
-        scratch / "loop", days=7 * weeks, seed=seed, progress=lambda day: print(day, flush=True)
+        scratch / f"loop-{seed}", days=7 * weeks, seed=seed, progress=lambda day: print(day, flush=True)
     )
     minutes = (time.perf_counter() - started) / 60
-    rows = [{"truth": truth, **counts} for truth, counts in result["confusion_matrix"].items()]
+    rows = [{"seed": seed, "truth": truth, **counts} for truth, counts in result["confusion_matrix"].items()]
     return rows, result, minutes
 
 
-def loop_notes(weeks: int, seed: int, experiments: int, minutes: float, daily: list[dict]) -> str:
-    return (
-        f"{weeks} simulated weeks at 1,000 events/h, seed {seed}, profile development, default loop "
-        f"scenario; {experiments} experiments; {minutes:.1f} min. Every experiment with its true change "
-        "is in the history line.\n\nPlatform success rate by day: "
-        + ", ".join(f"{d['day'][5:]} {d['success_rate']:.3f}" for d in daily)
-    )
+def loop_notes(weeks: int, runs: dict[int, tuple[dict, float]]) -> str:
+    parts = [
+        f"{weeks} simulated weeks at 1,000 events/h per seed, profile development, default loop scenario. "
+        "Every experiment with its true change is in the history line. Truth: the variant's expected "
+        "change in success rate, helpful at +1 point or more, harmful at -1 or less, null in between; "
+        "experiments are sized for +5 points, so a helpful change of 1-2 points is mostly inconclusive."
+    ]
+    for seed, (result, minutes) in runs.items():
+        parts.append(
+            f"Seed {seed}: {len(result['decisions'])} experiments, {minutes:.1f} min, wrong decisions per "
+            f"week {result['wrong_decisions_per_week']} (null or harmful promoted, helpful rolled back). "
+            "Platform success rate by day: "
+            + ", ".join(f"{d['day'][5:]} {d['success_rate']:.3f}" for d in result["daily_success_rate"])
+        )
+    return "\n\n".join(parts)
 
 
 def loop_targets(rows: list[dict], weeks: int) -> list[Target]:
-    """Issue #4, over at least 4 weeks: harmful changes rolled back, helpful promoted, null not promoted.
+    """Issues #4 and #11 over at least 4 weeks, the seeds pooled.
 
-    An experiment still running at the end has no decision yet and is left out.
+    Issue #4 leaves out experiments still running at the end (no decision
+    yet); issue #11 counts every experiment of its truth.
     """
-    by_truth = {row["truth"]: row for row in rows}
+    totals: dict[str, Counter] = {}
+    for row in rows:
+        totals.setdefault(row["truth"], Counter()).update({d: row[d] for d in (*FINAL, "running")})
+    helpful, harmful, null = totals["helpful"], totals["harmful"], totals["null"]
 
-    def decided(truth: str) -> int:
-        return sum(by_truth[truth][d] for d in ("promoted", "rolled_back", "inconclusive"))
+    def decided(counts: Counter) -> int:
+        return sum(counts[d] for d in FINAL)
 
-    helpful, harmful, null = by_truth["helpful"], by_truth["harmful"], by_truth["null"]
+    def share(count: int, counts: Counter) -> str:
+        total = sum(counts.values())
+        return f"{count / total:.2f} ({count} of {total})" if total else "none"
+
     checked = weeks >= 4
+    rate = {  # issue #11's rates over every experiment of the truth
+        "harmful": harmful["rolled_back"] / max(sum(harmful.values()), 1),
+        "null": null["promoted"] / max(sum(null.values()), 1),
+        "helpful": helpful["promoted"] / max(sum(helpful.values()), 1),
+    }
     return [
         Target(
             "closed loop ≥ 4 weeks: harmful changes rolled back",
             "#4",
-            f"{harmful['rolled_back']} of {decided('harmful')} decided rolled back",
-            harmful["rolled_back"] == decided("harmful") if checked else None,
+            f"{harmful['rolled_back']} of {decided(harmful)} decided rolled back",
+            harmful["rolled_back"] == decided(harmful) if checked else None,
         ),
         Target(
             "closed loop ≥ 4 weeks: helpful changes promoted",
             "#4",
-            f"{helpful['promoted']} of {decided('helpful')} decided promoted",
-            helpful["promoted"] == decided("helpful") if checked else None,
+            f"{helpful['promoted']} of {decided(helpful)} decided promoted",
+            helpful["promoted"] == decided(helpful) if checked else None,
         ),
         Target(
             "closed loop ≥ 4 weeks: null changes not promoted",
             "#4",
-            f"{null['promoted']} of {decided('null')} decided promoted",
+            f"{null['promoted']} of {decided(null)} decided promoted",
             null["promoted"] == 0 if checked else None,
+        ),
+        Target(
+            "closed loop, 4 weeks: harmful rolled back ≥ 0.95",
+            "#11",
+            share(harmful["rolled_back"], harmful),
+            rate["harmful"] >= 0.95 if checked else None,
+        ),
+        Target(
+            "closed loop, 4 weeks: null promoted ≤ 0.05",
+            "#11",
+            share(null["promoted"], null),
+            rate["null"] <= 0.05 if checked else None,
+        ),
+        Target(
+            "closed loop, 4 weeks: helpful promoted ≥ 0.85",
+            "#11",
+            share(helpful["promoted"], helpful),
+            rate["helpful"] >= 0.85 if checked else None,
         ),
     ]
 
@@ -243,47 +320,55 @@ def loop_targets(rows: list[dict], weeks: int) -> list[Target]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--weeks", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-loop", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8], help="closed-loop seeds")
+    parser.add_argument("--only", choices=PARTS, nargs="+", default=PARTS, help="benchmarks to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aitl-bench-decisions-") as scratch:
-        rows = experiments_rows(Path(scratch))
-        record(
-            "decisions",
-            rows,
-            title="Decision statistics (`bench/decisions.py`)",
-            columns=EXPERIMENT_COLUMNS,
-            notes=EXPERIMENTS_NOTES,
-            targets=experiments_targets(rows),
-            params={"runs": RUNS},
-        )
-        rows = aa_rows(Path(scratch))
-        record(
-            "decisions_aa",
-            rows,
-            title="A/A under real traffic (`bench/decisions.py`)",
-            columns=AA_COLUMNS,
-            notes=AA_NOTES,
-            targets=aa_targets(rows),
-            params={"runs": AA_RUNS},
-        )
-        if args.skip_loop:
+        if "decisions" in args.only:
+            rows = experiments_rows(Path(scratch))
+            record(
+                "decisions",
+                rows,
+                title="Decision statistics (`bench/decisions.py`)",
+                columns=EXPERIMENT_COLUMNS,
+                notes=EXPERIMENTS_NOTES,
+                targets=experiments_targets(rows),
+                params={"runs": RUNS},
+            )
+        if "aa" in args.only:
+            rows = aa_rows(Path(scratch))
+            record(
+                "decisions_aa",
+                rows,
+                title="A/A under real traffic (`bench/decisions.py`)",
+                columns=AA_COLUMNS,
+                notes=AA_NOTES,
+                targets=aa_targets(rows),
+                params={"runs": AA_RUNS},
+            )
+        if "loop" not in args.only:
             return 0
-        rows, result, minutes = loop_run(Path(scratch), args.weeks, args.seed)
+        rows, runs = [], {}
+        for seed in args.seeds:
+            seed_rows, result, minutes = loop_run(Path(scratch), args.weeks, seed)
+            rows += seed_rows
+            runs[seed] = (result, minutes)
     record(
         "loop",
         rows,
         title="Closed loop (`bench/decisions.py`)",
         columns=LOOP_COLUMNS,
-        notes=loop_notes(
-            args.weeks, args.seed, len(result["decisions"]), minutes, result["daily_success_rate"]
-        ),
+        notes=loop_notes(args.weeks, runs),
         targets=loop_targets(rows, args.weeks),
-        params={"weeks": args.weeks, "seed": args.seed, "rate": 1000, "profile": "development"},
+        params={"weeks": args.weeks, "seeds": args.seeds, "rate": 1000, "profile": "development"},
         details={
-            "minutes": round(minutes, 2),
-            "daily_success_rate": result["daily_success_rate"],
-            "experiments": result["decisions"],
+            str(seed): {
+                "minutes": round(minutes, 2),
+                "wrong_decisions_per_week": result["wrong_decisions_per_week"],
+                "daily_success_rate": result["daily_success_rate"],
+                "experiments": result["decisions"],
+            }
+            for seed, (result, minutes) in runs.items()
         },
     )
     return 0

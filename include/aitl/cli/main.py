@@ -17,14 +17,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from aitl.cli.common import UsageError, output, scenario, write_json
 from aitl.cli.control import add_experiment_parser
+from aitl.cli.evaluate import add_evaluate_parser
 from aitl.config import OVERRIDABLE_GATES, ConfigError, Settings
 from aitl.store.database import StoreError, check_schema, connect, masked_url, store_error
 from aitl.window import Window, parse_utc
-
-
-class UsageError(Exception):
-    """A bad argument: reported as one line naming it, exit status 2."""
 
 
 def _window(args: argparse.Namespace) -> Window:
@@ -68,7 +66,6 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from aitl.sim.scenario import Scenario
     from aitl.sim.simulate import simulate
 
     settings = _settings(args)
@@ -78,17 +75,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--rate: must be positive, got {args.rate}")
     if not args.no_registry:
         check_schema(settings.store_url)
-    try:
-        scenario = Scenario.from_json(Path(args.scenario)) if args.scenario else None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--scenario: {exc}") from None
     report = simulate(
         settings.landing_dir,
         _window(args),
         rate=args.rate,
         seed=args.seed,
         store_url=None if args.no_registry else settings.store_url,
-        scenario=scenario,
+        scenario=scenario(args.scenario),
     )
     print(json.dumps(report.as_dict(), sort_keys=True))
     return 0
@@ -117,13 +110,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output(path: str | None, text: str) -> None:
-    if path:
-        Path(path).write_text(text)
-    else:
-        print(text)
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
     """The daily analytics on a file: anomalies, trend, sequences, patterns."""
     from aitl.cli import analyze
@@ -143,99 +129,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             text = json.dumps(analyze.patterns(Path(args.input), args.min_frequency), indent=2)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    _output(args.output, text)
-    return 0
-
-
-def _write_json(path: str | None, result: dict) -> None:
-    _output(path, json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def _scenario(path: str | None):
-    from aitl.sim.scenario import Scenario
-
-    try:
-        return Scenario.from_json(Path(path)) if path else None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--scenario: {exc}") from None
-
-
-def _aa_conditions(args: argparse.Namespace) -> dict[str, object]:
-    """``evaluate aa``'s traffic and decision conditions: overrun, minimum running time, online FDR."""
-    from aitl.config import Thresholds
-    from aitl.durations import parse_duration
-
-    if args.overrun is not None and not 0 < args.overrun <= 100:
-        raise UsageError(f"--overrun: must be in (0, 100], got {args.overrun}")
-    overrides: dict[str, object] = {}
-    if args.ab_test_duration is not None:
-        try:
-            parse_duration(args.ab_test_duration)
-        except ValueError as exc:
-            raise UsageError(f"--ab-test-duration: {exc}") from None
-        overrides["ab_test_duration"] = args.ab_test_duration
-    return {
-        "overrun": args.overrun,
-        "online_fdr": not args.no_online_fdr,
-        "thresholds": Thresholds.resolve(overrides=overrides),
-    }
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from aitl.sim import evaluate
-
-    with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
-        if args.what == "loop":
-            if args.weeks < 1:
-                raise UsageError(f"--weeks: must be at least 1, got {args.weeks}")
-            result = evaluate.run_loop(
-                Path(scratch),
-                days=7 * args.weeks,
-                seed=args.seed,
-                rate=args.rate,
-                scenario=_scenario(args.scenario),
-                profile=args.profile,
-                progress=lambda day: print(json.dumps(day), file=sys.stderr),
-            )
-        else:
-            effect = args.effect if args.what == "power" else 0.0
-            if args.experiments < 1:
-                raise UsageError(f"--experiments: must be at least 1, got {args.experiments}")
-            conditions = _aa_conditions(args) if args.what == "aa" else {}
-            try:
-                result = evaluate.evaluate_experiments(
-                    f"sqlite:///{Path(scratch) / 'evaluate.db'}",
-                    experiments=args.experiments,
-                    seed=args.seed,
-                    effect=effect,
-                    concurrent=args.concurrent,
-                    **conditions,
-                )
-            except ValueError as exc:
-                raise UsageError(f"--effect: {exc}") from None
-    _write_json(args.output, result)
-    return 0
-
-
-def cmd_evaluate_settings(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from aitl.sim.settings_eval import evaluate_settings
-
-    with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
-        try:
-            result = evaluate_settings(
-                f"sqlite:///{Path(scratch) / 'settings.db'}",
-                experiments=args.experiments,
-                seed=args.seed,
-                day_sd=args.day_sd,
-                effect=args.effect,
-            )
-        except ValueError as exc:
-            raise UsageError(f"--experiments/--day-sd/--effect: {exc}") from None
-    _write_json(args.output, result)
+    output(args.output, text)
     return 0
 
 
@@ -288,7 +182,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             versions = history(session, args.target)
     except RegistryError as exc:
         raise UsageError(str(exc)) from None
-    _write_json(None, {"target": args.target, "versions": versions})
+    write_json(None, {"target": args.target, "versions": versions})
     return 0
 
 
@@ -474,48 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     pats.add_argument("--output")
     pats.set_defaults(func=cmd_analyze)
 
-    evaluate = commands.add_parser("evaluate", help="check the decision statistics on simulated experiments")
-    checks = evaluate.add_subparsers(dest="what", required=True)
-    for name, text in (
-        ("aa", "A/A experiments: how often is nothing promoted or rolled back (false decisions)"),
-        ("power", "experiments with a known effect: how often is it promoted (or rolled back)"),
-    ):
-        check = checks.add_parser(name, help=text)
-        check.add_argument("--experiments", type=int, default=200)
-        check.add_argument("--concurrent", type=int, default=5, help="experiments deciding side by side")
-        check.add_argument("--seed", type=int, default=7)
-        check.add_argument("--output", help="JSON file to write (default: standard output)")
-        check.set_defaults(func=cmd_evaluate)
-    checks.choices["power"].add_argument(
-        "--effect", type=float, default=0.05, help="variant minus control success rate (negative: harm)"
-    )
-    aa = checks.choices["aa"]
-    aa.add_argument(
-        "--overrun",
-        type=float,
-        help="launch at 10:00 with traffic reaching X times the planned size by the first daily look",
-    )
-    aa.add_argument("--ab-test-duration", help="minimum running time before a promotion (e.g. 7d)")
-    aa.add_argument(
-        "--no-online-fdr",
-        action="store_true",
-        help="judge each experiment at its own alpha, without the online FDR levels of the stream",
-    )
-    loop = checks.add_parser("loop", help="the closed loop on simulated traffic, scored against the truth")
-    loop.add_argument("--weeks", type=int, default=4)
-    loop.add_argument("--seed", type=int, default=7)
-    loop.add_argument("--rate", type=float, default=1000.0, help="mean events per hour")
-    loop.add_argument("--scenario", help="JSON scenario file (docs/simulator.md, 'Scenario files')")
-    loop.add_argument("--profile", default="development", help="environment profile of the loop")
-    loop.add_argument("--output", help="JSON file to write (default: standard output)")
-    loop.set_defaults(func=cmd_evaluate)
-    sets = checks.add_parser("settings", help="settings changed before/after: how often rolled back")
-    sets.add_argument("--experiments", type=int, default=200, help="setting changes, one after another")
-    sets.add_argument("--seed", type=int, default=7)
-    sets.add_argument("--day-sd", type=float, default=0.02, help="task type's day-to-day SD of success")
-    sets.add_argument("--effect", type=float, default=0.0, help="the change's effect on success rate")
-    sets.add_argument("--output", help="JSON file to write (default: standard output)")
-    sets.set_defaults(func=cmd_evaluate_settings)
+    add_evaluate_parser(commands)
 
     rev = with_store(commands.add_parser("review", help="approve or reject a proposed improvement"))
     rev.add_argument("improvement_id")

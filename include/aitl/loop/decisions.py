@@ -491,16 +491,24 @@ def apply_decision(
     )
 
 
-def promotion_levels(session: Session, alpha: float) -> dict[str, float]:
+def promotion_levels(
+    session: Session, alpha: float, *, joining: tuple[str, datetime] | None = None
+) -> dict[str, float]:
     """Every experiment's level for its promotion test: the online FDR ledger (LORD*).
 
     The stream is every experiment in order of start (then id); a discovery is
     a stored promotion, known from its decision's time on. Derived from the
     store alone, so a rerun of an old day gets the same levels again.
+    ``joining`` (id, start) adds an experiment not stored yet: the level it
+    gets if it starts then (a launch sizes the experiment for it).
     """
-    stream = session.execute(
-        select(Experiment.id, Experiment.started_at).order_by(Experiment.started_at, Experiment.id)
-    ).all()
+    stream = [
+        (experiment_id, started)
+        for experiment_id, started in session.execute(select(Experiment.id, Experiment.started_at))
+    ]
+    if joining is not None:
+        stream.append(joining)
+    stream.sort(key=lambda entry: (entry[1], entry[0]))
     discoveries = session.scalars(select(Decision.window_end).where(Decision.decision == "promoted")).all()
     levels = lord_levels([started for _, started in stream], list(discoveries), alpha)
     return {experiment_id: level for (experiment_id, _), level in zip(stream, levels, strict=True)}

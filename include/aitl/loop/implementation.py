@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from aitl.config import OVERRIDABLE_GATES, Thresholds
 from aitl.ids import stable_id
 from aitl.loop import registry
-from aitl.loop.decisions import AlreadyEnded, apply_decision, planned_total
+from aitl.loop.decisions import AlreadyEnded, apply_decision, planned_total, promotion_levels
 from aitl.loop.verification import HIGHER_IS_BETTER, arm_stats, compare_arms
 from aitl.publish import outbox
 from aitl.stats.power import sample_size_two_proportions
@@ -160,20 +160,27 @@ def _safety_gate(
     return None
 
 
-def planned_size(session: Session, prompt_id: str, window: Window, thresholds: Thresholds) -> int:
-    """Control-arm size to detect a 5-point success-rate change with 80% power, sequentially."""
-    recent = merged_stats(session, window, prompt_id=prompt_id)
-    baseline = recent.success_rate if recent.n else 0.5
+def sample_size(baseline: float, split: float, level: float) -> int:
+    """Control-arm size to detect a 5-point success-rate change with 80% power at ``level``, sequentially.
+
+    ``level`` is the experiment's own promotion level: its online FDR level in
+    the loop's stream (``decisions.promotion_levels``), below ``alpha`` while
+    the stream has few discoveries. Sized at ``alpha`` instead, every such
+    experiment would miss its planned power (issue 11 measured 0.78 for 0.80).
+    """
     baseline = min(max(baseline, 0.05), 0.95 - MINIMUM_DETECTABLE_EFFECT)
-    split = thresholds.traffic_split
     fixed = sample_size_two_proportions(
-        baseline,
-        MINIMUM_DETECTABLE_EFFECT,
-        alpha=thresholds.alpha,
-        power=POWER,
-        ratio=split / (1 - split),
+        baseline, MINIMUM_DETECTABLE_EFFECT, alpha=level, power=POWER, ratio=split / (1 - split)
     )
     return round(fixed * SEQUENTIAL_INFLATION)
+
+
+def planned_size(
+    session: Session, prompt_id: str, window: Window, thresholds: Thresholds, level: float
+) -> int:
+    """``sample_size`` at the prompt's success rate over ``window`` (0.5 without traffic)."""
+    recent = merged_stats(session, window, prompt_id=prompt_id)
+    return sample_size(recent.success_rate if recent.n else 0.5, thresholds.traffic_split, level)
 
 
 def launch(session: Session, improvement: Improvement, window: Window, thresholds: Thresholds) -> Experiment:
@@ -188,8 +195,11 @@ def launch(session: Session, improvement: Improvement, window: Window, threshold
         improvement_id=improvement.id,
         make_current=False,
     )
+    experiment_id = f"exp-{stable_id('experiment', improvement.id)[:12]}"
+    # Sized at the level the experiment gets in the online FDR stream as it starts now.
+    level = promotion_levels(session, thresholds.alpha, joining=(experiment_id, window.end))[experiment_id]
     experiment = Experiment(
-        id=f"exp-{stable_id('experiment', improvement.id)[:12]}",
+        id=experiment_id,
         improvement_id=improvement.id,
         prompt_id=improvement.target_id,
         control_version=control.version,
@@ -198,7 +208,7 @@ def launch(session: Session, improvement: Improvement, window: Window, threshold
         traffic_split=thresholds.traffic_split,
         primary_metric="success_rate",
         guardrail_metrics=list(HIGHER_IS_BETTER),
-        planned_n_per_arm=planned_size(session, improvement.target_id, window, thresholds),
+        planned_n_per_arm=planned_size(session, improvement.target_id, window, thresholds, level),
         status="running",
         started_at=window.end,
         ended_at=None,

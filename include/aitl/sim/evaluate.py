@@ -37,15 +37,16 @@ from statsmodels.stats.proportion import proportion_confint
 
 from aitl.config import Settings, Thresholds
 from aitl.durations import format_duration
-from aitl.loop import registry
-from aitl.loop.decisions import FINAL, MAX_EXPERIMENT_DAYS, decide
-from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, SEQUENTIAL_INFLATION
+from aitl.loop import harm, registry
+from aitl.loop.decisions import FINAL, MAX_EXPERIMENT_DAYS, decide, promotion_levels
+from aitl.loop.harm import HOURLY
+from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, sample_size
+from aitl.loop.verification import verify
 from aitl.mining.rollups import BUCKETS
 from aitl.pipeline.runner import run_cycle
 from aitl.sim.ground_truth import expected_success_change
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
-from aitl.stats.power import sample_size_two_proportions
 from aitl.store.database import connect, transaction, upgrade
 from aitl.store.models import Decision, Experiment, HourlyRollup
 from aitl.store.reads import merged_stats
@@ -56,6 +57,7 @@ START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 # With ``overrun``, experiments launch at 10:00, so the first daily look comes
 # after 14 hours, short of a default ab_test_duration of 24 h (issue 11's audit).
 LAUNCH_HOUR = 10
+SRM_HARNESS_DAYS = 21  # with a sample-ratio mismatch: long enough to see one that never ends
 TRUTH_BAND = 0.01  # |true change in success rate| below this is "null"
 
 # The default ground truth of ``aitl evaluate loop``: besides the planted
@@ -134,87 +136,72 @@ def evaluate_experiments(
     thresholds: Thresholds | None = None,
     overrun: float | None = None,
     online_fdr: bool = True,
+    variant_share: float | None = None,
+    hourly_looks: bool = True,
 ) -> dict[str, Any]:
     """Run ``experiments`` synthetic experiments with a known success-rate ``effect`` to their decision.
 
     ``concurrent`` experiments run side by side, batch after batch: each
     batch starts once the one before has ended, so its promotion levels
-    (online FDR over the whole stream) know all earlier decisions. Each gets a
-    planned size from the same power analysis as a launch, and traffic that
-    reaches it in ``days_to_plan`` days; with ``overrun``, experiments launch
-    at ``LAUNCH_HOUR`` instead and traffic reaches ``overrun`` times the
-    planned size by the first daily look, at the same hourly rate after it.
-    ``online_fdr`` off tests each promotion at ``alpha`` itself.
+    (online FDR over the whole stream) know all earlier decisions. Each is
+    sized as a launch sizes it (``implementation.sample_size`` at its own
+    promotion level) and gets traffic that reaches that size in
+    ``days_to_plan`` days, hour by hour: after every hour the hourly cycle's
+    looks run (``verification.verify`` and the harm boundary, ``harm.check``),
+    after every day the daily decision look (``decisions.decide``). With
+    ``overrun``, experiments launch at ``LAUNCH_HOUR`` instead and traffic
+    reaches ``overrun`` times the planned size by the first daily look, at
+    the same hourly rate after it. ``online_fdr`` off tests each promotion at
+    ``alpha`` itself. ``variant_share`` gives the variant that share of the
+    traffic instead of the split (a sample-ratio mismatch), and the harness
+    then runs up to ``SRM_HARNESS_DAYS``. ``hourly_looks`` off leaves the
+    daily looks alone (to check their boundaries in less time).
     """
     if experiments < 1 or concurrent < 1 or days_to_plan < 1:
         raise ValueError("experiments, concurrent and days_to_plan must be at least 1")
     if overrun is not None and not 0 < overrun <= 100:
         raise ValueError(f"overrun must be in (0, 100], got {overrun}")
+    if variant_share is not None and not 0 < variant_share < 1:
+        raise ValueError(f"variant_share must be in (0, 1), got {variant_share}")
     if not 0 < (control or Traffic()).success + effect < 1:
         raise ValueError(f"effect {effect} takes the success rate outside (0, 1)")
     thresholds = thresholds or Thresholds.resolve()
     control = control or Traffic()
     variant = Traffic(**{**control.__dict__, "success": control.success + effect})
     split = thresholds.traffic_split
-    planned = round(
-        sample_size_two_proportions(
-            control.success, MINIMUM_DETECTABLE_EFFECT, thresholds.alpha, POWER, split / (1 - split)
-        )
-        * SEQUENTIAL_INFLATION
-    )
-    total = planned / (1 - split)
-    daily = first = math.ceil(total / days_to_plan)
-    launch, days, span = timedelta(0), MAX_EXPERIMENT_DAYS, MAX_EXPERIMENT_DAYS + 1
+    share = split if variant_share is None else variant_share
+    # Looks until the harness ends; with an overrun the first window holds 14 hours,
+    # so the look at the end of day 14 is the 14-day one.
+    days = SRM_HARNESS_DAYS if variant_share is not None else MAX_EXPERIMENT_DAYS
+    launch = timedelta(0)
     if overrun is not None:
-        # The first window holds 14 hours; the look at the end of day 14 is the 14-day one.
-        launch, days, span = timedelta(hours=LAUNCH_HOUR), MAX_EXPERIMENT_DAYS + 1, MAX_EXPERIMENT_DAYS + 2
-        first = math.ceil(overrun * total)
-        daily = math.ceil(first * DAY / (DAY - launch))
+        launch, days = timedelta(hours=LAUNCH_HOUR), days + 1
+    span = days + 1  # days between batches
     rng = np.random.default_rng(seed)
     upgrade(store_url)
     engine = connect(store_url)
     outcomes: dict[str, dict[str, Any]] = {}
+    planned: list[int] = []
     crossed = 0
     for batch_start in range(0, experiments, concurrent):
         ids = [f"eval-{seed}-{i:05d}" for i in range(batch_start, min(batch_start + concurrent, experiments))]
         midnight = START + timedelta(days=batch_start // concurrent * span)
         began = midnight + launch
         with transaction(engine) as session:
-            for experiment_id in ids:
-                session.add(
-                    Experiment(
-                        id=experiment_id,
-                        improvement_id=experiment_id,
-                        prompt_id=experiment_id,
-                        control_version=1,
-                        variant_version=2,
-                        assignment_unit="user_id",
-                        traffic_split=split,
-                        primary_metric="success_rate",
-                        guardrail_metrics=None,
-                        planned_n_per_arm=planned,
-                        status="running",
-                        started_at=began,
-                        ended_at=None,
-                    )
-                )
+            hourly = _launch(session, ids, began, control.success, thresholds, online_fdr)
+        # Each experiment's executions per hour: the first window's, then the rest's.
+        rates = {}
+        for experiment_id, size in hourly.items():
+            planned.append(size)
+            total = size / (1 - split)
+            first = math.ceil((overrun or 1 / days_to_plan) * total)
+            rates[experiment_id] = (first / ((DAY - launch) / HOUR), total / days_to_plan / 24)
         for day in range(days):
             window = Window(midnight + day * DAY, midnight + (day + 1) * DAY)
-            size, hour = (first, began) if day == 0 else (daily, window.start)
             with transaction(engine) as session:
-                running = session.scalars(
-                    select(Experiment.id).where(Experiment.id.in_(ids), Experiment.status == "running")
-                ).all()
-                if not running:
+                looks = thresholds if hourly_looks else None
+                if not _traffic_day(session, rng, window, began, rates, (control, variant), share, looks):
                     break
-                rows = []
-                for experiment_id in running:
-                    n_variant = int(rng.binomial(size, split))
-                    rows.append(
-                        synthetic_rollup(rng, hour, experiment_id, "control", size - n_variant, control)
-                    )
-                    rows.append(synthetic_rollup(rng, hour, experiment_id, "variant", n_variant, variant))
-                session.execute(HourlyRollup.__table__.insert(), rows)
                 decide(session, window, thresholds, dry_run=False, online_fdr=online_fdr)
         with transaction(engine) as session:
             for experiment in session.scalars(select(Experiment).where(Experiment.id.in_(ids))):
@@ -226,8 +213,9 @@ def evaluate_experiments(
                 }
             crossed += _crossed(session, ids)
     counts = Counter(o["decision"] for o in outcomes.values())
-    summary = _experiment_summary(counts, experiments, effect, planned, thresholds)
+    summary = _experiment_summary(counts, experiments, effect, round(statistics.median(planned)), thresholds)
     summary["median_days_to_decision"] = round(statistics.median(o["days"] for o in outcomes.values()), 3)
+    summary["max_days_running"] = round(max(o["days"] for o in outcomes.values()), 3)
     if effect == 0:
         # The promotion test's two-sided type I error as it ran: its level
         # (alpha with online FDR off) when every experiment reaches its final look.
@@ -236,7 +224,87 @@ def evaluate_experiments(
     summary["overrun"] = overrun
     summary["ab_test_duration"] = format_duration(thresholds.ab_test_duration)
     summary["online_fdr"] = online_fdr
+    summary["variant_share"] = share
+    summary["hourly_looks"] = hourly_looks
     return summary
+
+
+def _launch(
+    session: Session,
+    ids: list[str],
+    began: datetime,
+    baseline: float,
+    thresholds: Thresholds,
+    online_fdr: bool,
+) -> dict[str, int]:
+    """Start a batch of experiments, each sized at its promotion level; their planned control-arm sizes."""
+    sizes = {}
+    for experiment_id in ids:
+        level = thresholds.alpha
+        if online_fdr:
+            level = promotion_levels(session, thresholds.alpha, joining=(experiment_id, began))[experiment_id]
+        sizes[experiment_id] = sample_size(baseline, thresholds.traffic_split, level)
+        session.add(
+            Experiment(
+                id=experiment_id,
+                improvement_id=experiment_id,
+                prompt_id=experiment_id,
+                control_version=1,
+                variant_version=2,
+                assignment_unit="user_id",
+                traffic_split=thresholds.traffic_split,
+                primary_metric="success_rate",
+                guardrail_metrics=None,
+                planned_n_per_arm=sizes[experiment_id],
+                status="running",
+                started_at=began,
+                ended_at=None,
+            )
+        )
+        session.flush()
+    return sizes
+
+
+def _traffic_day(
+    session: Session,
+    rng: np.random.Generator,
+    window: Window,
+    began: datetime,
+    rates: dict[str, tuple[float, float]],
+    arms: tuple[Traffic, Traffic],
+    share: float,
+    looks: Thresholds | None,
+) -> bool:
+    """One day of the batch's traffic, each hour followed by the hourly looks; False once none runs.
+
+    An experiment's executions in an hour are Poisson around its rate
+    (``rates``: the first window's, then the rest's), split between the arms
+    with the variant's ``share``. The hourly looks run under the thresholds
+    ``looks``; without them there are none, and the day's traffic is one
+    rollup at its start (or at launch).
+    """
+    # Without hourly looks, the day's traffic is one rollup per arm (the daily look reads only sums).
+    open_hours = [hour for hour in window.hours() if hour >= began]
+    starts = open_hours if looks is not None else open_hours[:1]
+    hours = len(open_hours) / len(starts)
+    for hour in starts:
+        running = session.scalars(
+            select(Experiment.id).where(Experiment.id.in_(list(rates)), Experiment.status == "running")
+        ).all()
+        if not running:
+            return False
+        rows = []
+        for experiment_id in running:
+            size = int(rng.poisson(hours * rates[experiment_id][0 if window.start <= began else 1]))
+            n_variant = int(rng.binomial(size, share))
+            rows.append(synthetic_rollup(rng, hour, experiment_id, "control", size - n_variant, arms[0]))
+            rows.append(synthetic_rollup(rng, hour, experiment_id, "variant", n_variant, arms[1]))
+        session.execute(HourlyRollup.__table__.insert(), rows)
+        if looks is not None:
+            look = Window(hour, hour + HOUR)
+            verify(session, look, looks.alpha, HOURLY)
+            harm.check(session, look, looks, dry_run=False)
+    return True
 
 
 def _crossed(session: Session, ids: list[str]) -> int:
@@ -272,7 +340,7 @@ def _experiment_summary(
         "experiments": n,
         "effect": effect,
         "alpha": thresholds.alpha,
-        "planned_n_per_arm": planned,
+        "planned_n_per_arm": planned,  # the median: each experiment is sized at its own level
         # The size is planned for promoting a +5-point improvement; a harm is
         # rolled back by the guardrail rule, which has no planned power.
         "planned_power": POWER if effect >= MINIMUM_DETECTABLE_EFFECT else None,
@@ -349,11 +417,15 @@ def run_loop(
         )
         if progress is not None:
             progress(daily_success[-1])
-    return {"daily_success_rate": daily_success, **score(store_url, scenario)}
+    return {"daily_success_rate": daily_success, **score(store_url, scenario, days=days)}
 
 
-def score(store_url: str, scenario: Scenario) -> dict[str, Any]:
-    """Every experiment in the store with its true effect and the loop's decision; the confusion matrix."""
+def score(store_url: str, scenario: Scenario, *, days: int) -> dict[str, Any]:
+    """Every experiment in the store with its true effect and the loop's decision; the confusion matrix.
+
+    ``wrong_decisions_per_week``: variants promoted that do not help (null or
+    harmful) plus helpful ones rolled back, per week of the ``days`` simulated.
+    """
     decisions = []
     with transaction(connect(store_url)) as session:
         for experiment in session.scalars(select(Experiment).order_by(Experiment.started_at, Experiment.id)):
@@ -376,4 +448,9 @@ def score(store_url: str, scenario: Scenario) -> dict[str, Any]:
     matrix = {truth: dict.fromkeys((*FINAL, "running"), 0) for truth in ("helpful", "harmful", "null")}
     for item in decisions:
         matrix[item["truth"]][item["decision"]] += 1
-    return {"decisions": decisions, "confusion_matrix": matrix}
+    wrong = matrix["null"]["promoted"] + matrix["harmful"]["promoted"] + matrix["helpful"]["rolled_back"]
+    return {
+        "decisions": decisions,
+        "confusion_matrix": matrix,
+        "wrong_decisions_per_week": round(wrong / (days / 7), 3),
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -72,13 +73,17 @@ class SegmentStats:
         return mean, variance
 
 
+@cache
+def _stat_sums() -> tuple[Any, ...]:
+    """``SegmentStats``' fields summed over rollup rows, built once: every hourly look sums them."""
+    table = HourlyRollup.__table__
+    return tuple(func.coalesce(func.sum(table.c[f.name]), 0) for f in fields(SegmentStats))
+
+
 def merged_stats(session: Session, window: Window, **segment: Any) -> SegmentStats:
     """Add up the rollups of ``window`` whose segment columns equal ``segment`` (summed in SQL)."""
     table = HourlyRollup.__table__
-    names = [f.name for f in fields(SegmentStats)]
-    query = select(*(func.coalesce(func.sum(table.c[name]), 0) for name in names)).where(
-        table.c.hour >= window.start, table.c.hour < window.end
-    )
+    query = select(*_stat_sums()).where(table.c.hour >= window.start, table.c.hour < window.end)
     for column, value in segment.items():
         query = query.where(table.c[column] == value)
     row = session.execute(query).one()

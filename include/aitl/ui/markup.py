@@ -67,6 +67,7 @@ COLORS = {
     "rolled_back": "#c62828",
     "inconclusive": "#757575",
     "stopped_srm": "#6a1b9a",
+    "stopped": "#5d4037",  # by a person
     "rejected": "#424242",
 }
 ADVERSE = "#d32f2f"  # an anomaly for the worse

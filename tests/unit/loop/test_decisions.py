@@ -516,3 +516,17 @@ def test_an_experiment_keeps_its_level_and_a_rerun_replays_it(sqlite_url):
     with transaction(connect(sqlite_url)) as session:
         decide(session, day(1), Thresholds.resolve(), dry_run=False)
     assert [(d.window_end, d.look, d.details) for d in stored(sqlite_url)] == before
+
+
+def test_a_joining_experiment_gets_the_level_it_will_have(sqlite_url):
+    """``joining`` puts a not-yet-stored experiment into the stream at its start, as a launch will."""
+    with transaction(connect(sqlite_url)) as session:
+        for i in range(2):
+            session.add(factories.experiment(START + i * DAY, id=f"e{i}", improvement_id=f"i{i}"))
+        session.flush()
+        joined = promotion_levels(session, 0.05, joining=("new", START + 2 * DAY))
+        assert set(joined) == {"e0", "e1", "new"}
+        session.add(factories.experiment(START + 2 * DAY, id="new", improvement_id="i-new"))
+        session.flush()
+        assert promotion_levels(session, 0.05) == pytest.approx(joined)
+    assert joined["new"] == pytest.approx(gamma(3) * initial_wealth(0.05))

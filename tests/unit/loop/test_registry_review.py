@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from aitl.config import ConfigError, Settings, Thresholds
 from aitl.loop import registry
-from aitl.loop.decisions import FINAL, AlreadyEnded, apply_decision
+from aitl.loop.decisions import FINAL, AlreadyEnded, apply_decision, promotion_levels
 from aitl.loop.decisions import decide as daily_decide
 from aitl.loop.impact import IMPACT_PERIOD, TEST, measure
-from aitl.loop.implementation import PAUSED, ReviewError, control, implement, review
+from aitl.loop.implementation import PAUSED, ReviewError, control, implement, review, sample_size
 from aitl.loop.planning import MEMORY, STATUSES
 from aitl.pipeline.acting import implement_stage
 from aitl.sim.evaluate import Traffic, synthetic_rollup
+from aitl.stats.online_fdr import gamma, initial_wealth
 from aitl.store import connect, transaction
 from aitl.store.models import (
     ConfigVersion,
@@ -97,6 +98,11 @@ def test_approving_a_prompt_refinement_launches_its_experiment(store_url):
         experiment = session.scalars(select(Experiment)).one()
         assert experiment.assignment_unit == "execution_id" and experiment.started_at == AT
         assert session.scalars(select(OutboxMessage.kind)).all() == ["experiment_started"]
+        # Sized for its promotion level, the first of the stream's (no traffic yet: success 0.5).
+        level = promotion_levels(session, 0.05)[experiment.id]
+        assert level == pytest.approx(gamma(1) * initial_wealth(0.05))
+        assert experiment.planned_n_per_arm == sample_size(0.5, experiment.traffic_split, level)
+        assert experiment.planned_n_per_arm > 1.5 * sample_size(0.5, experiment.traffic_split, 0.05)
 
 
 def test_approving_a_setting_applies_a_new_version_after_the_default(sqlite_url):

@@ -19,12 +19,13 @@ AFTER_RELEASE = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def test_aa_experiments_rarely_end_in_a_decision(tmp_path):
-    """Over 200 A/A experiments looked at daily, at most 5% are promoted or rolled back."""
-    result = evaluate_experiments(f"sqlite:///{tmp_path / 'aa.db'}", experiments=200, seed=1)
+    """Over 100 A/A experiments looked at hourly (harm) and daily, at most 5% are promoted or rolled back."""
+    result = evaluate_experiments(f"sqlite:///{tmp_path / 'aa.db'}", experiments=100, seed=1)
     decisions = result["decisions"]
-    assert sum(decisions.values()) == 200 and decisions["running"] == 0
-    assert result["false_decision_rate"] == (decisions["promoted"] + decisions["rolled_back"]) / 200
+    assert sum(decisions.values()) == 100 and decisions["running"] == 0
+    assert result["false_decision_rate"] == (decisions["promoted"] + decisions["rolled_back"]) / 100
     assert result["false_decision_rate"] <= 0.05
+    assert result["hourly_looks"] and result["variant_share"] == 0.5
 
 
 def within_standard_errors(count: int, n: int, p: float, k: float = 3.0) -> bool:
@@ -41,7 +42,12 @@ def test_aa_overrun_by_the_first_look_is_a_single_fixed_design_look(tmp_path):
     boundaries gave 0.072 two-sided here (0.036 promoted).
     """
     result = evaluate_experiments(
-        f"sqlite:///{tmp_path / 'o.db'}", experiments=600, seed=31, overrun=3.0, online_fdr=False
+        f"sqlite:///{tmp_path / 'o.db'}",
+        experiments=600,
+        seed=31,
+        overrun=3.0,
+        online_fdr=False,
+        hourly_looks=False,  # the daily boundaries alone, in less time
     )
     decisions = result["decisions"]
     assert sum(decisions.values()) == 600 and decisions["running"] == 0
@@ -68,6 +74,7 @@ def test_aa_long_minimum_running_time_keeps_the_type_one_error(tmp_path):
         overrun=1.0,
         online_fdr=False,
         thresholds=thresholds,
+        hourly_looks=False,
     )
     decisions = result["decisions"]
     assert decisions["running"] == 0
@@ -79,20 +86,40 @@ def test_aa_long_minimum_running_time_keeps_the_type_one_error(tmp_path):
 
 
 def test_power_against_a_known_effect_is_near_the_planned_power(tmp_path):
-    result = evaluate_experiments(f"sqlite:///{tmp_path / 'p.db'}", experiments=100, seed=2, effect=0.05)
+    """Each experiment sized at its own online FDR level has the planned power at that level."""
+    result = evaluate_experiments(
+        f"sqlite:///{tmp_path / 'p.db'}", experiments=100, seed=2, effect=0.05, hourly_looks=False
+    )
     assert result["planned_power"] == 0.8
     # 100 experiments: a binomial standard error of 0.04 around the planned 0.8.
     assert 0.68 <= result["power"] <= 0.92
     assert result["decisions"]["rolled_back"] <= 2
 
 
-def test_harm_is_rolled_back(tmp_path):
-    result = evaluate_experiments(f"sqlite:///{tmp_path / 'h.db'}", experiments=40, seed=3, effect=-0.10)
-    assert result["power"] >= 0.9  # share rolled back
-    assert result["decisions"]["promoted"] == 0
-    # Daily decision looks only (this harness has no hourly looks, so no harm
-    # boundary, aitl.loop.harm): the O'Brien-Fleming guardrail takes about 3 days.
-    assert 1 <= result["median_days_to_decision"] <= 4
+def test_harm_is_rolled_back_within_hours_by_the_harm_boundary(tmp_path):
+    """A -10-point variant: the hourly harm boundary rolls it back well before the daily looks would."""
+    hourly = evaluate_experiments(f"sqlite:///{tmp_path / 'h.db'}", experiments=30, seed=3, effect=-0.10)
+    daily = evaluate_experiments(
+        f"sqlite:///{tmp_path / 'd.db'}", experiments=30, seed=3, effect=-0.10, hourly_looks=False
+    )
+    for result in (hourly, daily):
+        assert result["power"] >= 0.9 and result["decisions"]["promoted"] == 0  # power: share rolled back
+    # Daily looks alone: the O'Brien-Fleming guardrail needs 2-3 days. The harm
+    # boundary rolls most back between looks, at its first day's end or earlier.
+    assert 2 <= daily["median_days_to_decision"] <= 4
+    assert hourly["median_days_to_decision"] <= 1.75
+    assert hourly["median_days_to_decision"] < daily["median_days_to_decision"] - 0.5
+
+
+def test_a_sample_ratio_mismatch_ends_every_experiment_within_a_week(tmp_path):
+    """Issue 11: a variant at a 0.46 share (the audit's ran 20 days) stops as stopped_srm, control served."""
+    result = evaluate_experiments(
+        f"sqlite:///{tmp_path / 's.db'}", experiments=15, seed=4, variant_share=0.46, hourly_looks=False
+    )
+    decisions = result["decisions"]
+    assert decisions["running"] == 0 and decisions["promoted"] == 0
+    assert decisions["stopped_srm"] >= 12, decisions  # the rest reach their planned size first
+    assert result["max_days_running"] <= 7 and result["variant_share"] == 0.46
 
 
 def test_evaluate_aa_command_writes_the_rate(tmp_path, capsys):
@@ -120,6 +147,28 @@ def test_evaluate_aa_command_takes_the_traffic_conditions(tmp_path, capsys):
     assert "--overrun: must be in (0, 100]" in capsys.readouterr().err
     assert main(["evaluate", "aa", "--ab-test-duration", "7 days"]) == 2
     assert "--ab-test-duration" in capsys.readouterr().err
+
+
+def test_evaluate_aa_command_takes_a_mismatched_share(tmp_path, capsys):
+    out = tmp_path / "srm.json"
+    command = [
+        "evaluate",
+        "aa",
+        "--experiments",
+        "3",
+        "--seed",
+        "5",
+        "--srm-share",
+        "0.3",
+        "--output",
+        str(out),
+    ]
+    assert main(command) == 0
+    written = json.loads(out.read_text())
+    assert written["variant_share"] == 0.3 and written["decisions"]["stopped_srm"] == 3
+    assert 0 < written["max_days_running"] <= 21
+    assert main(["evaluate", "aa", "--srm-share", "1"]) == 2
+    assert "--srm-share: must be in (0, 1)" in capsys.readouterr().err
 
 
 def test_expected_success_change_known_answers():
@@ -173,3 +222,5 @@ def test_short_closed_loop_scores_every_experiment(tmp_path):
         assert math.isfinite(item["true_change"])
     matrix = result["confusion_matrix"]
     assert sum(sum(row.values()) for row in matrix.values()) == len(result["decisions"])
+    wrong = matrix["null"]["promoted"] + matrix["harmful"]["promoted"] + matrix["helpful"]["rolled_back"]
+    assert result["wrong_decisions_per_week"] == pytest.approx(wrong / (2 / 7), abs=1e-3)
