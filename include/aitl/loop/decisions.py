@@ -76,6 +76,7 @@ from sqlalchemy.orm import Session
 from aitl.config import Thresholds
 from aitl.durations import format_duration
 from aitl.loop import registry
+from aitl.loop.sizing import alpha_share
 from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
 from aitl.publish import outbox
 from aitl.stats.alpha_spending import (
@@ -134,6 +135,10 @@ class Look:
     nominal_alpha: float = 0.0
     spent: float = 0.0
     information: float = 0.0  # the sample's share of the planned size, uncapped
+    # The guardrails' schedule: the sample's share of the size planned at alpha
+    # (``rollback_total``), uncapped, and the fraction their spending is read at.
+    guard_information: float = 0.0
+    guard_fraction: float = 0.0
     # Boundaries at alpha / d (index d - 1) for the guardrail family, and whether
     # they repeat the last look's (the sample did not grow).
     guardrails: list[float] = field(default_factory=list)
@@ -166,6 +171,16 @@ def planned_total(experiment: Experiment) -> float:
     return experiment.planned_n_per_arm * (1 + experiment.traffic_split / (1 - experiment.traffic_split))
 
 
+def rollback_total(experiment: Experiment, level: float, alpha: float) -> float:
+    """Both arms' size the guardrails and the harm boundary spend over: the size planned at ``alpha``.
+
+    An experiment is sized for its promotion ``level`` (``aitl.loop.sizing``),
+    several times the size at ``alpha`` while the stream has few promotions;
+    rollbacks test at ``alpha`` and must not slow down with that level.
+    """
+    return planned_total(experiment) * alpha_share(level, alpha)
+
+
 def _distinct(entries: list[_Spent]) -> list[_Spent]:
     """The looks whose sample grew since the one before (the others were the same look again)."""
     kept: list[_Spent] = []
@@ -175,13 +190,17 @@ def _distinct(entries: list[_Spent]) -> list[_Spent]:
     return kept
 
 
-def _history(session: Session, experiment: Experiment, window: Window) -> tuple[list[_Spent], list[_Spent]]:
+def _history(
+    session: Session, experiment: Experiment, window: Window, guard_total: float
+) -> tuple[list[_Spent], list[_Spent]]:
     """The experiment's earlier looks: the guardrail family's schedule, and the promotion test's.
 
     Read from the stored looks in order, with the boundaries they used, so no
     boundary is ever derived again. A look stored before boundaries were
     kept counts in both schedules; its level-``alpha`` boundary is the one its
     nominal alpha stands for, the others are derived from its information.
+    In the guardrails' schedule, a look stored before it had its own
+    information has it derived from its sample and ``guard_total``.
     """
     rows = session.execute(
         select(
@@ -199,16 +218,17 @@ def _history(session: Session, experiment: Experiment, window: Window) -> tuple[
     promotion: list[_Spent] = []
     for number, fraction, nominal, n_control, n_variant, details in rows:
         record = (details or {}).get(SEQUENTIAL)
+        guarded = (n_control + n_variant) / guard_total
         if record is None:
             if number > 0:
-                information = (n_control + n_variant) / planned_total(experiment)
                 used = float(ndtri(1 - nominal / 2)) if 0 < nominal < 1 else None
-                guardrails.append(_Spent(information, fraction, (used, *[None] * (FAMILY - 1))))
-                promotion.append(_Spent(information, fraction, None))
+                guardrails.append(_Spent(guarded, fraction, (used, *[None] * (FAMILY - 1))))
+                promotion.append(_Spent((n_control + n_variant) / planned_total(experiment), fraction, None))
             continue
         spent = record["guardrails"]
         if not spent["repeat"]:
-            guardrails.append(_Spent(record["information"], spent["fraction"], tuple(spent["boundaries"])))
+            information = spent.get("information", guarded)
+            guardrails.append(_Spent(information, spent["fraction"], tuple(spent["boundaries"])))
         tested = record.get("promotion")
         if tested and not tested["repeat"]:
             promotion.append(
@@ -248,11 +268,11 @@ def _sequential(look: Look, history: tuple[list[_Spent], list[_Spent]], alpha: f
     """The look's place in both schedules and its boundaries (see ``decide``)."""
     guardrails, promotion = history
     look.guardrails, look.guardrails_repeat = _boundaries(
-        guardrails, look.information, look.fraction, [alpha / d for d in range(1, FAMILY + 1)]
+        guardrails, look.guard_information, look.guard_fraction, [alpha / d for d in range(1, FAMILY + 1)]
     )
     look.number = len(guardrails) + (0 if look.guardrails_repeat else 1)
     look.nominal_alpha = nominal_alpha(look.guardrails[0])
-    look.spent = obrien_fleming_spent(look.fraction, alpha)
+    look.spent = obrien_fleming_spent(look.guard_fraction, alpha)
     if level is None:  # promotion cannot happen yet: this is no look of the promotion test
         return
     own = next((e.alpha for e in promotion if e.alpha is not None), None)
@@ -276,12 +296,15 @@ def _look(
         return look
     # The final look needs the planned size and the minimum running time (or
     # the time limit); a look short of both spends at most up to LAST_BEFORE_FINAL.
+    alpha = thresholds.alpha
+    guard_total = rollback_total(experiment, level(experiment), alpha)
     look.information = (control.n + variant.n) / planned_total(experiment)
+    look.guard_information = (control.n + variant.n) / guard_total
     ran_long_enough = age >= thresholds.ab_test_duration
     look.final = (look.information >= 1 and ran_long_enough) or age >= timedelta(days=MAX_EXPERIMENT_DAYS)
     look.fraction = 1.0 if look.final else min(look.information, LAST_BEFORE_FINAL)
-    alpha = thresholds.alpha
-    history = _history(session, experiment, window)
+    look.guard_fraction = 1.0 if look.final else min(look.guard_information, LAST_BEFORE_FINAL)
+    history = _history(session, experiment, window, guard_total)
     _sequential(look, history, alpha, level if ran_long_enough else None)
     look.results = compare_arms(control, variant, look.nominal_alpha)
     metrics = sorted(look.results, key=lambda m: look.results[m].p_value)
@@ -387,7 +410,8 @@ def _sequential_record(look: Look) -> dict[str, Any]:
     return {
         "information": look.information,
         "guardrails": {
-            "fraction": look.fraction,
+            "information": look.guard_information,
+            "fraction": look.guard_fraction,
             "boundaries": look.guardrails,
             "repeat": look.guardrails_repeat,
         },

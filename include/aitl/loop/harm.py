@@ -11,7 +11,9 @@ efficacy boundary:
   lower quality, longer runs);
 * at every hourly look, with its own alpha ``ALPHA_HARM`` spent by a
   Pocock-type function ``alpha * ln(1 + (e - 1) t)`` over the information
-  fraction ``t``, which spends early;
+  fraction ``t``, which spends early; ``t`` is the share of the size
+  planned at ``alpha`` (``decisions.rollback_total``), whatever the
+  experiment's promotion level;
 * the spend of a look is what the function adds since the experiment's
   previous hourly look, split evenly over the guardrail metrics (Bonferroni),
   so by the union bound the chance of any false harm rollback over the whole
@@ -34,7 +36,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from aitl.config import Thresholds
-from aitl.loop.decisions import apply_decision, planned_total, relative_degradation
+from aitl.loop.decisions import apply_decision, promotion_levels, relative_degradation, rollback_total
 from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
 from aitl.stats.checks import check_alpha
 from aitl.stats.hypothesis import TestResult
@@ -89,15 +91,15 @@ def harm_at_look(
     return max(harmed, key=lambda harm: harm.degradation, default=None)
 
 
-def previous_fraction(session: Session, experiment: Experiment, end: datetime) -> float:
-    """The information fraction at the experiment's last hourly look before ``end`` (0 if none)."""
+def previous_fraction(session: Session, experiment: Experiment, end: datetime, total: float) -> float:
+    """The share of ``total`` at the experiment's last hourly look before ``end`` (0 if none)."""
     table = ExperimentResult.__table__
     seen = session.scalar(
         select(func.max(table.c.n_control + table.c.n_variant)).where(
             table.c.level == HOURLY, table.c.experiment_id == experiment.id, table.c.window_end < end
         )
     )
-    return min((seen or 0) / planned_total(experiment), 1.0)
+    return min((seen or 0) / total, 1.0)
 
 
 def check(session: Session, window: Window, thresholds: Thresholds, *, dry_run: bool) -> dict[str, Any]:
@@ -113,12 +115,14 @@ def check(session: Session, window: Window, thresholds: Thresholds, *, dry_run: 
         .order_by(Experiment.id)
     ).all()
     rolled_back: dict[str, str] = {}
+    levels = promotion_levels(session, thresholds.alpha) if experiments else {}
     for experiment in experiments:
         control, variant = arm_stats(session, experiment, window.end)
         if min(control.n, variant.n) < MIN_PER_ARM:
             continue
-        previous = previous_fraction(session, experiment, window.end)
-        fraction = min((control.n + variant.n) / planned_total(experiment), 1.0)
+        total = rollback_total(experiment, levels[experiment.id], thresholds.alpha)
+        previous = previous_fraction(session, experiment, window.end, total)
+        fraction = min((control.n + variant.n) / total, 1.0)
         results = compare_arms(control, variant, thresholds.alpha)
         harm = harm_at_look(results, previous, fraction, ALPHA_HARM, thresholds.rollback_threshold)
         if harm is None:

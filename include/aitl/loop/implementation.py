@@ -36,7 +36,7 @@ platform learns of it through the outbox (``aitl.publish.outbox``), written in t
 transaction. In a dry run nothing is written; the summary says what would
 have happened.
 
-Method: docs/statistics.md#sample-size.
+Method: docs/statistics.md#sample-size (``aitl.loop.sizing``).
 """
 
 from __future__ import annotations
@@ -51,18 +51,13 @@ from aitl.config import OVERRIDABLE_GATES, Thresholds
 from aitl.ids import stable_id
 from aitl.loop import registry
 from aitl.loop.decisions import AlreadyEnded, apply_decision, planned_total, promotion_levels
+from aitl.loop.sizing import planned_size
 from aitl.loop.verification import HIGHER_IS_BETTER, arm_stats, compare_arms
 from aitl.publish import outbox
-from aitl.stats.power import sample_size_two_proportions
 from aitl.store.models import ConfigVersion, Decision, Experiment, Improvement
-from aitl.store.reads import SegmentStats, merged_stats
+from aitl.store.reads import SegmentStats
 from aitl.window import Window
 
-MINIMUM_DETECTABLE_EFFECT = 0.05  # absolute change in success rate
-POWER = 0.8
-# O'Brien-Fleming spending over daily looks needs slightly more data than a
-# single fixed-size test for the same power (about 3% for 5 looks).
-SEQUENTIAL_INFLATION = 1.03
 # What implementing each type costs out of ``improvement_budget`` per day: an
 # experiment exposes users to an untested prompt; a setting changes all traffic.
 COST = {
@@ -158,29 +153,6 @@ def _safety_gate(
     except registry.RegistryError as exc:
         return f"cannot launch: {exc}"
     return None
-
-
-def sample_size(baseline: float, split: float, level: float) -> int:
-    """Control-arm size to detect a 5-point success-rate change with 80% power at ``level``, sequentially.
-
-    ``level`` is the experiment's own promotion level: its online FDR level in
-    the loop's stream (``decisions.promotion_levels``), below ``alpha`` while
-    the stream has few discoveries. Sized at ``alpha`` instead, every such
-    experiment would miss its planned power (issue 11 measured 0.78 for 0.80).
-    """
-    baseline = min(max(baseline, 0.05), 0.95 - MINIMUM_DETECTABLE_EFFECT)
-    fixed = sample_size_two_proportions(
-        baseline, MINIMUM_DETECTABLE_EFFECT, alpha=level, power=POWER, ratio=split / (1 - split)
-    )
-    return round(fixed * SEQUENTIAL_INFLATION)
-
-
-def planned_size(
-    session: Session, prompt_id: str, window: Window, thresholds: Thresholds, level: float
-) -> int:
-    """``sample_size`` at the prompt's success rate over ``window`` (0.5 without traffic)."""
-    recent = merged_stats(session, window, prompt_id=prompt_id)
-    return sample_size(recent.success_rate if recent.n else 0.5, thresholds.traffic_split, level)
 
 
 def launch(session: Session, improvement: Improvement, window: Window, thresholds: Thresholds) -> Experiment:

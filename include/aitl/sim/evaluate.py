@@ -3,11 +3,14 @@
 Two harnesses, both driving the real decision code against a scratch store:
 
 * ``experiments``: many synthetic experiments with a known effect (none for
-  A/A), traffic written as hourly rollups day by day, and the daily decision
-  look (``aitl.loop.decisions.decide``) run after each day, exactly as the daily
-  DAG runs it. A/A gives the false-decision rate (promoted or rolled back
-  although nothing differs); a known effect gives the power to promote it
-  (or to roll it back), next to the power the sample size was planned for.
+  A/A), each sized as a launch sizes it, traffic written as hourly rollups
+  hour by hour, the hourly looks (``verification.verify`` and the harm
+  boundary, ``aitl.loop.harm``) run after each hour and the daily decision
+  look (``aitl.loop.decisions.decide``) after each day, exactly as the
+  hourly and daily DAGs run them. A/A gives the false-decision rate
+  (promoted or rolled back although nothing differs); a known effect gives
+  the power to promote it (or to roll it back), next to the power the
+  sample size was planned for, and the time it took.
 * ``loop``: the closed loop. The simulator (``aitl.sim.simulate``) serves the
   registry's prompts and splits traffic for every running experiment, with
   ground-truth effects of prompt texts (``Scenario.success_effects`` plus the
@@ -40,7 +43,7 @@ from aitl.durations import format_duration
 from aitl.loop import harm, registry
 from aitl.loop.decisions import FINAL, MAX_EXPERIMENT_DAYS, decide, promotion_levels
 from aitl.loop.harm import HOURLY
-from aitl.loop.implementation import MINIMUM_DETECTABLE_EFFECT, POWER, sample_size
+from aitl.loop.sizing import MINIMUM_DETECTABLE_EFFECT, POWER, sample_size
 from aitl.loop.verification import verify
 from aitl.mining.rollups import BUCKETS
 from aitl.pipeline.runner import run_cycle
@@ -144,9 +147,10 @@ def evaluate_experiments(
     ``concurrent`` experiments run side by side, batch after batch: each
     batch starts once the one before has ended, so its promotion levels
     (online FDR over the whole stream) know all earlier decisions. Each is
-    sized as a launch sizes it (``implementation.sample_size`` at its own
-    promotion level) and gets traffic that reaches that size in
-    ``days_to_plan`` days, hour by hour: after every hour the hourly cycle's
+    sized as a launch sizes it (``sizing.sample_size`` at its own
+    promotion level) and gets the platform's traffic, which reaches the size
+    planned at ``alpha`` in ``days_to_plan`` days (an experiment at a lower
+    level runs longer), hour by hour: after every hour the hourly cycle's
     looks run (``verification.verify`` and the harm boundary, ``harm.check``),
     after every day the daily decision look (``decisions.decide``). With
     ``overrun``, experiments launch at ``LAUNCH_HOUR`` instead and traffic
@@ -177,6 +181,10 @@ def evaluate_experiments(
     if overrun is not None:
         launch, days = timedelta(hours=LAUNCH_HOUR), days + 1
     span = days + 1  # days between batches
+    # Executions per hour, the same for every experiment (a platform's traffic does not grow
+    # with an experiment's planned size): the first window's, then the rest's.
+    total = sample_size(control.success, split, thresholds.alpha) / (1 - split)
+    first = math.ceil((overrun or 1 / days_to_plan) * total)
     rng = np.random.default_rng(seed)
     upgrade(store_url)
     engine = connect(store_url)
@@ -188,14 +196,9 @@ def evaluate_experiments(
         midnight = START + timedelta(days=batch_start // concurrent * span)
         began = midnight + launch
         with transaction(engine) as session:
-            hourly = _launch(session, ids, began, control.success, thresholds, online_fdr)
-        # Each experiment's executions per hour: the first window's, then the rest's.
-        rates = {}
-        for experiment_id, size in hourly.items():
-            planned.append(size)
-            total = size / (1 - split)
-            first = math.ceil((overrun or 1 / days_to_plan) * total)
-            rates[experiment_id] = (first / ((DAY - launch) / HOUR), total / days_to_plan / 24)
+            sizes = _launch(session, ids, began, control.success, thresholds, online_fdr)
+        planned += sizes.values()
+        rates = dict.fromkeys(sizes, (first / ((DAY - launch) / HOUR), total / days_to_plan / 24))
         for day in range(days):
             window = Window(midnight + day * DAY, midnight + (day + 1) * DAY)
             with transaction(engine) as session:

@@ -16,6 +16,7 @@ from aitl.config import Thresholds
 from aitl.durations import parse_duration
 from aitl.loop import registry
 from aitl.loop.decisions import FAMILY, decide, promotion_levels, relative_degradation
+from aitl.loop.sizing import alpha_share
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.stats.alpha_spending import MAX_BOUNDARY, crossing_probabilities, sequential_boundaries
 from aitl.stats.online_fdr import gamma, initial_wealth
@@ -406,8 +407,13 @@ def test_used_boundaries_are_read_back_not_derived_again(sqlite_url):
     with transaction(connect(sqlite_url)) as session:
         row = session.scalars(select(Decision)).one()
         record = copy.deepcopy(row.details["sequential"])
+        # The guardrails measure information against the size planned at alpha,
+        # the promotion against the size planned at the experiment's own level.
+        g = 0.3 / alpha_share(promotion_levels(session, 0.05)["exp-1"], 0.05)
+        assert record["information"] == pytest.approx(0.3) and 0.5 < g < 0.95
+        assert record["guardrails"]["information"] == pytest.approx(g)
         assert record["guardrails"]["boundaries"] == pytest.approx(
-            [sequential_boundaries([0.3], [0.3], 0.05 / d)[0] for d in range(1, FAMILY + 1)], abs=1e-12
+            [sequential_boundaries([g], [g], 0.05 / d)[0] for d in range(1, FAMILY + 1)], abs=1e-12
         )
         # Say the first look had used 8 at every level (spent nothing): the next one must build on that.
         record["guardrails"]["boundaries"] = [MAX_BOUNDARY] * FAMILY
@@ -417,8 +423,9 @@ def test_used_boundaries_are_read_back_not_derived_again(sqlite_url):
         decide(session, day(1), Thresholds.resolve(), dry_run=False)
     second = stored(sqlite_url)[-1].details["sequential"]["guardrails"]["boundaries"]
     for d in range(1, FAMILY + 1):
-        kept = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05 / d, used=[MAX_BOUNDARY])[-1]
-        derived = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05 / d)[-1]
+        looks = [g, min(2 * g, 0.95)]  # the second look is capped short of the final
+        kept = sequential_boundaries([g, 2 * g], looks, 0.05 / d, used=[MAX_BOUNDARY])[-1]
+        derived = sequential_boundaries([g, 2 * g], looks, 0.05 / d)[-1]
         assert second[d - 1] == pytest.approx(kept, abs=1e-12) and kept < derived
 
 
@@ -434,9 +441,11 @@ def test_looks_stored_before_boundaries_were_kept_still_count(sqlite_url):
         row.details = {k: v for k, v in row.details.items() if k != "sequential"}
         add_traffic(session, day(1), Traffic(), Traffic(), (300, 300), seed=1)
         decide(session, day(1), Thresholds.resolve(), dry_run=False)
+        g = 0.3 / alpha_share(promotion_levels(session, 0.05)["exp-1"], 0.05)
     second = stored(sqlite_url)[-1]
     assert second.look == 2
-    at_alpha = sequential_boundaries([0.3, 0.6], [0.3, 0.6], 0.05, used=[used])[-1]
+    # The old look spent at its stored fraction (0.3); its information is on the guardrails' scale.
+    at_alpha = sequential_boundaries([g, 2 * g], [0.3, min(2 * g, 0.95)], 0.05, used=[used])[-1]
     assert second.details["sequential"]["guardrails"]["boundaries"][0] == pytest.approx(at_alpha, abs=1e-12)
 
 

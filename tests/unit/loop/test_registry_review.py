@@ -13,8 +13,9 @@ from aitl.loop import registry
 from aitl.loop.decisions import FINAL, AlreadyEnded, apply_decision, promotion_levels
 from aitl.loop.decisions import decide as daily_decide
 from aitl.loop.impact import IMPACT_PERIOD, TEST, measure
-from aitl.loop.implementation import PAUSED, ReviewError, control, implement, review, sample_size
+from aitl.loop.implementation import PAUSED, ReviewError, control, implement, review
 from aitl.loop.planning import MEMORY, STATUSES
+from aitl.loop.sizing import sample_size
 from aitl.pipeline.acting import implement_stage
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.stats.online_fdr import gamma, initial_wealth
