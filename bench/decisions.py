@@ -1,18 +1,26 @@
-"""The decision statistics and the closed loop, measured (issue #4).
+"""The decision statistics and the closed loop, measured (issues #4 and #11).
 
-* A/A: 400 experiments through the real daily decision look (5 at a time),
-  false-decision rate (promoted or rolled back) with its Wilson interval;
-* A/A under real traffic (issue 11, ``aitl evaluate aa``): 1,000 experiments
+Every synthetic experiment gets traffic hour by hour, each hour followed by
+the hourly looks (the harm boundary) and each day by the daily decision look.
+
+* A/A: 400 experiments (5 at a time), false-decision rate (promoted or rolled
+  back) with its Wilson interval;
+* A/A under real traffic (issue 11, ``aitl evaluate aa``): 300 experiments
   each at the planned traffic with and without online FDR, launched at 10:00
   with 3x the planned size by the first look (online FDR off), and with
   ``ab_test_duration`` 7d and the planned size by the first look (online FDR
-  off); false-decision rate with its standard error;
+  off); false-decision rate with its standard error; and 200 with the
+  variant at a 0.46 share (a sample-ratio mismatch): how they end and the
+  longest any ran. ``--jobs`` runs at a time;
 * power: 200 experiments at +5 points of success rate (the planned minimum
   detectable effect, planned power 0.8), and at +3 points;
-* harm: 200 experiments at -10 and -5 points: how often they are rolled back;
-* the closed loop (``aitl evaluate loop``) over ``--weeks`` simulated weeks:
-  the confusion matrix of true effect x decision and the daily success rate.
+* harm: 200 experiments at -10 and -5 points: how often and how fast they
+  are rolled back;
+* the closed loop (``aitl evaluate loop``) over ``--weeks`` simulated weeks
+  for each of ``--seeds``: the confusion matrix of true effect x decision,
+  wrong decisions per week and the daily success rate.
 
+``--only`` picks the parts.
 Recorded through bench/writer.py as three benchmarks, ``decisions`` (the synthetic
 experiments), ``decisions_aa`` (A/A under real traffic) and ``loop`` (the closed
 loop): BENCHMARKS.md and bench/results/.
@@ -25,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from writer import Column, Target, record
@@ -54,8 +63,9 @@ LOOP_COLUMNS = (
 )
 EXPERIMENTS_NOTES = (
     "Synthetic experiments, success rate 0.75 in control, planned size for +5 points at 80% power, "
-    "traffic reaching it in 5 daily looks, 5 experiments deciding side by side. Each experiment is sized "
-    "at its own online FDR level, and every hour of traffic is followed by the hourly looks (the harm "
+    "5 experiments deciding side by side. Each experiment is sized at its own online FDR level; the "
+    "platform's traffic reaches the size planned at alpha in 5 days (about 10 executions an hour per "
+    "arm), so one at a lower level runs longer. Every hour of traffic is followed by the hourly looks (the harm "
     "boundary), every day by the daily decision look. *Median days to decision*: from launch to the "
     "final decision (undecided ones at the harness's end)."
 )
@@ -123,8 +133,8 @@ def experiments_targets(rows: list[dict]) -> list[Target]:
     ]
 
 
-# Each run with hourly looks takes about 0.5 s per experiment: 500 give a standard error of 0.007 at 0.03.
-AA_EXPERIMENTS = 500
+# A run with hourly looks takes about 1-2 s per experiment: 300 give a standard error of 0.01 at 0.03.
+AA_EXPERIMENTS = 300
 SRM_TARGET = "SRM share 0.46: stopped within 7 days, control served"
 # (condition, evaluate_experiments arguments, experiments, seed, target issue row or None)
 AA_RUNS = [
@@ -173,38 +183,40 @@ AA_NOTES = (
 )
 
 
-def aa_rows(scratch: Path) -> list[dict]:
-    rows = []
-    for i, (condition, arguments, n, seed, target) in enumerate(AA_RUNS):
-        started = time.perf_counter()
-        arguments = dict(arguments)
-        duration = arguments.pop("ab_test_duration", None)
-        if duration is not None:
-            arguments["thresholds"] = Thresholds.resolve(overrides={"ab_test_duration": duration})
-        result = evaluate_experiments(
-            f"sqlite:///{scratch / f'aa{i}.db'}", experiments=n, seed=seed, **arguments
-        )
-        detail = result["false_decision"]
-        rows.append(
-            {
-                "condition": condition,
-                "experiments": n,
-                "seed": seed,
-                "target": target,
-                **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive", "running")},
-                "stopped_srm": result["decisions"]["stopped_srm"],
-                "max_days": result["max_days_running"],
-                "rate": detail["rate"],
-                "se": detail["se"],
-                "ci_low": detail["ci95"][0],
-                "ci_high": detail["ci95"][1],
-                "crossing": result["primary_crossing"]["rate"],
-                "crossing_se": result["primary_crossing"]["se"],
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        )
-        print(rows[-1], flush=True)
-    return rows
+def aa_row(scratch: Path, i: int) -> dict:
+    """One A/A run of ``AA_RUNS`` as a row of the table."""
+    condition, arguments, n, seed, target = AA_RUNS[i]
+    started = time.perf_counter()
+    arguments = dict(arguments)
+    duration = arguments.pop("ab_test_duration", None)
+    if duration is not None:
+        arguments["thresholds"] = Thresholds.resolve(overrides={"ab_test_duration": duration})
+    result = evaluate_experiments(f"sqlite:///{scratch / f'aa{i}.db'}", experiments=n, seed=seed, **arguments)
+    detail = result["false_decision"]
+    row = {
+        "condition": condition,
+        "experiments": n,
+        "seed": seed,
+        "target": target,
+        **{d: result["decisions"][d] for d in ("promoted", "rolled_back", "inconclusive", "running")},
+        "stopped_srm": result["decisions"]["stopped_srm"],
+        "max_days": result["max_days_running"],
+        "rate": detail["rate"],
+        "se": detail["se"],
+        "ci_low": detail["ci95"][0],
+        "ci_high": detail["ci95"][1],
+        "crossing": result["primary_crossing"]["rate"],
+        "crossing_se": result["primary_crossing"]["se"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(row, flush=True)
+    return row
+
+
+def aa_rows(scratch: Path, jobs: int) -> list[dict]:
+    """Every run of ``AA_RUNS``, ``jobs`` at a time (each in its own process and store)."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(aa_row, [scratch] * len(AA_RUNS), range(len(AA_RUNS))))
 
 
 def aa_targets(rows: list[dict]) -> list[Target]:
@@ -322,6 +334,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8], help="closed-loop seeds")
     parser.add_argument("--only", choices=PARTS, nargs="+", default=PARTS, help="benchmarks to run")
+    parser.add_argument("--jobs", type=int, default=2, help="A/A runs at a time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aitl-bench-decisions-") as scratch:
         if "decisions" in args.only:
@@ -336,7 +349,7 @@ def main() -> int:
                 params={"runs": RUNS},
             )
         if "aa" in args.only:
-            rows = aa_rows(Path(scratch))
+            rows = aa_rows(Path(scratch), args.jobs)
             record(
                 "decisions_aa",
                 rows,
