@@ -65,9 +65,9 @@ EXPERIMENTS_NOTES = (
     "Synthetic experiments, success rate 0.75 in control, planned size for +5 points at 80% power, "
     "5 experiments deciding side by side. Each experiment is sized at its own online FDR level; the "
     "platform's traffic reaches the size planned at alpha in 5 days (about 10 executions an hour per "
-    "arm), so one at a lower level runs longer. Every hour of traffic is followed by the hourly looks (the harm "
-    "boundary), every day by the daily decision look. *Median days to decision*: from launch to the "
-    "final decision (undecided ones at the harness's end)."
+    "arm), so one at a lower level runs longer. Every hour of traffic is followed by the hourly looks "
+    "(the harm boundary), every day by the daily decision look. *Median days to decision*: from launch "
+    "to the final decision (undecided ones at the harness's end)."
 )
 
 
