@@ -21,7 +21,10 @@ by the daily cycle, one *decision look* per experiment per day, like this:
    ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``. The
    spending function is read at ``t = min(I, LAST_BEFORE_FINAL)``, 1 at the
    final look; the correlation between looks comes from the actual
-   ``sqrt(I_j / I_k)``.
+   ``sqrt(I_j / I_k)``. The guardrails test at ``alpha`` whatever the
+   experiment's promotion level, so their ``I`` is the share of the size
+   planned at ``alpha`` (``rollback_total``): an experiment sized for a low
+   level runs longer, but a harm is rolled back as fast.
 4. Repeated looks: Lan-DeMets alpha spending with the O'Brien-Fleming-type
    function (``aitl.stats.alpha_spending``), in two schedules: the guardrail
    family looks every day, the promotion test only once promotion is possible
