@@ -185,6 +185,7 @@ def evaluate_experiments(
     # with an experiment's planned size): the first window's, then the rest's.
     total = sample_size(control.success, split, thresholds.alpha) / (1 - split)
     first = math.ceil((overrun or 1 / days_to_plan) * total)
+    looks = thresholds if hourly_looks else None
     rng = np.random.default_rng(seed)
     upgrade(store_url)
     engine = connect(store_url)
@@ -202,7 +203,6 @@ def evaluate_experiments(
         for day in range(days):
             window = Window(midnight + day * DAY, midnight + (day + 1) * DAY)
             with transaction(engine) as session:
-                looks = thresholds if hourly_looks else None
                 if not _traffic_day(session, rng, window, began, rates, (control, variant), share, looks):
                     break
                 decide(session, window, thresholds, dry_run=False, online_fdr=online_fdr)
