@@ -59,13 +59,14 @@ def aitl_feedback_hourly():
     normalize = stage("normalize", outlets=[HOURLY_ROLLUPS])
     extract = stage("extract_patterns")
     insights = stage("generate_insights")
-    plan = stage("plan_actions")
+    plan = stage("plan_actions", trigger_rule="none_failed_min_one_success")
     implement = stage("implement")
     verify = stage("verify", trigger_rule="none_failed_min_one_success")
 
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
 
-    collect >> normalize >> extract >> insights >> plan >> implement
+    collect >> normalize >> extract >> insights
+    [normalize, insights] >> plan >> implement
     [normalize, implement] >> verify
     [normalize, verify] >> publish
 

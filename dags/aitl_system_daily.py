@@ -72,12 +72,13 @@ def aitl_system_daily():
     extract = stage("extract_patterns")
     performance = stage("analyze_performance")
     insights = stage("generate_insights")
-    plan = stage("plan_actions")
+    plan = stage("plan_actions", trigger_rule="none_failed_min_one_success")
     implement = stage("implement")
     verify = stage("verify", trigger_rule="none_failed_min_one_success")
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
 
-    wait >> collect >> normalize >> extract >> performance >> insights >> plan >> implement
+    wait >> collect >> normalize >> extract >> performance >> insights
+    [normalize, insights] >> plan >> implement
     [normalize, implement] >> verify
     [normalize, verify] >> publish
 

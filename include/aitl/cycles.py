@@ -27,6 +27,8 @@ class StageDoc:
     detail: str
     # False for a stage that only Airflow runs (a wait), not ``aitl.pipeline``.
     in_library: bool = True
+    # The stage whose early stop ends this one; None: the stage before it.
+    needs: str | None = None
 
 
 HOURLY = (
@@ -55,7 +57,9 @@ HOURLY = (
     StageDoc(
         "plan_actions",
         "Prompt refinements and workflow settings, prioritized and capped.",
-        "prompt refinements and workflow settings (`improvements`).",
+        "prompt refinements and workflow settings (`improvements`): from the insights, and from the "
+        "hour's evidence on models, agent tiers and resources even when no insight was found.",
+        needs="normalize",
     ),
     StageDoc(
         "implement",
@@ -68,12 +72,14 @@ HOURLY = (
         "tests each running experiment, variant vs control, on success rate, error rate, quality and "
         "duration (`experiment_results`: evidence; the daily DAG decides), and records the loop's "
         "effectiveness (`effectiveness`).",
+        needs="normalize",
     ),
     StageDoc(
         "publish",
         "Deliver queued launches and decisions through the sink (retries, circuit breaker).",
         "delivers launches and decisions to the platform through the sink (`outbox`); a sink that is "
         "down delays delivery, never loses it.",
+        needs="normalize",
     ),
 )
 
@@ -117,6 +123,7 @@ DAILY = (
         "plan_actions",
         "Prompt refinements for the day's findings, never repeating an active one.",
         "as hourly, at the daily level (`improvements`).",
+        needs="normalize",
     ),
     StageDoc(
         "implement",
@@ -130,11 +137,13 @@ DAILY = (
         "inconclusive or continue, with alpha spending over the daily looks and multiple-testing "
         "correction (`decisions`); before/after impact of settings changed without an experiment "
         "(`impact_measurements`); the loop's effectiveness for the day (`effectiveness`).",
+        needs="normalize",
     ),
     StageDoc(
         "publish",
         "Deliver queued decisions through the sink (retries, circuit breaker).",
         "delivers decisions to the platform through the sink (`outbox`).",
+        needs="normalize",
     ),
 )
 
@@ -146,6 +155,22 @@ def stages(level: str) -> tuple[StageDoc, ...]:
     if level == "daily":
         return DAILY
     raise ValueError(f"level {level!r} is not one of {LEVELS}")
+
+
+def needed(level: str, name: str) -> str | None:
+    """The stage whose early stop ends ``name`` in the library's cycle (None for the first).
+
+    A stop ends only the work that depends on it: with no pattern or no
+    insight, ``plan_actions`` still compares models, agent tiers and
+    resources; running experiments get their look (``verify``) and queued
+    messages their delivery (``publish``) whenever the window was normalized.
+    """
+    doc = stage_doc(level, name)
+    if doc.needs is not None:
+        return doc.needs
+    order = [stage.name for stage in stages(level) if stage.in_library]
+    index = order.index(name)
+    return order[index - 1] if index else None
 
 
 def stage_doc(level: str, name: str) -> StageDoc:

@@ -15,8 +15,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from sqlalchemy.exc import SQLAlchemyError
 
 from aitl.config import ConfigError, Settings, switch_on
+from aitl.cycles import needed
 from aitl.loop.implementation import MANUAL_ACTIONS, ReviewError, control, review
-from aitl.pipeline.runner import run_stage, stages_of
+from aitl.pipeline.runner import run_stage
 from aitl.pipeline.stage import StageResult
 from aitl.publish.outbox import publish
 from aitl.publish.sinks import sink_from_url
@@ -228,20 +229,6 @@ def units_of(window: Window, level: str) -> list[Window]:
     return units
 
 
-def _after(stage: str, level: str) -> str | None:
-    """The stage whose units this stage continues: the previous one, or ``normalize`` for verify/publish.
-
-    The same rule as ``aitl.pipeline.runner.run_cycle``: a unit that stopped early is
-    not taken further, but running experiments and queued messages get their
-    look whenever the unit was normalized.
-    """
-    if stage in ("verify", "publish"):
-        return "normalize"
-    order = list(stages_of(level))
-    index = order.index(stage)
-    return order[index - 1] if index else None
-
-
 def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str, Any]:
     """Run one stage for the task's window; a stop becomes an AirflowSkipException.
 
@@ -289,7 +276,7 @@ def run_units(
     as in ``aitl.pipeline.runner.run_cycle``. Returns per-unit stops and numbers and
     the sums of the integer counts; skips when every unit stopped.
     """
-    previous = _after(stage, level)
+    previous = needed(level, stage)
     going: set[str] | None = None
     if previous is not None:
         upstream = context["ti"].xcom_pull(task_ids=previous) or {}

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aitl.config import Settings
-from aitl.cycles import LEVELS
+from aitl.cycles import LEVELS, needed
 from aitl.pipeline.stage import Stage, StageResult
 from aitl.store.database import check_schema, connect, rolled_back, transaction
 from aitl.store.locks import advisory_lock
@@ -100,18 +100,14 @@ def _dry_run(name: str, window: Window, settings: Settings, level: str) -> Stage
 def runs_after(name: str, results: dict[str, StageResult], level: str) -> bool:
     """Whether a cycle runs stage ``name`` after the stages in ``results``, as the DAGs do.
 
-    A stage runs when the one before it ran and did not stop. ``verify`` and
-    ``publish`` run whenever normalization did: running experiments need
-    their look, and queued decisions their delivery, even when nothing new
-    was planned.
+    A stage runs when the stage it needs (``aitl.cycles.needed``: the one
+    before it, or ``normalize`` for planning, verification and publishing)
+    ran and did not stop.
     """
-    if name in ("verify", "publish"):
-        return "normalize" in results
-    order = list(stages_of(level))
-    index = order.index(name)
-    if index == 0:
+    needs = needed(level, name)
+    if needs is None:
         return True
-    previous = results.get(order[index - 1])
+    previous = results.get(needs)
     return previous is not None and previous.stop is None
 
 

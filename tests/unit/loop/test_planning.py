@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop.planning import plan
 from aitl.loop.tuning import ResourcePolicy, better_alternatives, configuration_plans, resource_use
 from aitl.mining.rollups import build_rollups
+from aitl.pipeline.runner import run_cycle
 from aitl.stats.hypothesis import two_proportions
 from aitl.store import connect, transaction
 from aitl.store.models import ConfigVersion, Event, Improvement
@@ -353,3 +355,22 @@ def test_configuration_plans_are_improvement_rows(sqlite_url):
     assert rows and all(set(r) == columns for r in rows)
     assert {r["level"] for r in rows} == {"daily"}
     assert len({r["id"] for r in rows}) == len(rows) == 5
+
+
+def test_an_hour_without_signals_still_compares_models_and_tiers(sqlite_url, tmp_path):
+    """Outcome-only events (no error types, no indicators): no pattern, yet the better model is planned.
+
+    Pattern extraction stops ("no signal reached min_frequency"), and that ends
+    only the insights that depend on it: planning runs on the hour's evidence.
+    """
+    with transaction(connect(sqlite_url)) as session:
+        store_events(session, better_model_and_tier())
+    settings = Settings(
+        store_url=sqlite_url, landing_dir=tmp_path / "landing", thresholds=Thresholds.resolve()
+    )
+    results = run_cycle(WINDOW, settings)
+    assert results["extract_patterns"].stop == "no signal reached min_frequency"
+    assert "generate_insights" not in results
+    assert results["plan_actions"].stop is None
+    assert results["plan_actions"].summary["by_type"] == {"agent_configuration": 1, "model_selection": 1}
+    assert results["implement"].summary["considered"] == 2
