@@ -14,24 +14,51 @@ import pandas as pd
 
 from aitl.config import AITL_CONFIG
 from aitl.ingest.contract import ContractError, decode
-from aitl.mining import correlations, sequences
-from aitl.mining.frequency import extract_frequency, signal_counts
+from aitl.mining import correlations, frequency, sequences
+from aitl.mining.frequency import signal_counts
 from aitl.mining.rollups import rollup_frame
-from aitl.stats import timeseries
+from aitl.stats import messy, timeseries
+from aitl.stats.multiple import family_q_values
+
+# What ``aitl analyze anomalies`` writes, one row per distinct input timestamp.
+ANOMALY_COLUMNS = ["timestamp", "value", "score", "is_anomaly", "episode"]
 
 
-def anomalies(path: Path, time_col: str, value_col: str, sensitivity: float) -> pd.DataFrame:
-    """Columns timestamp, value, score, is_anomaly for every point of the series."""
-    return timeseries.detect_anomalies(timeseries.read_series(path, time_col, value_col), sensitivity)
+def _regular_series(path: Path, time_col: str, value_col: str) -> tuple[messy.Regularised, str]:
+    """The file's series on a regular grid, and one line saying what it took to get there.
+
+    Real exports are read as they come (``aitl.stats.messy``); only a file
+    with fewer than ``messy.MIN_USABLE`` valid values is refused.
+    """
+    reading = messy.read_series(path, time_col, value_col)
+    try:
+        regular = messy.regularise(reading.series)
+    except ValueError as error:
+        raise ValueError("; ".join([f"{path}: {error}", *reading.notes()])) from None
+    return regular, "; ".join([f"{path}: {regular.notes[0]}", *regular.notes[1:], *reading.notes()])
 
 
-def trend(path: Path, time_col: str, value_col: str, higher_is_better: bool) -> dict[str, Any]:
-    result = timeseries.trend(
-        timeseries.read_series(path, time_col, value_col), higher_is_better=higher_is_better
-    )
-    return {
-        k: v for k, v in asdict(result).items() if k in ("direction", "slope_per_day", "p_value", "method")
-    }
+def anomalies(path: Path, time_col: str, value_col: str, sensitivity: float) -> tuple[pd.DataFrame, str]:
+    """Every distinct timestamp of the file scored and flagged, and what was done to the input.
+
+    The analysis runs on the regularised series (gaps as missing values) and
+    its rows are written back at the input's own timestamps, in time order:
+    ``value`` is the input value (duplicates averaged), ``episode`` the
+    anomaly episode's number on anomalous rows and empty elsewhere. Grid
+    points filled for the analysis are not written.
+    """
+    regular, note = _regular_series(path, time_col, value_col)
+    flagged = regular.on_observed(timeseries.detect_anomalies(regular.grid, sensitivity))
+    episode = flagged["episode"].astype("Int64").where(flagged["is_anomaly"])
+    return flagged.assign(episode=episode)[ANOMALY_COLUMNS], note
+
+
+def trend(path: Path, time_col: str, value_col: str, higher_is_better: bool) -> tuple[dict[str, Any], str]:
+    """The series' trend (direction, slope, p-value, method), and what was done to the input."""
+    regular, note = _regular_series(path, time_col, value_col)
+    result = timeseries.trend(regular.grid, higher_is_better=higher_is_better)
+    kept = ("direction", "slope_per_day", "p_value", "method")
+    return {k: v for k, v in asdict(result).items() if k in kept}, note
 
 
 def sequences_of(path: Path, min_support: float, min_confidence: float) -> dict[str, Any]:
@@ -55,23 +82,29 @@ def read_events(path: Path) -> pd.DataFrame:
 
 
 def patterns(path: Path, min_frequency: int = 5) -> dict[str, Any]:
-    """Frequency patterns (per pattern segment) and correlations (segments and event features)."""
+    """Frequency patterns (root causes marked) and correlations: one false-discovery family, as daily."""
     events = read_events(path)
     threshold, alpha = AITL_CONFIG["correlation_threshold"], AITL_CONFIG["alpha"]
     rollups = rollup_frame(events).drop(columns=["hour"])
     by_segment = rollups.groupby(
         ["agent_tier", "task_type", "language", "model", "prompt_id", "prompt_version"]
     )
-    found = [
+    frequency_tests = frequency.frequency_tests(signal_counts(events), min_frequency)
+    pair_tests = [
+        *correlations.correlate(correlations.segment_metrics(by_segment.sum(numeric_only=True)), "segments"),
         *correlations.correlate(
-            correlations.segment_metrics(by_segment.sum(numeric_only=True)), "segments", threshold, alpha
-        ),
-        *correlations.correlate(
-            events[list(correlations.EVENT_FEATURES)].astype({"success": float}), "events", threshold, alpha
+            events[list(correlations.EVENT_FEATURES)].astype({"success": float}), "events"
         ),
     ]
+    q_frequency, q_pairs = family_q_values(
+        [[p for signal in frequency_tests for p in signal.p_values()], [c.p_value for c in pair_tests]], alpha
+    )
+    strong = correlations.strong(pair_tests, q_pairs, threshold, alpha)
     return {
         "events": len(events),
-        "frequency": [p.pattern().fields() for p in extract_frequency(signal_counts(events), min_frequency)],
-        "correlation": [asdict(c) for c in found],
+        "tests": len(q_frequency) + len(q_pairs),
+        "frequency": [
+            p.pattern().fields() for p in frequency.concentrations(frequency_tests, q_frequency, alpha)
+        ],
+        "correlation": [asdict(c) | {"q_value": q} for c, q in strong],
     }

@@ -28,10 +28,10 @@ def write_json(path: str | None, result: dict) -> None:
 
 
 def scenario(path: str | None) -> Scenario | None:
-    """The ``--scenario`` file's ground truth, or None (the default scenario) without one."""
+    """The ``--scenario`` preset's or file's ground truth, or None (the default scenario) without one."""
     from aitl.sim.scenario import Scenario
 
     try:
-        return Scenario.from_json(Path(path)) if path else None
+        return Scenario.named(path) if path else None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--scenario: {exc}") from None

@@ -132,7 +132,7 @@ def add_evaluate_parser(commands: Any) -> None:
     loop.add_argument("--weeks", type=int, default=4)
     loop.add_argument("--seed", type=int, default=7)
     loop.add_argument("--rate", type=float, default=1000.0, help="mean events per hour")
-    loop.add_argument("--scenario", help="JSON scenario file (docs/simulator.md, 'Scenario files')")
+    loop.add_argument("--scenario", help="preset or JSON scenario file (docs/simulator.md, 'Scenario files')")
     loop.add_argument("--profile", default="development", help="environment profile of the loop")
     loop.add_argument("--output", help="JSON file to write (default: standard output)")
     loop.set_defaults(func=cmd_evaluate)

@@ -116,12 +116,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     try:
         if args.what == "anomalies":
-            frame = analyze.anomalies(Path(args.input), args.time_col, args.value_col, args.sensitivity)
+            frame, note = analyze.anomalies(Path(args.input), args.time_col, args.value_col, args.sensitivity)
+            print(f"aitl analyze: {note}", file=sys.stderr)
             text = frame.to_csv(index=False)
         elif args.what == "trend":
-            text = json.dumps(
-                analyze.trend(Path(args.input), args.time_col, args.value_col, args.higher_is_better)
+            found, note = analyze.trend(
+                Path(args.input), args.time_col, args.value_col, args.higher_is_better
             )
+            print(f"aitl analyze: {note}", file=sys.stderr)
+            text = json.dumps(found)
         elif args.what == "sequences":
             found = analyze.sequences_of(Path(args.input), args.min_support, args.min_confidence)
             text = json.dumps(found, indent=2)
@@ -318,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=400.0, help="mean events per hour")
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--landing", help="landing directory (default: AITL_LANDING_DIR)")
-    sim.add_argument("--scenario", help="JSON file overriding the injected ground truth")
+    sim.add_argument(
+        "--scenario", help="preset (null: every planted effect off) or JSON file overriding the ground truth"
+    )
     sim.add_argument("--no-registry", action="store_true", help="do not read or publish prompts")
     sim.set_defaults(func=cmd_simulate)
 
@@ -342,13 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("trend", "trend of a series"),
     ):
         series = kinds.add_parser(name, help=text)
-        series.add_argument("--input", required=True, help="CSV with a time and a value column")
+        series.add_argument(
+            "--input",
+            required=True,
+            help="CSV with a time and a value column, as exported: rows in any order, duplicate "
+            "timestamps (averaged), gaps and uneven intervals are put on a regular grid (one line on stderr)",
+        )
         series.add_argument("--time-col", default="timestamp")
         series.add_argument("--value-col", default="value")
         series.add_argument("--output", help="file to write (default: standard output)")
         series.set_defaults(func=cmd_analyze)
     kinds.choices["anomalies"].add_argument(
-        "--sensitivity", type=float, default=0.95, help="about 1 - sensitivity of normal points get flagged"
+        "--sensitivity",
+        type=float,
+        default=0.95,
+        help="1 - the false discovery rate of anomalous points; a clean series has no episode "
+        "with probability about sensitivity",
     )
     kinds.choices["trend"].add_argument(
         "--lower-is-better",

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy.stats import norm
-from sqlalchemy.orm import Session
-
 from aitl.ids import stable_id
 from aitl.loop.insights import insight_rows
-from aitl.mining import performance, users
-from aitl.stats import timeseries
-from aitl.store import reads
+from aitl.mining import performance
 from aitl.store.models import PerformanceTrend
 from aitl.window import Window
 
@@ -67,7 +62,7 @@ def _finding(
 
 
 def pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
-    """Sequence rules that end in a failure, correlations, and the day's anomalies."""
+    """Sequence rules that end in a failure, correlations, users, and the day's anomaly episodes."""
     found = []
     for p in patterns:
         if p["kind"] == "sequence" and p["signal_kind"] == "rule" and p["category"] != "unclassified":
@@ -89,11 +84,11 @@ def pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[
                     d["confidence"],
                 )
             )
-        elif p["kind"] == "correlation" and p["p_value"] < alpha:
+        elif p["kind"] == "correlation" and p["q_value"] is not None and p["q_value"] < alpha:
             d = p["details"]
             title = (
                 f"{d['left']} and {d['right']} move together across {p['signal_kind']} "
-                f"(r={d['r']:+.2f}, n={d['n']})"
+                f"(r={d['r']:+.2f}, n={d['n']}, q={p['q_value']:.2g})"
             )
             found.append(
                 _finding(
@@ -103,41 +98,52 @@ def pattern_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[
                     p["signal"],
                     {"scope": p["signal_kind"]},
                     title,
-                    {**d, "p_value": p["p_value"]},
+                    {**d, "p_value": p["p_value"], "q_value": p["q_value"]},
                     "low",
-                    1 - p["p_value"],
+                    1 - p["q_value"],
                 )
             )
+        elif p["kind"] == "user":
+            found.append(user_finding(p))
         elif p["kind"] == "anomaly":
-            segment = {k: v for k, v in p["segment"].items() if k != "hour"}
-            where = ", ".join(f"{k}={v}" for k, v in segment.items()) or "the platform"
-            title = (
-                f"{p['signal']} of {where} anomalous at {p['segment']['hour'][:13]}h: "
-                f"{p['rate']:.3g} against a usual {p['baseline_rate']:.3g} "
-                f"(score {p['details']['score']:+.1f})"
-            )
-            evidence = {
-                **p["details"],
-                "hour": p["segment"]["hour"],
-                "value": p["rate"],
-                "usual": p["baseline_rate"],
-            }
-            score = abs(p["details"]["score"])
-            strong = score >= 2 * timeseries.threshold(p["details"]["sensitivity"])
-            found.append(
-                _finding(
-                    "anomaly",
-                    p["category"],
-                    p["subtype"],
-                    p["signal"],
-                    segment,
-                    title,
-                    evidence,
-                    "high" if strong else "low",
-                    1 - 2 * float(norm.sf(score)),  # how unlikely so large a score is by chance
-                )
-            )
+            found.append(anomaly_finding(p))
     return found
+
+
+# An episode this far below the run's false discovery rate is "high": ten times the evidence needed.
+STRONG_EVIDENCE = 10
+
+
+def anomaly_finding(p: dict[str, Any]) -> dict[str, Any]:
+    """An anomaly episode as a finding, its confidence one minus its q-value.
+
+    The q-value is the episode's Benjamini-Hochberg adjusted p-value over
+    every series the run scanned (``aitl.mining.performance.anomaly_episodes``),
+    so 1 - q accounts for the number of series and hours tested, which
+    ``1 - p`` of the peak score did not.
+    """
+    d = p["details"]
+    segment = {k: v for k, v in p["segment"].items() if k != "hour"}
+    where = ", ".join(f"{k}={v}" for k, v in segment.items()) or "the platform"
+    start, end = d["start"][:13], d["end"][:13]
+    when = f"at {start}h" if start == end else f"from {start}h to {end}h"
+    title = (
+        f"{p['signal']} of {where} anomalous {when}: peak {p['rate']:.3g} at {p['segment']['hour'][11:13]}h "
+        f"against a usual {p['baseline_rate']:.3g} (score {d['score']:+.1f}, q={d['q_value']:.2g})"
+    )
+    evidence = {**d, "hour": p["segment"]["hour"], "value": p["rate"], "usual": p["baseline_rate"]}
+    strong = d["q_value"] * STRONG_EVIDENCE <= 1 - d["sensitivity"]
+    return _finding(
+        "anomaly",
+        p["category"],
+        p["subtype"],
+        p["signal"],
+        segment,
+        title,
+        evidence,
+        "high" if strong else "low",
+        1 - d["q_value"],
+    )
 
 
 def trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
@@ -172,42 +178,30 @@ def trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
     return found
 
 
-def user_findings(session: Session, window: Window, alpha: float) -> list[dict[str, Any]]:
-    found = []
-    for u in users.failing_users(reads.window_users(session, window), alpha):
+def user_finding(pattern: dict[str, Any]) -> dict[str, Any]:
+    """A user the daily tests singled out: failing a task type, or rating ever lower."""
+    user, n, q = pattern["segment"]["user_id"], pattern["count"], pattern["q_value"]
+    if pattern["signal"] == "failing_task":
+        task_type = pattern["segment"]["task_type"]
         title = (
-            f"user {u.user_id} keeps failing {u.task_type} tasks: {u.rate:.0%} of {u.n} "
-            f"against {u.baseline:.0%} for everyone else"
+            f"user {user} keeps failing {task_type} tasks: {pattern['rate']:.0%} of {n} "
+            f"against {pattern['baseline_rate']:.0%} for everyone else"
         )
-        found.append(
-            _finding(
-                "user",
-                "prompt_optimization",
-                "clarity",
-                "failing_task",
-                {"user_id": u.user_id, "task_type": u.task_type},
-                title,
-                {"n": u.n, "failure_rate": u.rate, "others": u.baseline, "p_adjusted": u.p_value},
-                "medium",
-                1 - u.p_value,
-            )
-        )
-    for u in users.declining_satisfaction(reads.window_users(session, window, by_hour=True), alpha):
+        evidence = {"n": n, "failure_rate": pattern["rate"], "others": pattern["baseline_rate"]}
+    else:
         title = (
-            f"user {u.user_id}'s satisfaction is trending down "
-            f"({u.rate:+.2f} per day from a mean of {u.baseline:.1f})"
+            f"user {user}'s satisfaction is trending down "
+            f"({pattern['rate']:+.2f} per day from a mean of {pattern['baseline_rate']:.1f})"
         )
-        found.append(
-            _finding(
-                "user",
-                "prompt_optimization",
-                "clarity",
-                "declining_satisfaction",
-                {"user_id": u.user_id},
-                title,
-                {"ratings": u.n, "slope_per_day": u.rate, "mean": u.baseline, "p_adjusted": u.p_value},
-                "medium",
-                1 - u.p_value,
-            )
-        )
-    return found
+        evidence = {"ratings": n, "slope_per_day": pattern["rate"], "mean": pattern["baseline_rate"]}
+    return _finding(
+        "user",
+        pattern["category"],
+        pattern["subtype"],
+        pattern["signal"],
+        pattern["segment"],
+        title,
+        {**evidence, "p_value": pattern["p_value"], "q_value": q},
+        "medium",
+        1 - q,
+    )

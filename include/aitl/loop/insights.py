@@ -1,13 +1,21 @@
 """Insight generation: which patterns matter, filed under the taxonomy.
 
-A segment pattern becomes an insight when its concentration is significant
-(one-sided Fisher p < alpha) and at least twice the rate of the rest of the
-window. A window-wide pattern becomes one only for validation indicators (an
+A segment pattern becomes an insight when it is a root cause
+(``aitl.mining.root_cause``): its concentration is a discovery of the run
+(q < alpha over every test of the run), at least twice the rate of the rest
+of the window, and no part of it stands out on its own. So one planted
+cause gives one insight, at its segment, listing the sub-segments that share
+it. A window-wide pattern becomes one only for validation indicators (an
 error type is the normal companion of a failure: only its concentration says
-something) and only when no segment explains it.
-Confidence is ``1 - p``: the evidence that the signal is really concentrated
-there. Signals outside the taxonomy stay visible as patterns but raise no
-insight, since no improvement template knows how to act on them.
+something) and only when its root causes do not explain it: outside them it
+is still significantly above the platform-wide threshold.
+
+Confidence is ``1 - q``: one minus the smallest false discovery rate at which
+the finding would still be reported. It accounts for every test the run made,
+so it does not grow with the number of segments searched. Insights are ranked
+by their excess events (hits above what the rest's rate predicts: effect size
+times volume). Signals outside the taxonomy stay visible as patterns but raise
+no insight, since no improvement template knows how to act on them.
 
 Method: docs/statistics.md#insights.
 """
@@ -15,6 +23,8 @@ Method: docs/statistics.md#insights.
 from __future__ import annotations
 
 from typing import Any
+
+from scipy.stats import binomtest
 
 from aitl.ids import stable_id
 from aitl.window import Window
@@ -50,28 +60,42 @@ def _title(pattern: dict[str, Any]) -> str:
     )
 
 
+def _details(pattern: dict[str, Any]) -> dict[str, Any]:
+    return pattern.get("details") or {}
+
+
+def _discovered(pattern: dict[str, Any], alpha: float) -> bool:
+    return pattern["q_value"] is not None and pattern["q_value"] < alpha
+
+
+def excess(pattern: dict[str, Any]) -> float:
+    """Hits above what the rest's rate predicts for the segment: effect size times volume."""
+    return pattern["count"] - pattern["baseline_rate"] * pattern["segment_n"]
+
+
+def _explained(window_wide: dict[str, Any], causes: list[dict[str, Any]], alpha: float) -> bool:
+    """Whether, outside its root causes, a signal is no longer significantly above the threshold."""
+    hits = window_wide["count"] - sum(c["count"] for c in causes)
+    events = window_wide["segment_n"] - sum(c["segment_n"] for c in causes)
+    if not causes or events <= 0 or hits <= 0:
+        return bool(causes)
+    rest = binomtest(hits, events, window_wide["baseline_rate"], alternative="greater")
+    return bool(rest.pvalue >= alpha)
+
+
 def select_insights(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
-    """Pick the patterns worth an insight (rules in the module docstring)."""
-    chosen: list[dict[str, Any]] = []
-    explained: set[tuple[str, str]] = set()
+    """Pick the patterns worth an insight (rules in the module docstring), largest excess first."""
     known = [p for p in patterns if p["category"] != "unclassified"]
+    chosen = [p for p in known if p["segment"] and _details(p).get("cause") and _discovered(p, alpha)]
     for pattern in known:
-        if not pattern["segment"]:
-            continue
-        lift = pattern["lift"]
-        if pattern["p_value"] < alpha and (lift is None or lift >= MIN_LIFT):
-            chosen.append(pattern)
-            explained.add((pattern["signal_kind"], pattern["signal"]))
-    for pattern in known:
-        key = (pattern["signal_kind"], pattern["signal"])
         if (
             not pattern["segment"]
             and pattern["signal_kind"] == "indicator"
-            and key not in explained
-            and pattern["p_value"] < alpha
+            and _discovered(pattern, alpha)
+            and not _explained(pattern, [c for c in chosen if c["signal"] == pattern["signal"]], alpha)
         ):
             chosen.append(pattern)
-    return chosen
+    return sorted(chosen, key=lambda p: (-excess(p), p["id"]))
 
 
 def insight_rows(
@@ -80,6 +104,7 @@ def insight_rows(
     rows = []
     for pattern in select_insights(patterns, alpha):
         segment = pattern["segment"]
+        details = _details(pattern)
         rows.append(
             {
                 "id": stable_id(
@@ -106,11 +131,14 @@ def insight_rows(
                     "rate": pattern["rate"],
                     "baseline_rate": pattern["baseline_rate"],
                     "lift": pattern["lift"],
-                    "test": "fisher_exact_greater" if segment else "binomial_greater",
+                    "excess": round(excess(pattern), 3),
+                    "test": details.get("test") if segment else "binomial_greater",
                     "p_value": pattern["p_value"],
+                    "q_value": pattern["q_value"],
+                    "sub_segments": details.get("sub_segments", []),
                 },
                 "severity": severity(pattern["category"], pattern["rate"]),
-                "confidence": round(1.0 - pattern["p_value"], 6),
+                "confidence": round(1.0 - pattern["q_value"], 6),
             }
         )
     return rows

@@ -8,9 +8,14 @@ Two views, both with Pearson's r and its two-sided p-value (scipy):
 * **event features**: over a deterministic sample of the day's events, does
   complexity go with duration, token use with cost, coverage with success?
 
-A pair is reported when |r| >= the threshold (seed: 0.6), p < alpha and at
-least ``MIN_POINTS`` points support it. Constant columns have no correlation
-and are skipped, never reported as NaN.
+Every pair with at least ``MIN_POINTS`` points is tested; its p-value joins
+the run's false-discovery-rate family, and the pair is reported when
+|r| >= the threshold (seed: 0.6) and q < alpha. Constant columns have no
+correlation and are skipped, never reported as NaN. Only a driver of the
+work (complexity, size, tokens, cost, duration) against an outcome (success,
+quality, errors, ratings) is tested: pairs within one group are linked by
+definition (cost is priced per token, a failure reports its errors), and
+that they move together is no finding (``DRIVERS``, ``OUTCOMES``).
 
 Method: docs/statistics.md#correlations.
 """
@@ -60,6 +65,49 @@ TAXONOMY_OF_METRIC = (
 )
 
 
+# What each metric is, in both views (segment metrics and event features),
+# declared once. Drivers measure the work asked (its size, length, price);
+# outcomes measure the result. Two drivers move together because a bigger task
+# is bigger in every way (tokens, size, cost and duration are functions of one
+# another); two outcomes because they are facets of one result (a failure
+# reports its errors, quality and ratings are given to the outcome). Neither
+# is a finding: only a driver against an outcome is tested.
+DRIVERS = frozenset(
+    {
+        "complexity",
+        "size",
+        "duration_s",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "mean_log_duration",
+        "cost_per_event",
+        "tokens_out_per_event",
+    }
+)
+OUTCOMES = frozenset(
+    {
+        "success",
+        "quality_score",
+        "syntax_errors",
+        "test_coverage",
+        "doc_score",
+        "satisfaction",
+        "success_rate",
+        "mean_quality",
+        "error_rate",
+        "security_rate",
+        "syntax_error_rate",
+        "mean_satisfaction",
+    }
+)
+
+
+def linked(left: str, right: str) -> bool:
+    """Whether a pair is linked by definition: two drivers, two outcomes, or a metric unknown to both."""
+    return not ({left, right} & DRIVERS and {left, right} & OUTCOMES)
+
+
 @dataclass(frozen=True)
 class Correlation:
     scope: str  # "segments" or "events"
@@ -77,18 +125,27 @@ class Correlation:
         return ("quality", "error_handling")
 
 
-def correlate(frame: pd.DataFrame, scope: str, threshold: float, alpha: float) -> list[Correlation]:
-    """Every pair of columns with |r| >= threshold and p < alpha over at least MIN_POINTS rows."""
+def correlate(frame: pd.DataFrame, scope: str) -> list[Correlation]:
+    """Every driver-outcome pair of columns over at least MIN_POINTS rows, tested."""
     found: list[Correlation] = []
     numeric = frame.apply(pd.to_numeric, errors="coerce").astype(float)
     for left, right in itertools.combinations(numeric.columns, 2):
+        if linked(left, right):
+            continue
         pair = numeric[[left, right]].dropna()
         if len(pair) < MIN_POINTS or pair[left].nunique() < 2 or pair[right].nunique() < 2:
             continue
         r, p_value = pearsonr(pair[left], pair[right])
-        if abs(r) >= threshold and p_value < alpha:
-            found.append(Correlation(scope, left, right, float(r), float(p_value), len(pair)))
-    return sorted(found, key=lambda c: (-abs(c.r), c.left, c.right))
+        found.append(Correlation(scope, left, right, float(r), float(p_value), len(pair)))
+    return found
+
+
+def strong(
+    tested: list[Correlation], q_values: list[float], threshold: float, alpha: float
+) -> list[tuple[Correlation, float]]:
+    """The pairs with |r| >= threshold and q < alpha (q-values in ``tested`` order), strongest first."""
+    kept = [(c, q) for c, q in zip(tested, q_values, strict=True) if abs(c.r) >= threshold and q < alpha]
+    return sorted(kept, key=lambda cq: (-abs(cq[0].r), cq[0].left, cq[0].right))
 
 
 def segment_metrics(rollups: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +181,7 @@ def event_sample(session: Session, day: Window) -> pd.DataFrame:
     return frame.astype({"success": float}) if len(frame) else frame
 
 
-def as_pattern(correlation: Correlation) -> PatternRow:
+def as_pattern(correlation: Correlation, q_value: float) -> PatternRow:
     """This correlation as a ``patterns`` row (kind ``correlation``)."""
     category, subtype = correlation.taxonomy
     return PatternRow(
@@ -137,6 +194,7 @@ def as_pattern(correlation: Correlation) -> PatternRow:
         segment_n=correlation.n,
         rate=abs(correlation.r),
         p_value=correlation.p_value,
+        q_value=q_value,
         details={
             "r": correlation.r,
             "left": correlation.left,

@@ -2,26 +2,30 @@
 
 A *signal* is a validation indicator (``security_warnings``, ``style_issues``)
 or an error type. For every signal the extractor counts the events that carry
-it in the whole window and in each *pattern segment* (prompt x task type x
-language x complexity band: the unit a prompt refinement or a workflow setting
-can act on). A segment pattern is kept when it occurs at least
-``min_frequency`` times; its rate is compared with the rest of the window by a
-one-sided Fisher exact test, so "concentrated here" is a statement with a
-p-value, not a guess.
+it in the whole window and in every *pattern segment*: any combination of
+prompt, task type, language and complexity band (the units a prompt
+refinement or a workflow setting can act on). Each segment with at least
+``min_frequency`` hits is tested against the rest of the window (is its
+rate more than twice the rest's?), so "concentrated here" is a statement
+with a p-value, not a guess; the run's tests form one false-discovery-rate family
+(q-values), and ``aitl.mining.root_cause`` reports each concentration once,
+at the segment that explains it.
 
 Method: docs/statistics.md#frequency-patterns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, fisher_exact
+from scipy.stats import binomtest
 
 from aitl.mining.pattern import PatternRow
+from aitl.mining.root_cause import RATIO_TEST, Lattice, Tested, root_causes, sub_segments
+from aitl.stats.multiple import q_values
 from aitl.store.models import PATTERN_SEGMENT
 from aitl.taxonomy import classify_error, classify_indicator, normalize_signal
 
@@ -53,7 +57,9 @@ class FoundPattern:
     rate: float
     baseline_rate: float
     lift: float | None
-    p_value: float
+    p_value: float | None
+    q_value: float | None = None
+    details: dict[str, Any] | None = None
 
     def pattern(self) -> PatternRow:
         """This finding as a ``patterns`` row (kind ``frequency``)."""
@@ -70,6 +76,8 @@ class FoundPattern:
             baseline_rate=self.baseline_rate,
             lift=self.lift,
             p_value=self.p_value,
+            q_value=self.q_value,
+            details=self.details,
         )
 
 
@@ -126,67 +134,135 @@ def _classify(signal_kind: str, signal: str):
     return classify_indicator(signal) if signal_kind == "indicator" else classify_error(signal)
 
 
-def extract_frequency(counts: pd.DataFrame, min_frequency: int) -> list[FoundPattern]:
-    """Frequency patterns from a window's summed ``signal_counts`` (see module docstring)."""
+@dataclass(frozen=True)
+class SignalTests:
+    """Every test run for one signal: window-wide (indicators only) and on each lattice node."""
+
+    signal_kind: str
+    signal: str
+    lattice: Lattice
+    hits: np.ndarray
+    base: np.ndarray
+    window_wide: FoundPattern
+    nodes: list[Tested]
+
+    def p_values(self) -> list[float]:
+        """The p-values of this signal's tests, window-wide first, in ``nodes`` order."""
+        first = [] if self.window_wide.p_value is None else [self.window_wide.p_value]
+        return first + [t.p_value for t in self.nodes]
+
+
+def frequency_tests(counts: pd.DataFrame, min_frequency: int) -> list[SignalTests]:
+    """The tests of every signal seen ``min_frequency`` times in a window's summed ``signal_counts``."""
     if counts.empty:
         return []
     segment = list(PATTERN_SEGMENT)
     counts = counts.groupby([*segment, "signal_kind", "signal"], as_index=False)["count"].sum()
     is_size = counts["signal_kind"] == SIZE_KIND
-    segment_sizes = counts[is_size].set_index(segment)["count"]
-    total = int(segment_sizes.sum())
-    hits = counts[~is_size]
-    found: list[FoundPattern] = []
-    for (kind, signal), group in hits.groupby(["signal_kind", "signal"], sort=True):
+    sizes = counts[is_size].set_index(segment)["count"]
+    if sizes.empty:
+        return []
+    lattice = Lattice.of(sizes.reset_index())
+    index = pd.MultiIndex.from_frame(lattice.cells)
+    base = sizes.reindex(index).to_numpy(dtype=np.int64)
+    found: list[SignalTests] = []
+    for (kind, signal), group in counts[~is_size].groupby(["signal_kind", "signal"], sort=True):
         overall = int(group["count"].sum())
         if overall < min_frequency:
             continue
-        classification = _classify(kind, signal)
-        base_rate = overall / total
-        p_global = binomtest(overall, total, BACKGROUND_RATE, alternative="greater").pvalue
+        hits = group.set_index(segment)["count"].reindex(index, fill_value=0).to_numpy(dtype=np.int64)
         found.append(
-            FoundPattern(
+            SignalTests(
                 kind,
                 signal,
-                classification.category,
-                classification.subtype,
-                {},
-                overall,
-                total,
-                base_rate,
-                BACKGROUND_RATE,
-                base_rate / BACKGROUND_RATE,
-                float(p_global),
+                lattice,
+                hits,
+                base,
+                _window_wide(kind, signal, overall, int(base.sum())),
+                lattice.tests(hits, base, min_frequency),
             )
         )
-        for segment_key, count in zip(
-            group[segment].itertuples(index=False, name=None), group["count"], strict=True
-        ):
-            if count < min_frequency:
+    return found
+
+
+def _window_wide(kind: str, signal: str, count: int, events: int) -> FoundPattern:
+    """The signal over the whole window: for indicators, tested against ``BACKGROUND_RATE``.
+
+    An error type has no window-wide test: every failure reports one, so its
+    platform-wide rate says nothing by itself.
+    """
+    classification = _classify(kind, signal)
+    rate = count / events
+    p_value = (
+        float(binomtest(count, events, BACKGROUND_RATE, alternative="greater").pvalue)
+        if kind == "indicator"
+        else None
+    )
+    return FoundPattern(
+        kind,
+        signal,
+        classification.category,
+        classification.subtype,
+        {},
+        count,
+        events,
+        rate,
+        BACKGROUND_RATE,
+        rate / BACKGROUND_RATE,
+        p_value,
+    )
+
+
+def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float) -> list[FoundPattern]:
+    """The patterns of a window given the q-values of its tests (in ``p_values`` order).
+
+    Every signal's window-wide pattern, and each segment whose concentration
+    is significant (q < alpha). Root causes (``aitl.mining.root_cause``)
+    carry ``details.cause`` and the sub-segments that share them.
+    """
+    found: list[FoundPattern] = []
+    position = 0
+    for signal in tests:
+        window_wide = signal.window_wide
+        if window_wide.p_value is not None:
+            window_wide = replace(window_wide, q_value=q_values[position])
+            position += 1
+        found.append(window_wide)
+        node_q = q_values[position : position + len(signal.nodes)]
+        position += len(signal.nodes)
+        causes = set(root_causes(signal.nodes, node_q, alpha))
+        for i, (tested, q) in enumerate(zip(signal.nodes, node_q, strict=True)):
+            if q >= alpha:
                 continue
-            size = int(segment_sizes[segment_key])
-            rest_hits, rest_n = overall - count, total - size
-            rate = count / size
-            rest_rate = rest_hits / rest_n if rest_n else 0.0
-            if rest_n:
-                table = [[count, size - count], [rest_hits, rest_n - rest_hits]]
-                p_value = float(fisher_exact(table, alternative="greater").pvalue)
-            else:
-                p_value = 1.0
-            lift = rate / rest_rate if rest_rate > 0 else None
+            details: dict[str, Any] = {"test": RATIO_TEST, "cause": i in causes}
+            if i in causes:
+                details["sub_segments"] = sub_segments(tested.node, signal.lattice, signal.hits, signal.base)
             found.append(
                 FoundPattern(
-                    kind,
-                    signal,
-                    classification.category,
-                    classification.subtype,
-                    dict(zip(PATTERN_SEGMENT, segment_key, strict=True)),
-                    int(count),
-                    size,
-                    rate,
-                    rest_rate,
-                    lift,
-                    p_value,
+                    signal.signal_kind,
+                    signal.signal,
+                    window_wide.category,
+                    window_wide.subtype,
+                    dict(tested.node.segment),
+                    tested.node.hits,
+                    tested.node.base,
+                    tested.rate,
+                    tested.rest_rate,
+                    tested.lift,
+                    tested.p_value,
+                    q,
+                    details,
                 )
             )
     return found
+
+
+def extract_frequency(counts: pd.DataFrame, min_frequency: int, alpha: float) -> list[FoundPattern]:
+    """Frequency patterns of a window on their own: false discovery rate controlled over their tests only.
+
+    The cycles put these tests into one family with the run's other tests
+    (``aitl.mining.discovery``); ``aitl analyze patterns`` uses this.
+    """
+    tests = frequency_tests(counts, min_frequency)
+    p_values = [p for signal in tests for p in signal.p_values()]
+    return concentrations(tests, q_values(p_values, alpha), alpha)

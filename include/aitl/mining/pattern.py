@@ -31,6 +31,8 @@ class PatternRow:
     baseline_rate: float = 0.0
     lift: float | None = None
     p_value: float | None = None
+    # The p-value adjusted over every test of the run (Benjamini-Hochberg).
+    q_value: float | None = None
     details: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:

@@ -7,8 +7,10 @@ PerformanceAnalyzer, AgentPerformanceTracker):
   duration histograms), error rate, security-finding rate and satisfaction,
   for the whole platform and for every task type whose volume allows;
 * per series: the trend over the window (Mann-Kendall with Sen's slope,
-  direction by the metric's polarity), anomalies (seasonal decomposition and
-  robust residual scores), and a next-day forecast with intervals;
+  direction by the metric's polarity), anomaly episodes (seasonal
+  decomposition, residual scores on a scale that follows each hour's volume,
+  false discovery rate held over every series of the run), and a next-day
+  forecast with intervals;
 * recommendations derived from those;
 * the day's tracking by agent tier x task type and quality by language.
 
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from aitl.mining.rollups import hist_quantile
-from aitl.stats import timeseries
+from aitl.stats import episodes, timeseries
 from aitl.store.reads import merged_histogram
 from aitl.window import Window
 
@@ -57,6 +59,9 @@ class Metric:
     higher_is_better: bool
     taxonomy: tuple[str, str]
     compute: Callable[[pd.DataFrame], float]
+    # The rollup count the metric is a rate or mean of: its hourly volume, which
+    # sets how noisy the hour's value is (``timeseries.score_anomalies``).
+    volume: str = "n"
 
 
 def _ratio(numerator: str, denominator: str = "n") -> Callable[[pd.DataFrame], float]:
@@ -78,20 +83,40 @@ METRICS = (
     Metric("error_rate", False, ("quality", "error_handling"), _ratio("error_events")),
     Metric("security_rate", False, ("security", "input_validation"), _ratio("security_events")),
     Metric(
-        "satisfaction", True, ("prompt_optimization", "clarity"), _ratio("satisfaction_sum", "satisfaction_n")
+        "satisfaction",
+        True,
+        ("prompt_optimization", "clarity"),
+        _ratio("satisfaction_sum", "satisfaction_n"),
+        volume="satisfaction_n",
     ),
 )
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 
 
+VOLUMES = sorted({m.volume for m in METRICS})
+
+
+def _hours(window: Window) -> pd.DatetimeIndex:
+    return pd.date_range(window.start, window.end, freq="h", inclusive="left", tz="UTC")
+
+
 def hourly_series(rollups: pd.DataFrame, window: Window) -> pd.DataFrame:
     """One row per hour of the window (empty hours NaN), one column per metric."""
-    hours = pd.date_range(window.start, window.end, freq="h", inclusive="left", tz="UTC")
-    frame = pd.DataFrame(index=hours, columns=[m.name for m in METRICS], dtype=float)
+    frame = pd.DataFrame(index=_hours(window), columns=[m.name for m in METRICS], dtype=float)
     if rollups.empty:
         return frame
     for hour, rows in rollups.groupby(pd.to_datetime(rollups["hour"], utc=True)):
         frame.loc[hour] = [metric.compute(rows) for metric in METRICS]
+    return frame
+
+
+def hourly_volumes(rollups: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Events per hour of the window behind each metric (``Metric.volume`` columns, 0 when empty)."""
+    frame = pd.DataFrame(0.0, index=_hours(window), columns=VOLUMES)
+    if rollups.empty:
+        return frame
+    sums = rollups.groupby(pd.to_datetime(rollups["hour"], utc=True))[VOLUMES].sum()
+    frame.loc[sums.index, VOLUMES] = sums.to_numpy(dtype=float)
     return frame
 
 
@@ -110,24 +135,45 @@ def segment_of(key: str) -> dict[str, str]:
     return {} if key == "all" else dict([key.split("=", 1)])
 
 
-def anomalies_in(series: pd.Series, day: Window, sensitivity: float) -> pd.DataFrame:
-    """The day's anomalous points of a series scored over the whole window.
+@dataclass(frozen=True)
+class AnomalyEpisode:
+    """An episode of the day in one series: what the daily run files as one anomaly pattern."""
 
-    Columns timestamp, value, expected (the series' median: what the hour is
-    compared with, for people) and score.
+    metric: Metric
+    segment_key: str
+    episode: episodes.Episode
+    expected: float  # the series' seasonal expectation at the peak hour
+    hours_scored: int  # the series' non-missing hours over the window
+
+
+def anomaly_episodes(
+    rollups: pd.DataFrame, window: Window, day: Window, sensitivity: float
+) -> list[AnomalyEpisode]:
+    """The day's anomaly episodes in every metric of every segment, as one family.
+
+    Each series is scored over the whole window with its hourly volume
+    (``timeseries.score_anomalies``); the day's hours of all series are then
+    flagged together (``episodes.flag``): the more series a run scans, the
+    stronger the evidence each hour needs, so the false discovery rate of the
+    run is ``1 - sensitivity`` whatever the number of segments.
     """
-    scored = timeseries.detect_anomalies(series, sensitivity=sensitivity)
-    timestamps = pd.to_datetime(scored["timestamp"], utc=True)
-    in_day = (timestamps >= pd.Timestamp(day.start)) & (timestamps < pd.Timestamp(day.end))
-    flagged = scored[in_day & scored["is_anomaly"].astype(bool)]
-    return pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime(flagged["timestamp"], utc=True),
-            "value": flagged["value"].astype(float),
-            "expected": float(series.median()),
-            "score": flagged["score"].astype(float),
-        }
-    ).reset_index(drop=True)
+    hours = round((window.end - window.start) / pd.Timedelta(hours=1))
+    start, end = pd.Timestamp(day.start), pd.Timestamp(day.end)
+    scanned = []
+    for segment_key, subset in segments(rollups, hours).items():
+        series, volumes = hourly_series(subset, window), hourly_volumes(subset, window)
+        for metric in METRICS:
+            scored = timeseries.score_anomalies(series[metric.name], volumes[metric.volume])
+            in_day = scored[(scored["timestamp"] >= start) & (scored["timestamp"] < end)]
+            scanned.append((metric, segment_key, int(series[metric.name].notna().sum()), in_day))
+    flagged = episodes.flag([frame for *_, frame in scanned], sensitivity)
+    found = []
+    for (metric, segment_key, observed, _), frame in zip(scanned, flagged, strict=True):
+        expected = frame.set_index("timestamp")["expected"]
+        for episode in episodes.episodes(frame):
+            peak_expected = float(expected[episode.peak])
+            found.append(AnomalyEpisode(metric, segment_key, episode, peak_expected, observed))
+    return found
 
 
 @dataclass(frozen=True)
@@ -135,7 +181,8 @@ class SeriesFindings:
     metric: Metric
     segment_key: str
     trend: timeseries.Trend | None
-    anomalous_hours: list[str]  # ISO hours of the day flagged by extract_patterns
+    # The day's anomaly episodes as extract_patterns filed them: ISO "start", "end" and "peak" hours.
+    anomalies: list[dict[str, str]]
     forecast: pd.DataFrame | None
 
     def recommendation(self) -> str | None:
@@ -145,14 +192,20 @@ class SeriesFindings:
                 f"{self.metric.name} of {where} is declining ({self.trend.slope_per_day:+.4g}/day, "
                 f"p={self.trend.p_value:.2g}): review recent prompt and model changes there."
             )
-        if self.anomalous_hours:
-            hours = ", ".join(h[11:16] for h in sorted(self.anomalous_hours))
-            return f"{self.metric.name} of {where} was anomalous at {hours} UTC: check incidents then."
+        if self.anomalies:
+            spans = ", ".join(_span(a) for a in sorted(self.anomalies, key=lambda a: a["start"]))
+            return f"{self.metric.name} of {where} was anomalous {spans} UTC: check incidents then."
         return None
 
 
+def _span(episode: dict[str, str]) -> str:
+    """'at 14:00' for a one-hour episode, '13:00-15:00' (last hour inclusive) otherwise."""
+    start, end = episode["start"][11:16], episode["end"][11:16]
+    return f"at {start}" if start == end else f"{start}-{end}"
+
+
 def analyse_series(
-    series: pd.Series, metric: Metric, segment_key: str, anomalous_hours: list[str], alpha: float
+    series: pd.Series, metric: Metric, segment_key: str, anomalies: list[dict[str, str]], alpha: float
 ) -> SeriesFindings:
     """Trend over the window and, platform-wide, a next-day forecast for one series."""
     observed = series.dropna()
@@ -162,7 +215,7 @@ def analyse_series(
     forecast = None
     if segment_key == "all" and len(observed) >= 2 * 24:
         forecast = timeseries.forecast(series.interpolate(limit_direction="both"), FORECAST_HOURS)
-    return SeriesFindings(metric, segment_key, trend, anomalous_hours, forecast)
+    return SeriesFindings(metric, segment_key, trend, anomalies, forecast)
 
 
 def trend_row(findings: SeriesFindings, day: Window) -> dict[str, Any]:
@@ -189,7 +242,7 @@ def trend_row(findings: SeriesFindings, day: Window) -> dict[str, Any]:
         "p_value": _num(trend.p_value) if trend else None,
         "method": trend.method if trend else "none",
         "n": trend.n if trend else 0,
-        "anomalies": len(findings.anomalous_hours),
+        "anomalies": len(findings.anomalies),  # episodes
         "forecast": forecast,
         "recommendation": findings.recommendation(),
     }

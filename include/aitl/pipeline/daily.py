@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from aitl.config import Settings
 from aitl.loop import findings
-from aitl.mining import correlations, performance, sequences
-from aitl.mining.frequency import extract_frequency
+from aitl.mining import correlations, frequency, performance, sequences, users
 from aitl.mining.pattern import PatternRow
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
+from aitl.stats.multiple import family_q_values
 from aitl.store import reads
 from aitl.store.models import (
     HourlyRollup,
@@ -133,6 +133,8 @@ def _sequence_patterns(settings: Settings, window: Window, session: Session) -> 
     n_sessions = sum(counts.values())
     rows = []
     for rule in sequences.rules(found, min_confidence=thresholds.pattern_confidence_threshold):
+        if set(rule.antecedent + rule.consequent) == {"ok"}:
+            continue
         failures = [t for t in rule.consequent if t not in ("ok", "fail")]
         classification = classify_error(failures[-1]) if failures else classify_error("")
         rows.append(
@@ -157,7 +159,7 @@ def _sequence_patterns(settings: Settings, window: Window, session: Session) -> 
             )
         )
     for pattern in found:
-        if len(pattern.sequence) < 2:
+        if len(pattern.sequence) < 2 or set(pattern.sequence) == {"ok"}:  # all-success is no finding
             continue
         rows.append(
             PatternRow(
@@ -175,16 +177,14 @@ def _sequence_patterns(settings: Settings, window: Window, session: Session) -> 
     return rows
 
 
-def _correlation_patterns(
-    session: Session, window: Window, day: Window, settings: Settings
-) -> list[PatternRow]:
-    thresholds = settings.thresholds
+def _correlation_tests(session: Session, window: Window, day: Window) -> list[correlations.Correlation]:
+    """Every pair tested over the window's segments and over a sample of the day's events."""
     rollups = reads.rollup_frame_of(session, window, [*SEGMENT_KEYS, *STAT_SUMS])
     by_segment = rollups.groupby(SEGMENT_KEYS)[STAT_SUMS].sum()
-    limit, alpha = thresholds.correlation_threshold, thresholds.alpha
-    found = correlations.correlate(correlations.segment_metrics(by_segment), "segments", limit, alpha)
-    found += correlations.correlate(correlations.event_sample(session, day), "events", limit, alpha)
-    return [correlations.as_pattern(c) for c in found]
+    return [
+        *correlations.correlate(correlations.segment_metrics(by_segment), "segments"),
+        *correlations.correlate(correlations.event_sample(session, day), "events"),
+    ]
 
 
 # Hourly metrics follow the day; with less than two days the daily season cannot be
@@ -193,48 +193,86 @@ MIN_ANOMALY_HISTORY = timedelta(days=2)
 
 
 def _anomaly_patterns(session: Session, window: Window, day: Window, settings: Settings) -> list[PatternRow]:
+    """One ``anomaly`` pattern per episode of the day, the run's series flagged as one family.
+
+    ``segment.hour`` is the episode's peak hour (what the page marks and the
+    insight's title names); its first and last hours, peak score and q-value
+    are in the details.
+    """
     if window.end - window.start < MIN_ANOMALY_HISTORY:
         return []
     rollups = reads.rollup_frame_of(session, window, performance.ROLLUP_COLUMNS)
-    hours = int((window.end - window.start) / timedelta(hours=1))
+    sensitivity = settings.thresholds.sensitivity
     rows = []
-    for segment_key, subset in performance.segments(rollups, hours).items():
-        series = performance.hourly_series(subset, window)
-        for metric in performance.METRICS:
-            scored = performance.anomalies_in(series[metric.name], day, settings.thresholds.sensitivity)
-            for point in scored.itertuples(index=False):
-                rows.append(
-                    PatternRow(
-                        kind="anomaly",
-                        signal_kind="metric",
-                        signal=metric.name,
-                        category=metric.taxonomy[0],
-                        subtype=metric.taxonomy[1],
-                        segment={**performance.segment_of(segment_key), "hour": point.timestamp.isoformat()},
-                        count=1,
-                        segment_n=int(series[metric.name].notna().sum()),
-                        rate=float(point.value),
-                        baseline_rate=float(point.expected),
-                        details={"score": float(point.score), "sensitivity": settings.thresholds.sensitivity},
-                    )
-                )
+    for found in performance.anomaly_episodes(rollups, window, day, sensitivity):
+        episode, metric = found.episode, found.metric
+        rows.append(
+            PatternRow(
+                kind="anomaly",
+                signal_kind="metric",
+                signal=metric.name,
+                category=metric.taxonomy[0],
+                subtype=metric.taxonomy[1],
+                segment={**performance.segment_of(found.segment_key), "hour": episode.peak.isoformat()},
+                count=episode.points,
+                segment_n=found.hours_scored,
+                rate=episode.peak_value,
+                baseline_rate=found.expected,
+                details={
+                    "score": episode.peak_score,
+                    "q_value": episode.q_value,
+                    "start": episode.start.isoformat(),
+                    "end": episode.end.isoformat(),
+                    "hours": episode.points,
+                    "sensitivity": sensitivity,
+                },
+            )
+        )
     return rows
 
 
 def extract_patterns(session: Session, day: Window, settings: Settings) -> StageResult:
+    """The window's patterns; its frequency, correlation and user tests are one false-discovery family.
+
+    Every test's p-value is adjusted over all of them (Benjamini-Hochberg at
+    ``alpha``), so a week of thousands of segment, pair and user tests
+    yields few discoveries when nothing is going on. Sequences and anomalies
+    have their own controls (support and confidence; anomaly episodes).
+    """
     window = analysis_window(day, settings)
     thresholds = settings.thresholds
-    counts = reads.window_signal_counts(session, window)
+    alpha = thresholds.alpha
+    frequency_tests = frequency.frequency_tests(
+        reads.window_signal_counts(session, window), thresholds.min_frequency
+    )
+    pair_tests = _correlation_tests(session, window, day)
+    user_tests = [
+        *users.failing_task_tests(reads.window_users(session, window)),
+        *users.satisfaction_tests(reads.window_users(session, window, by_hour=True)),
+    ]
+    q_frequency, q_pairs, q_users = family_q_values(
+        [
+            [p for signal in frequency_tests for p in signal.p_values()],
+            [c.p_value for c in pair_tests],
+            [u.p_value for u in user_tests],
+        ],
+        alpha,
+    )
     found = [
-        *(p.pattern() for p in extract_frequency(counts, thresholds.min_frequency)),
+        *(p.pattern() for p in frequency.concentrations(frequency_tests, q_frequency, alpha)),
+        *(
+            correlations.as_pattern(c, q)
+            for c, q in correlations.strong(pair_tests, q_pairs, thresholds.correlation_threshold, alpha)
+        ),
+        *(u.pattern(q) for u, q in zip(user_tests, q_users, strict=True) if q < alpha and u.notable),
         *_sequence_patterns(settings, window, session),
-        *_correlation_patterns(session, window, day, settings),
         *_anomaly_patterns(session, window, day, settings),
     ]
     rows = [pattern.as_row(LEVEL, day) for pattern in found]
     replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, day), rows)
     summary = {
         "patterns": len(rows),
+        "tests": sum(map(len, (q_frequency, q_pairs, q_users))),
         "by_kind": count_by(rows, "kind"),
         "by_category": count_by(rows, "category"),
     }
@@ -269,16 +307,17 @@ def analyze_performance(session: Session, day: Window, settings: Settings) -> St
     return StageResult(summary)
 
 
-def _anomalies_by_series(session: Session, day: Window) -> dict[tuple[str, str], list[str]]:
-    """The day's anomalous hours per (metric, segment), as extract_patterns found them."""
-    found: dict[tuple[str, str], list[str]] = {}
-    query = select(Pattern.signal, Pattern.segment).where(
+def _anomalies_by_series(session: Session, day: Window) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """The day's anomaly episodes per (metric, segment), as extract_patterns found them."""
+    found: dict[tuple[str, str], list[dict[str, str]]] = {}
+    query = select(Pattern.signal, Pattern.segment, Pattern.details).where(
         owned_by(Pattern, LEVEL, day), Pattern.kind == "anomaly"
     )
-    for metric, segment in session.execute(query):
+    for metric, segment, details in session.execute(query):
         rest = {k: v for k, v in segment.items() if k != "hour"}
         key = "all" if not rest else "&".join(f"{k}={v}" for k, v in sorted(rest.items()))
-        found.setdefault((metric, key), []).append(segment["hour"])
+        episode = {"start": details["start"], "end": details["end"], "peak": segment["hour"]}
+        found.setdefault((metric, key), []).append(episode)
     return found
 
 
@@ -294,7 +333,6 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
         *findings.frequency_findings(patterns, day, alpha),
         *findings.pattern_findings(patterns, alpha),
         *findings.trend_findings(trends),
-        *findings.user_findings(session, analysis_window(day, settings), alpha),
     ]
     observations: dict[str, dict[str, Any]] = {}
     for f in found:

@@ -131,13 +131,14 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
     patterns_events = int(counts.loc[counts["signal_kind"] == frequency.SIZE_KIND, "count"].sum())
     found = []
     if patterns_events >= thresholds.min_feedback_count:
-        found = frequency.extract_frequency(counts, thresholds.min_frequency)
+        found = frequency.extract_frequency(counts, thresholds.min_frequency, thresholds.alpha)
     rows = [p.pattern().as_row(LEVEL, window) for p in found]
     replace(session, Pattern.__table__, owned_by(Pattern, LEVEL, window), rows)
     summary = {
         "events": patterns_events,
         "patterns": len(rows),
         "segment_patterns": sum(1 for r in rows if r["segment"]),
+        "root_causes": sum(1 for r in rows if (r["details"] or {}).get("cause")),
         "by_category": count_by(rows, "category"),
         "top": [
             {
@@ -165,7 +166,7 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
         "patterns": len(found),
         "insights": len(rows),
         "by_severity": count_by(rows, "severity"),
-        "titles": [r["title"] for r in sorted(rows, key=lambda r: -r["confidence"])[:5]],
+        "titles": [r["title"] for r in rows[:5]],  # largest excess first
     }
     return StageResult(summary, stop=None if rows else "no significant pattern")
 

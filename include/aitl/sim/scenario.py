@@ -34,6 +34,12 @@ JSON (``Scenario.from_json``) and the ground-truth file can record it
 Seasonality (``daily_amplitude`` [0.6], ``peak_hour`` [15], ``weekend_factor``
 [0.5]), the user pool (``users`` [400]) and ``success_effects`` (remedy phrase ->
 change of success probability) complete it.
+
+``PRESETS`` names ready-made scenarios (``aitl simulate --scenario null``):
+``null`` turns every planted effect off (no hotspot, no extra timeouts on
+complex tasks, no anomalous hour, no regression), leaving the platform's
+ordinary structure (seasonality, harder tasks failing more, tiers and models
+differing): what the analysis must not call a finding.
 """
 
 from __future__ import annotations
@@ -190,6 +196,13 @@ class Scenario:
             out[f.name] = value
         return out
 
+    @classmethod
+    def named(cls, name_or_path: str) -> Scenario:
+        """A preset by name (``PRESETS``), or a scenario JSON file by path."""
+        if name_or_path in PRESETS:
+            return cls(**PRESETS[name_or_path])
+        return cls.from_json(Path(name_or_path))
+
     def seasonality(self, hour: datetime) -> float:
         """Expected volume of ``hour`` relative to the weekly mean (anomalies aside)."""
         hour = hour.astimezone(UTC)
@@ -198,3 +211,15 @@ class Scenario:
         weekday = 7.0 / (5.0 + 2.0 * self.weekend_factor)
         weekly = weekday * (self.weekend_factor if hour.weekday() >= 5 else 1.0)
         return daily * weekly
+
+
+# Ready-made scenarios, by name: field overrides of the defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "null": {
+        "security_rate": Scenario.background_security_rate,
+        "timeout_rate": Scenario.background_timeout_rate,
+        "anomaly_hours": (),
+        "regression_success_drop": 0.0,
+        "regression_quality_drop": 0.0,
+    },
+}

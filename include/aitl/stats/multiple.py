@@ -51,6 +51,31 @@ def adjust(p_values: Sequence[float], method: str, alpha: float) -> tuple[list[b
     return [bool(p <= alpha) for p in adjusted], [float(p) for p in adjusted]
 
 
+def q_values(p_values: Sequence[float], alpha: float) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values) of one family of tests, in input order.
+
+    A finding with q < alpha is a discovery at a false discovery rate of
+    alpha: among all such findings of the family, the expected share of
+    false ones is at most alpha (for independent or positively dependent
+    tests, which one-sided tests on overlapping segments are).
+    """
+    return adjust(p_values, "fdr_bh", alpha)[1]
+
+
+def family_q_values(groups: Sequence[Sequence[float]], alpha: float) -> list[list[float]]:
+    """``q_values`` over the union of several groups of tests, returned group by group.
+
+    A run's frequency, correlation and user tests are one family: the false
+    discovery rate holds over everything the run reports, not per kind.
+    """
+    flat = q_values([p for group in groups for p in group], alpha)
+    out, start = [], 0
+    for group in groups:
+        out.append(flat[start : start + len(group)])
+        start += len(group)
+    return out
+
+
 def sequential_holm(
     p_values: Sequence[float], step_levels: Sequence[float], alpha: float
 ) -> tuple[list[bool], list[float]]:

@@ -165,6 +165,8 @@ class Pattern(Base):
     baseline_rate: Mapped[float] = mapped_column(Float)
     lift: Mapped[float | None] = mapped_column(Float)
     p_value: Mapped[float | None] = mapped_column(Float)
+    # The p-value adjusted over every test of the run (Benjamini-Hochberg); None before 0005.
+    q_value: Mapped[float | None] = mapped_column(Float)
     # What the other kinds (sequence, correlation, anomaly) need beyond the columns.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aitl.cli.main import main
+from aitl.mining.correlations import linked
+from aitl.sim import series as gen
 from aitl.sim.simulate import simulate
 from aitl.window import Window
 
@@ -46,10 +50,49 @@ def test_anomalies_on_a_quarter_hourly_series(tmp_path):
     assert main(argv) == 0
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["timestamp", "value", "score", "is_anomaly"]
+    assert list(rows[0]) == ["timestamp", "value", "score", "is_anomaly", "episode"]
     assert len(rows) == n
     flagged = [i for i, r in enumerate(rows) if r["is_anomaly"] == "True"]
     assert 400 in flagged and len(flagged) <= 3
+    assert rows[400]["episode"] == "1" and rows[0]["episode"] == ""
+
+
+def test_anomalies_of_a_messy_export(tmp_path, capsys):
+    # A day-night traffic series as a monitoring export leaves it: lost samples,
+    # an outage, duplicates, jitter, rows out of order, unreadable cells. One row
+    # comes back per distinct input timestamp, in time order, and stderr says
+    # in one line what was done.
+    rng = np.random.default_rng(5)
+    labelled = gen.metric_series(rng, days=14, interval="5min", daily=0.5, noise=0.04)
+    gen.plant_spikes(rng, labelled, count=2, sigmas=(20, 25))
+    rows = gen.messy(rng, labelled.series, duplicated=0.02, swapped=0.01)
+    rows.to_csv(tmp_path / "export.csv", index=False)
+    assert main(["analyze", "anomalies", "--input", str(tmp_path / "export.csv")]) == 0
+    captured = capsys.readouterr()
+    note = captured.err.strip()
+    assert len(note.splitlines()) == 1
+    for said in ("rows out of order", "duplicate timestamps averaged", "interval 5min", "gaps filled"):
+        assert said in note
+    written = pd.read_csv(io.StringIO(captured.out))
+    stamps = pd.to_datetime(written["timestamp"])
+    distinct = pd.to_datetime(rows["timestamp"], utc=True).drop_duplicates().sort_values()
+    assert stamps.tolist() == distinct.tolist()
+    flagged = written[written["is_anomaly"]]
+    assert written["episode"].notna().tolist() == written["is_anomaly"].tolist()
+    assert flagged["episode"].is_monotonic_increasing and flagged["episode"].iloc[0] == 1
+    spikes = pd.DatetimeIndex([start for start, _ in labelled.anomalies])
+    near = [abs(stamps[written["is_anomaly"]] - spike).min() <= pd.Timedelta(minutes=3) for spike in spikes]
+    assert all(near)
+
+
+def test_a_series_with_fewer_than_ten_values_is_refused(tmp_path, capsys):
+    text = "timestamp,value\n" + "".join(f"2026-11-01T0{h}:00Z,{'x' if h > 7 else h}\n" for h in range(10))
+    (tmp_path / "short.csv").write_text(text)
+    assert main(["analyze", "anomalies", "--input", str(tmp_path / "short.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "nothing usable: 8 valid values, at least 10 needed" in err
+    assert "2 unreadable values taken as missing" in err
 
 
 def test_trend_of_a_daily_series(tmp_path, capsys):
@@ -119,14 +162,15 @@ def test_patterns_of_events(tmp_path, capsys):
         p["signal"] == "sql injection" and p["segment"].get("task_type") == "api_endpoint"
         for p in result["frequency"]
     )
-    pairs = {(c["left"], c["right"]) for c in result["correlation"]}
-    assert ("tokens_out", "cost_usd") in pairs or ("tokens_in", "cost_usd") in pairs
+    # cost is priced per token: that pair is linked by definition, so it is not even tested
+    assert result["tests"] > 100
+    assert all(not linked(c["left"], c["right"]) for c in result["correlation"])
 
 
 @pytest.mark.parametrize(
     ("kind", "content", "named"),
     [
-        ("anomalies", "when,metric\n2026-11-01T00:00Z,1\n2026-11-01T00:15Z,abc\n", ["line 3", "metric"]),
+        ("anomalies", "when,other\n2026-11-01T00:00Z,1\n", ["line 1", "metric"]),
         ("trend", "when,other\n2026-11-01T00:00Z,1\n", ["metric"]),
         ("sequences", b"generate ok\n\xff\xfe\n", ["bad.input:2:"]),
         ("patterns", '{"event_id": "x"}\n', ["line 1", "execution_id"]),

@@ -7,8 +7,18 @@ import pandas as pd
 import pytest
 from scipy.stats import pearsonr
 
-from aitl.mining.correlations import MIN_POINTS, correlate, segment_metrics
-from aitl.mining.users import declining_satisfaction, failing_users
+from aitl.mining.correlations import MIN_POINTS, correlate, segment_metrics, strong
+from aitl.mining.users import failing_task_tests, satisfaction_tests
+from aitl.stats.multiple import q_values
+
+
+def discovered(tests, alpha=0.05):
+    """The notable tests that are discoveries at FDR alpha over the family, as the daily run keeps them."""
+    return [
+        t
+        for t, q in zip(tests, q_values([t.p_value for t in tests], alpha), strict=True)
+        if q < alpha and t.notable
+    ]
 
 
 def users_frame(rows):
@@ -20,19 +30,21 @@ def test_a_user_failing_one_task_type_is_found_and_others_are_not():
     rows += [(f"u{i}", "refactor", 40, 30) for i in range(30)]  # everyone else fails 25%
     rows += [(f"u{i}", "api", 40, 31) for i in range(30)]
     rows += [("newcomer", "refactor", 5, 0)]  # too few attempts to judge
-    found = failing_users(users_frame(rows), alpha=0.05)
+    found = discovered(failing_task_tests(users_frame(rows)))
     assert [(f.user_id, f.task_type) for f in found] == [("struggler", "refactor")]
     finding = found[0]
     assert finding.rate == pytest.approx(0.8)
     assert finding.baseline == pytest.approx((30 * 10 + 5) / (30 * 40 + 5))  # everyone else, newcomer too
     assert finding.p_value < 1e-6
+    assert finding.pattern(1e-5).segment == {"user_id": "struggler", "task_type": "refactor"}
 
 
 def test_no_user_stands_out_in_homogeneous_traffic():
     rng = np.random.default_rng(4)
     rows = [(f"u{i}", "refactor", 30, int(rng.binomial(30, 0.7))) for i in range(300)]
     # 300 tests at alpha 0.05: without the Benjamini-Hochberg correction about 15 would be "found"
-    assert failing_users(users_frame(rows), alpha=0.05) == []
+    tests = failing_task_tests(users_frame(rows))
+    assert len(tests) == 300 and discovered(tests) == []
 
 
 def test_declining_satisfaction():
@@ -43,7 +55,7 @@ def test_declining_satisfaction():
         rows.append(("steady", day, 4, (4 + 0.1 * (-1) ** i) * 4))
         rows.append(("rare", day, 0, 0.0))
     frame = pd.DataFrame(rows, columns=["user_id", "hour", "satisfaction_n", "satisfaction_sum"])
-    found = declining_satisfaction(frame, alpha=0.05)
+    found = discovered(satisfaction_tests(frame))
     assert [f.user_id for f in found] == ["sad"]
     assert found[0].rate == pytest.approx(-0.4)
 
@@ -54,18 +66,32 @@ def test_correlation_known_answer_and_what_is_skipped():
     frame = pd.DataFrame(
         {
             "complexity": x,
-            "duration_s": 3 * x + rng.normal(scale=0.5, size=50),
-            "noise": rng.normal(size=50),
-            "constant": np.ones(50),
+            "duration_s": rng.normal(size=50),
+            "quality_score": -3 * x + rng.normal(scale=0.5, size=50),
+            "success": np.ones(50),
         }
     )
-    found = correlate(frame, "events", threshold=0.6, alpha=0.05)
-    assert [(c.left, c.right) for c in found] == [("complexity", "duration_s")]
-    r, p = pearsonr(frame["complexity"], frame["duration_s"])
-    assert found[0].r == pytest.approx(r) and found[0].p_value == pytest.approx(p)
-    assert found[0].taxonomy == ("performance", "optimization")
+    tested = correlate(frame, "events")
+    # driver x outcome only, and the constant outcome has no correlation to test
+    assert [(c.left, c.right) for c in tested] == [
+        ("complexity", "quality_score"),
+        ("duration_s", "quality_score"),
+    ]
+    found = strong(tested, q_values([c.p_value for c in tested], 0.05), threshold=0.6, alpha=0.05)
+    assert [(c.left, c.right) for c, _ in found] == [("complexity", "quality_score")]
+    r, p = pearsonr(frame["complexity"], frame["quality_score"])
+    assert found[0][0].r == pytest.approx(r) and found[0][0].p_value == pytest.approx(p)
+    assert found[0][1] == pytest.approx(2 * p)  # the smaller of two: q = 2p
+    assert found[0][0].taxonomy == ("quality", "code_structure")
     too_few = frame.head(MIN_POINTS - 1)
-    assert correlate(too_few, "events", threshold=0.6, alpha=0.05) == []
+    assert correlate(too_few, "events") == []
+
+
+def test_pairs_linked_by_definition_are_not_tested():
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(100, 5_000, size=60).astype(float)
+    frame = pd.DataFrame({"tokens_out": tokens, "size": tokens / 3, "cost_usd": tokens * 2e-6})
+    assert correlate(frame, "events") == []  # size ~ tokens_out and cost ~ tokens_out: no finding
 
 
 def test_segment_metrics_drop_small_segments_and_compute_rates():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import fisher_exact
+from scipy.stats import binomtest
 from sqlalchemy import select
 
 from aitl.config import Thresholds
@@ -45,7 +45,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
 
 def freq(events: pd.DataFrame, min_frequency: int = 5):
     """Frequency patterns as the pipeline computes them: via the hourly signal counts."""
-    return extract_frequency(signal_counts(events), min_frequency)
+    return extract_frequency(signal_counts(events), min_frequency, alpha=0.05)
 
 
 def planted(hot_hits: int = 8, hot_n: int = 20, cold_hits: int = 2, cold_n: int = 180) -> pd.DataFrame:
@@ -60,18 +60,25 @@ def planted(hot_hits: int = 8, hot_n: int = 20, cold_hits: int = 2, cold_n: int 
     return frame(rows)
 
 
-def test_frequency_pattern_counts_rates_and_fisher_p_value():
+def test_frequency_pattern_counts_rates_and_rate_ratio_p_value():
     found = freq(planted())
     by_segment = {p.segment.get("prompt_id", "*"): p for p in found}
     assert set(by_segment) == {"*", "hot"}  # cold has 2 < min_frequency occurrences
     hot = by_segment["hot"]
     assert (hot.signal, hot.category, hot.subtype) == ("sql injection", "security", "input_validation")
     assert (hot.count, hot.segment_n, hot.rate, hot.baseline_rate) == (8, 20, 0.4, 2 / 180)
-    expected = fisher_exact([[8, 12], [2, 178]], alternative="greater").pvalue
+    # H0: hot's rate is at most twice the rest's; given the 10 hits, hot's share is
+    # binomial with probability 2 x 20 / (2 x 20 + 180) at the boundary
+    expected = binomtest(8, 10, 40 / 220, alternative="greater").pvalue
     assert hot.p_value == pytest.approx(expected)
     assert hot.lift == pytest.approx(0.4 / (2 / 180))
     overall = by_segment["*"]
     assert (overall.count, overall.segment_n) == (10, 200)
+    # one family of two tests (window-wide, hot): Benjamini-Hochberg by hand
+    low, high = sorted([overall.p_value, hot.p_value])
+    q_low, q_high = min(2 * low, high), high
+    assert hot.q_value == pytest.approx(q_low if hot.p_value == low else q_high)
+    assert hot.details["cause"] and hot.details["sub_segments"][0]["count"] == 8
 
 
 def test_error_types_and_unknown_signals_are_kept():
@@ -103,7 +110,7 @@ def test_insights_need_significance_and_lift():
     insight = rows[0]
     assert insight["segment"]["prompt_id"] == "hot"
     assert (insight["severity"], insight["category"]) == ("critical", "security")
-    assert insight["confidence"] == pytest.approx(1 - insight["evidence"]["p_value"], abs=1e-6)
+    assert insight["confidence"] == pytest.approx(1 - insight["evidence"]["q_value"], abs=1e-6)
     # spread evenly: no segment stands out, and a 10% indicator rate is platform-wide
     even = planted(hot_hits=2, hot_n=20, cold_hits=18, cold_n=180)
     rows = insight_rows(pattern_dicts(even), "hourly", WINDOW, alpha=0.05)
