@@ -178,13 +178,19 @@ def plant_level_shift(rng: np.random.Generator, labelled: Labelled, sigmas: tupl
 
 
 def plant_drift(rng: np.random.Generator, labelled: Labelled, sigmas: tuple[float, float]) -> None:
-    """A slow linear drift over the last third, reaching ``sigmas`` noise SDs; labelled where it ends."""
+    """A slow linear drift from the second half on, reaching ``sigmas`` noise SDs at the end.
+
+    Labelled where it is half done: before, it hides in the noise; the
+    label's window (``aitl.sim.anomaly_score.windows``) rewards noticing it
+    from there on.
+    """
     values = labelled.series.to_numpy(copy=True)
     n = len(values)
     start = int(rng.integers(n // 2, 2 * n // 3))
     size = rng.choice([-1, 1]) * rng.uniform(*sigmas) * _robust_sd(values)
     values[start:] += size * np.arange(n - start) / (n - 1 - start)
-    labelled.anomalies.append((labelled.series.index[n - 1], labelled.series.index[n - 1]))
+    half = start + (n - 1 - start) // 2
+    labelled.anomalies.append((labelled.series.index[half], labelled.series.index[half]))
     labelled.changed(values)
 
 
