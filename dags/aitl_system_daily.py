@@ -56,7 +56,11 @@ from aitl_airflow.params import run_params
             type="number",
             exclusiveMinimum=0,
             exclusiveMaximum=1,
-            description="Anomaly sensitivity: about 1 - sensitivity of normal hours get flagged.",
+            description=(
+                "Anomaly sensitivity: 1 - the false discovery rate of anomalous hours over every "
+                "metric and segment of the run; a day with no anomaly gets no episode with "
+                "probability about sensitivity."
+            ),
         ),
         **run_params("daily"),
     },
