@@ -1,4 +1,4 @@
-"""The AITL page's charts as inline SVG: hourly lines with their anomalies, volume, the forest plot.
+"""The AITL page's charts as inline SVG: hourly lines with their anomaly episodes, volume, the forest plot.
 
 No script or library draws them: the page must work inside an air-gapped Airflow UI.
 """
@@ -82,11 +82,20 @@ def svg(title: str, parts: list[str], height: int = CHART_H) -> Safe:
     )
 
 
-def line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int, dict[str, Any]]]) -> Safe:
-    """One metric's hourly line; ``marks`` are its anomalies (index into ``series``, anomaly).
+def episode_span(anomaly: dict[str, Any]) -> str:
+    """'2026-11-18 14:00' for a one-hour episode, '2026-11-18 13:00 to 15:00' for a longer one."""
+    start, end = hour_label(anomaly["start"]), hour_label(anomaly["end"])
+    if start == end:
+        return start
+    return f"{start} to {end[11:] if start[:10] == end[:10] else end}"
 
-    A platform-wide anomaly is a dot at its value; a segment's is a tick on
-    the time axis (its value is the segment's, not on this line's scale).
+
+def line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int, dict[str, Any]]]) -> Safe:
+    """One metric's hourly line; ``marks`` are its anomaly episodes (index of the peak, episode).
+
+    A platform-wide episode is a band over its hours with a dot at its peak's
+    value; a segment's is a tick on the time axis at its peak (its value is the
+    segment's, not on this line's scale).
     """
     label, fmt = metric_label(metric)
     platform = [(i, a) for i, a in marks if not a["segment"]]
@@ -94,6 +103,17 @@ def line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int,
     lo, hi = scale(values + [a["value"] for _, a in platform if finite(a["value"])])
     ticks = [lo + (hi - lo) * f for f in (0.1, 0.5, 0.9)]
     parts = frame(label, series, [(y_of(v, lo, hi), fmt(v)) for v in ticks])
+    index = {p["hour"]: i for i, p in enumerate(series)}
+    step = x_of(1, len(series)) - x_of(0, len(series))
+    for _, episode in platform:
+        first = index.get(episode["start"], 0)
+        last = index.get(episode["end"], len(series) - 1)
+        color = ADVERSE if episode["adverse"] else FAVOURABLE
+        left, right = x_of(first, len(series)) - step / 2, x_of(last, len(series)) + step / 2
+        parts.append(
+            f'<rect x="{left:.1f}" y="{PAD_T}" width="{right - left:.1f}" height="{CHART_H - PAD_T - PAD_B}" '
+            f'fill="{color}" fill-opacity="0.12"/>'
+        )
     path, pen_down = [], False
     for i, point in enumerate(series):
         value = point.get(metric)
@@ -113,8 +133,8 @@ def line_chart(series: list[dict[str, Any]], metric: str, marks: list[tuple[int,
         color = ADVERSE if anomaly["adverse"] else FAVOURABLE
         where = f" ({describe_segment(anomaly['segment'])})" if anomaly["segment"] else ""
         tip = (
-            f"{hour_label(anomaly['hour'])}: {label}{where} {fmt(anomaly['value'])}, "
-            f"usual {fmt(anomaly['expected'])}, score {num(anomaly['score'])}"
+            f"{episode_span(anomaly)}: {label}{where}, peak {hour_label(anomaly['hour'])[11:]} "
+            f"{fmt(anomaly['value'])}, usual {fmt(anomaly['expected'])}, score {num(anomaly['score'])}"
             f"{'' if anomaly['adverse'] else ', better than usual'}"
         )
         x = x_of(i, len(series))

@@ -1,9 +1,9 @@
 """The AITL dashboard's view model: one window of the loop, read from the store.
 
 ``dashboard(session, window)`` gathers what a person asks of the loop for a
-span of time: how the platform did hour by hour (and which hours the daily
-analysis flagged as anomalous, for the worse or for the better by each
-metric's polarity), which patterns and insights it found, and where every
+span of time: how the platform did hour by hour (and the anomaly episodes
+the daily analysis found, for the worse or for the better by each metric's
+polarity), which patterns and insights it found, and where every
 improvement stands, with each experiment's effect, interval and p-value, and
 how to review the proposals waiting for a person; and how complete its data
 was for the analysis (``aitl.ui.completeness``: late events, skipped landing
@@ -225,10 +225,10 @@ def _tiles(model: dict[str, Any]) -> dict[str, Any]:
         "success_rate": model["totals"]["success_rate"],
         "mean_quality": model["totals"]["mean_quality"],
         "error_rate": model["totals"]["error_rate"],
-        # Hours with at least one anomaly for the worse, on any metric and segment.
-        "anomalous_hours": len({a["hour"] for a in model["anomalies"]}),
-        # Hours with an anomaly for the better only counted apart: good news is not an alarm.
-        "good_news_hours": len({a["hour"] for a in model["good_news"]}),
+        # Anomaly episodes for the worse, on any metric and segment: one alert per incident.
+        "anomaly_episodes": len(model["anomalies"]),
+        # Episodes for the better only counted apart: good news is not an alarm.
+        "good_news_episodes": len(model["good_news"]),
         "running": counts.get("running", 0),
         "proposed": counts.get("proposed", 0),
         "promoted": counts.get("promoted", 0),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from aitl.loop.insights import describe_segment
-from aitl.ui.charts import CHART_W, forest, line_chart, svg, volume_chart
+from aitl.ui.charts import CHART_W, episode_span, forest, line_chart, svg, volume_chart
 from aitl.ui.completeness import DAILY_DAG, facts
 from aitl.ui.dashboard import REVIEW_DAG
 from aitl.ui.markup import (
@@ -114,7 +114,7 @@ def _tiles(tiles: dict[str, Any]) -> Safe:
         ("success rate", pct(tiles["success_rate"])),
         ("mean quality", num(tiles["mean_quality"])),
         ("error rate", pct(tiles["error_rate"])),
-        ("anomalous hours", str(tiles["anomalous_hours"])),
+        ("anomaly episodes", str(tiles["anomaly_episodes"])),
         ("experiments running", str(tiles["running"])),
         ("awaiting review", str(tiles["proposed"])),
         ("promoted / rolled back", f"{tiles['promoted']} / {tiles['rolled_back']}"),
@@ -124,10 +124,10 @@ def _tiles(tiles: dict[str, Any]) -> Safe:
         for k, v in shown
     ]
     # Anomalies for the better are good news, not alarms: counted apart, and small.
-    good = tiles["good_news_hours"]
+    good = tiles["good_news_episodes"]
     cells.append(
         f'<div class="tile" data-tile="good news"><span class="muted">good news</span>'
-        f'<span class="good">{good} {"hour" if good == 1 else "hours"} better than usual</span></div>'
+        f'<span class="good">{good} {"episode" if good == 1 else "episodes"} better than usual</span></div>'
     )
     return Safe(f'<div class="tiles">{join_safe(cells)}</div>')
 
@@ -179,8 +179,8 @@ def _trends(
     good_news: list[dict[str, Any]],
 ) -> Safe:
     heading = Safe(
-        "<h2>Hourly trends <span class='muted'>(dots: anomalous hours platform-wide, red for the worse, "
-        "green for the better; ticks on the axis: a segment's)</span></h2>"
+        "<h2>Hourly trends <span class='muted'>(bands: anomaly episodes platform-wide, dots at their "
+        "peaks, red for the worse, green for the better; ticks on the axis: a segment's peak)</span></h2>"
     )
     if not any(p["n"] for p in series):
         return Safe(f"{heading}<p class='muted'>No events in this window.</p>")
@@ -193,32 +193,36 @@ def _trends(
 
 
 def _anomaly_tables(anomalies: list[dict[str, Any]], good_news: list[dict[str, Any]]) -> Safe:
-    """The adverse anomalies of every segment and metric, and apart from them the good news."""
+    """The adverse anomaly episodes of every segment and metric, and apart from them the good news."""
     parts = [
-        _details(f"{len(anomalies)} anomalies for the worse (all segments)", _anomaly_table(anomalies))
+        _details(f"{len(anomalies)} anomaly episodes for the worse (all segments)", _anomaly_table(anomalies))
         if anomalies
-        else Safe("<p class='muted'>No anomalies for the worse flagged in this window.</p>")
+        else Safe("<p class='muted'>No anomaly episodes for the worse found in this window.</p>")
     ]
     if good_news:
-        summary = f"good news: {len(good_news)} anomalies for the better (all segments)"
+        summary = f"good news: {len(good_news)} anomaly episodes for the better (all segments)"
         parts.append(_details(summary, _anomaly_table(good_news)))
     return join_safe(parts)
 
 
 def _anomaly_table(anomalies: list[dict[str, Any]]) -> Safe:
+    """One row per episode: when (first to last anomalous hour), its peak, where, and its q-value."""
     rows = [
         [
-            hour_label(a["hour"]),
+            episode_span(a),
+            hour_label(a["hour"])[11:],
             a["metric"],
             describe_segment(a["segment"]),
+            a["hours"],
             num(a["value"]),
             num(a["expected"]),
             num(a["score"]),
+            num(a["q_value"], 2),
         ]
         for a in anomalies
     ]
-    headers = ["hour (UTC)", "metric", "where", "value", "usual", "score"]
-    return _table(headers, rows, numeric_from=3)
+    headers = ["when (UTC)", "peak", "metric", "where", "hours", "peak value", "usual", "score", "q"]
+    return _table(headers, rows, numeric_from=4)
 
 
 # ---- tables

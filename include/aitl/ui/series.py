@@ -1,9 +1,9 @@
-"""The hourly series the AITL page charts, and the anomalies the daily analysis flagged on them.
+"""The hourly series the AITL page charts, and the anomaly episodes the daily analysis found on them.
 
 Platform-wide metrics per hour come from the summed hourly rollups; metrics
 beyond ``SERIES_METRICS`` use their own definition in ``aitl.mining.performance``
-(the one the anomalies were scored on), so every flagged hour sits on its line.
-An anomaly is adverse or favourable by its metric's polarity.
+(the one the anomalies were scored on), so every episode's peak sits on its
+line. An episode is adverse or favourable by its metric's polarity.
 """
 
 from __future__ import annotations
@@ -156,10 +156,16 @@ def is_adverse(metric: str, value: Any, expected: Any, score: Any) -> bool:
 
 
 def anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
-    """Hours the daily analysis flagged in the window, platform-wide and per segment, adverse or not.
+    """Anomaly episodes the daily analysis found in the window, platform-wide and per segment.
 
-    A daily run stores the anomalies of its own day (``segment.hour``), so the
-    runs that matter start at most a day before the window.
+    One entry per episode: ``start`` and ``end`` (its first and last
+    anomalous hours), ``hour`` (its peak, where the chart marks it), the peak's
+    ``value``, ``expected`` and ``score``, the episode's ``hours`` and
+    ``q_value``, and whether it is ``adverse``. A daily run stores the
+    episodes of its own day, so the runs that matter start at most a day
+    before the window; an episode is in the window when any of it is. Rows
+    of runs from before episodes (one per anomalous hour) read as episodes of
+    one hour.
     """
     rows = session.scalars(
         select(Pattern).where(
@@ -170,19 +176,24 @@ def anomalies(session: Session, window: Window) -> list[dict[str, Any]]:
     )
     found = []
     for row in rows:
-        segment = dict(row.segment)
-        hour = parse_utc(segment.pop("hour"))
-        if window.contains(hour):
-            score = (row.details or {}).get("score")
+        segment, details = dict(row.segment), row.details or {}
+        peak = parse_utc(segment.pop("hour"))
+        start, end = (parse_utc(details[k]) if k in details else peak for k in ("start", "end"))
+        if start < window.end and end >= window.start:
+            score = details.get("score")
             found.append(
                 {
-                    "hour": hour.isoformat(),
+                    "hour": peak.isoformat(),
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "hours": details.get("hours", 1),
                     "metric": row.signal,
                     "segment": segment,
                     "value": row.rate,
                     "expected": row.baseline_rate,
                     "score": score,
+                    "q_value": details.get("q_value"),
                     "adverse": is_adverse(row.signal, row.rate, row.baseline_rate, score),
                 }
             )
-    return sorted(found, key=lambda a: (a["hour"], a["metric"], describe_segment(a["segment"])))
+    return sorted(found, key=lambda a: (a["start"], a["metric"], describe_segment(a["segment"])))
