@@ -1,40 +1,18 @@
-"""The daily cycle's findings: what its patterns, trends and users say, ready to be filed as insights.
+"""The daily cycle's findings beyond frequency: what its sequences, correlations, users, anomalies and
+trends say, ready to be filed as insights (frequency findings: ``aitl.loop.insights``).
 
 Each finding names its kind, its place in the taxonomy, the signal and segment
 it concerns, a title a person can read, the evidence behind it, a severity and
 a confidence. A finding is identified by what it is, not by the day, which is
-what lets the same finding recur as one insight (``aitl.pipeline.daily``).
+what lets the same finding recur as one insight (``aitl.loop.filing``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aitl.ids import stable_id
-from aitl.loop.insights import insight_rows
 from aitl.mining import performance
 from aitl.store.models import PerformanceTrend
-from aitl.window import Window
-
-DAILY = "daily"
-
-
-def finding_id(finding: dict[str, Any]) -> str:
-    """Daily findings are identified by what they are, not by the day: that is what lets them recur."""
-    return stable_id(
-        DAILY,
-        finding["kind"],
-        finding["category"],
-        finding["subtype"],
-        finding["signal"],
-        sorted(finding["segment"].items()),
-    )
-
-
-def frequency_findings(patterns: list[dict[str, Any]], day: Window, alpha: float) -> list[dict[str, Any]]:
-    """Significant concentrations, chosen by the same rules as in the hourly cycle."""
-    frequency = [p for p in patterns if p["kind"] == "frequency"]
-    return [{"kind": "frequency", **row} for row in insight_rows(frequency, DAILY, day, alpha)]
 
 
 def _finding(

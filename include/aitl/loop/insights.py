@@ -26,9 +26,6 @@ from typing import Any
 
 from scipy.stats import binomtest
 
-from aitl.ids import stable_id
-from aitl.window import Window
-
 MIN_LIFT = 2.0
 SEVERITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
@@ -98,31 +95,20 @@ def select_insights(patterns: list[dict[str, Any]], alpha: float) -> list[dict[s
     return sorted(chosen, key=lambda p: (-excess(p), p["id"]))
 
 
-def insight_rows(
-    patterns: list[dict[str, Any]], level: str, window: Window, alpha: float
-) -> list[dict[str, Any]]:
-    rows = []
+def frequency_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """The window's frequency patterns worth an insight, as findings to file (``aitl.loop.filing``)."""
+    found = []
     for pattern in select_insights(patterns, alpha):
         segment = pattern["segment"]
         details = _details(pattern)
-        rows.append(
+        found.append(
             {
-                "id": stable_id(
-                    level,
-                    window.start.isoformat(),
-                    pattern["category"],
-                    pattern["subtype"],
-                    pattern["signal"],
-                    sorted(segment.items()),
-                ),
-                "level": level,
-                "window_start": window.start,
-                "window_end": window.end,
+                "kind": "frequency",
                 "category": pattern["category"],
                 "subtype": pattern["subtype"],
                 "signal": pattern["signal"],
-                "title": _title(pattern),
                 "segment": segment,
+                "title": _title(pattern),
                 "evidence": {
                     "pattern_id": pattern["id"],
                     "signal_kind": pattern["signal_kind"],
@@ -141,4 +127,4 @@ def insight_rows(
                 "confidence": round(1.0 - pattern["q_value"], 6),
             }
         )
-    return rows
+    return found

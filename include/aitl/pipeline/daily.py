@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aitl.config import Settings
-from aitl.loop import findings
+from aitl.loop import filing, findings, insights
 from aitl.mining import correlations, frequency, performance, sequences, users
 from aitl.mining.pattern import PatternRow
 from aitl.pipeline import acting
@@ -29,14 +29,13 @@ from aitl.store import reads
 from aitl.store.models import (
     HourlyRollup,
     Insight,
-    InsightObservation,
     LateArrival,
     Pattern,
     PerformanceTrend,
     PipelineRun,
     Tracking,
 )
-from aitl.store.writes import insert_ignore, replace
+from aitl.store.writes import replace
 from aitl.taxonomy import classify_error
 from aitl.window import HOUR, Window
 
@@ -330,111 +329,28 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
     ]
     trends = session.scalars(select(PerformanceTrend).where(PerformanceTrend.day == day.start)).all()
     found = [
-        *findings.frequency_findings(patterns, day, alpha),
+        *insights.frequency_findings(patterns, alpha),
         *findings.pattern_findings(patterns, alpha),
         *findings.trend_findings(trends),
     ]
-    observations: dict[str, dict[str, Any]] = {}
-    for f in found:
-        # One observation per finding and day: of several anomalous hours, the strongest.
-        key = findings.finding_id(f)
-        if key not in observations or f["confidence"] > observations[key]["confidence"]:
-            observations[key] = f
-    table = InsightObservation.__table__
-    touched = set(session.scalars(select(table.c.insight_id).where(table.c.day == day.start)))
-    session.execute(delete(table).where(table.c.day == day.start))
-    insert_ignore(
-        session,
-        table,
-        [
-            {
-                "insight_id": i,
-                "day": day.start,
-                "title": f["title"],
-                "evidence": f["evidence"],
-                "severity": f["severity"],
-                "confidence": f["confidence"],
-            }
-            for i, f in observations.items()
-        ],
-    )
-    for insight_id in touched | set(observations):
-        _refresh_insight(session, insight_id, observations.get(insight_id))
+    observed = filing.file_findings(session, LEVEL, day, found)
     summary = {
-        "insights": len(observations),
-        "new": sum(1 for i in observations if session.get(Insight, i).occurrences == 1),
-        "recurring": sum(1 for i in observations if session.get(Insight, i).occurrences > 1),
-        "by_kind": count_by(list(observations.values()), "kind"),
-        "by_severity": count_by(list(observations.values()), "severity"),
+        "insights": len(observed),
+        "new": sum(1 for i in observed if session.get(Insight, i).occurrences == 1),
+        "recurring": sum(1 for i in observed if session.get(Insight, i).occurrences > 1),
+        "by_kind": count_by(list(observed.values()), "kind"),
+        "by_severity": count_by(list(observed.values()), "severity"),
     }
-    return StageResult(summary, stop=None if observations else "no finding")
-
-
-def _refresh_insight(session: Session, insight_id: str, today: dict[str, Any] | None) -> None:
-    """Derive a daily insight from its observations: latest evidence, first day, number of days."""
-    table = InsightObservation.__table__
-    days = (
-        session.execute(select(table).where(table.c.insight_id == insight_id).order_by(table.c.day))
-        .mappings()
-        .all()
-    )
-    insight = session.get(Insight, insight_id)
-    if not days:
-        if insight is not None:
-            session.delete(insight)
-        return
-    latest = days[-1]
-    if insight is None:
-        insight = Insight(
-            id=insight_id,
-            level=LEVEL,
-            category=today["category"],
-            subtype=today["subtype"],
-            signal=today["signal"],
-            segment=today["segment"],
-        )
-        session.add(insight)
-    insight.window_start = latest["day"]
-    insight.window_end = latest["day"] + timedelta(days=1)
-    insight.title = latest["title"]
-    insight.evidence = {
-        **latest["evidence"],
-        "finding": today["kind"] if today else insight.evidence.get("finding"),
-    }
-    insight.severity = latest["severity"]
-    insight.confidence = latest["confidence"]
-    insight.first_seen = days[0]["day"]
-    insight.occurrences = len(days)
-    session.flush()
+    return StageResult(summary, stop=None if observed else "no finding")
 
 
 def plan_actions(session: Session, day: Window, settings: Settings) -> StageResult:
-    """Plan from the findings of ``day`` with that day's evidence.
+    """Plan from the day's own observations (``aitl.loop.filing.observed_by``) of frequency findings.
 
-    The ``insights`` row holds a finding's latest observation, which in a
-    backfill may be a later day's; planning reads the observation of the day
-    itself, so a backfilled day plans what the live day planned.
+    Only frequency findings name a prompt or a workflow to change; the
+    configuration changes (models, tiers) come from the day's evidence.
     """
-    observed = session.execute(
-        select(Insight, InsightObservation)
-        .join(InsightObservation, InsightObservation.insight_id == Insight.id)
-        .where(InsightObservation.day == day.start)
-    ).all()
-    found = [
-        {
-            "id": insight.id,
-            "category": insight.category,
-            "subtype": insight.subtype,
-            "signal": insight.signal,
-            "segment": insight.segment,
-            "evidence": seen.evidence,
-            "severity": seen.severity,
-            "confidence": seen.confidence,
-            "title": seen.title,
-        }
-        for insight, seen in observed
-        if insight.evidence.get("finding") == "frequency"  # only frequency findings name a prompt to refine
-    ]
+    found = filing.observed_by(session, LEVEL, day, kind="frequency")
     return acting.plan_and_store(session, day, settings, found, None, LEVEL)
 
 

@@ -20,7 +20,7 @@ from aitl.ingest import landing
 from aitl.ingest.collector import Collector, Privacy, lateness_window
 from aitl.ingest.replay import replay
 from aitl.ingest.source_table import collect_source_table
-from aitl.loop import insights
+from aitl.loop import filing, insights
 from aitl.mining import frequency, rollups
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
@@ -159,20 +159,21 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
 
 
 def generate_insights(session: Session, window: Window, settings: Settings) -> StageResult:
-    found = _window_rows(session, Pattern, window)
-    rows = insights.insight_rows(found, LEVEL, window, settings.thresholds.alpha)
-    replace(session, Insight.__table__, owned_by(Insight, LEVEL, window), rows)
+    """File the hour's root causes; a cause seen before (another hour, a day) updates its insight."""
+    found = insights.frequency_findings(_window_rows(session, Pattern, window), settings.thresholds.alpha)
+    observed = filing.file_findings(session, LEVEL, window, found)
     summary = {
         "patterns": len(found),
-        "insights": len(rows),
-        "by_severity": count_by(rows, "severity"),
-        "titles": [r["title"] for r in rows[:5]],  # largest excess first
+        "insights": len(observed),
+        "new": sum(1 for i in observed if session.get(Insight, i).occurrences == 1),
+        "by_severity": count_by(found, "severity"),
+        "titles": [f["title"] for f in found[:5]],  # largest excess first
     }
-    return StageResult(summary, stop=None if rows else "no significant pattern")
+    return StageResult(summary, stop=None if observed else "no significant pattern")
 
 
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
-    found = _window_rows(session, Insight, window)
+    found = filing.observed_by(session, LEVEL, window)
     events = events_frame(
         session, window, ("task_type", "complexity", "size", "success", "duration_s", "cpu_s", "memory_mb")
     )

@@ -172,7 +172,12 @@ class Pattern(Base):
 
 
 class Insight(Base):
-    """A finding filed under the taxonomy, with the evidence behind it."""
+    """A finding filed under the taxonomy, with the evidence behind it.
+
+    One row per finding, whichever cycle observed it: its level, window,
+    title, evidence, severity and confidence are those of its latest
+    observation (``insight_observations``).
+    """
 
     __tablename__ = "insights"
     __table_args__ = (Index("ix_insights_window", "level", "window_start"),)
@@ -189,23 +194,25 @@ class Insight(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     severity: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[float] = mapped_column(Float)
-    # Daily findings are one row per finding, updated from day to day:
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class InsightObservation(Base):
-    """One day on which a daily finding was observed, with that day's evidence.
+    """One run that observed a finding, hourly or daily, with that run's evidence.
 
-    The ``insights`` row of a daily finding is derived from these (latest
-    observation, first day, number of days), so reruns and backfills in any
-    order give the same result.
+    The ``insights`` row of a finding is derived from these (latest
+    observation, first seen, number of observations), so reruns and backfills
+    in any order give the same result, and the hourly and daily findings of
+    one cause are one insight.
     """
 
     __tablename__ = "insight_observations"
 
     insight_id: Mapped[str] = mapped_column(Id, primary_key=True)
-    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    level: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="daily")
+    # The observing run's window: an hour (hourly) or a day (daily).
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
     title: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     severity: Mapped[str] = mapped_column(String(16))

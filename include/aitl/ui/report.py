@@ -55,11 +55,12 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
     for p in session.scalars(select(Pattern).where(in_span)):
         if p.segment:  # window-wide rows would count the same events twice
             top_patterns[(p.category, p.subtype, p.signal)] += p.count
-    insight_rows = session.scalars(
-        select(Insight).where(
-            Insight.level == "hourly", Insight.window_start >= window.start, Insight.window_start < window.end
-        )
-    ).all()
+    observed_hourly = select(InsightObservation.insight_id).where(
+        InsightObservation.level == "hourly",
+        InsightObservation.window_start >= window.start,
+        InsightObservation.window_start < window.end,
+    )
+    insight_rows = session.scalars(select(Insight).where(Insight.id.in_(observed_hourly))).all()
     improvements = session.scalars(
         select(Improvement).where(
             Improvement.window_start >= window.start, Improvement.window_start < window.end
@@ -177,7 +178,9 @@ def summarize_daily(session: Session, day: Window) -> dict[str, Any]:
     patterns = session.scalars(
         select(Pattern).where(Pattern.level == "daily", Pattern.window_start == day.start)
     ).all()
-    observed = select(InsightObservation.insight_id).where(InsightObservation.day == day.start)
+    observed = select(InsightObservation.insight_id).where(
+        InsightObservation.level == "daily", InsightObservation.window_start == day.start
+    )
     insights = session.scalars(select(Insight).where(Insight.id.in_(observed))).all()
     trends = session.scalars(
         select(PerformanceTrend).where(

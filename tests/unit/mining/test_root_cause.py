@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aitl.loop.insights import insight_rows
+from aitl.loop.insights import frequency_findings
 from aitl.mining.frequency import extract_frequency, signal_counts
 from aitl.window import Window
 
@@ -49,7 +49,7 @@ def insights_of(events: pd.DataFrame) -> list[dict]:
     patterns = [
         p.pattern().as_row("daily", WINDOW) for p in extract_frequency(signal_counts(events), 5, 0.05)
     ]
-    return insight_rows(patterns, "daily", WINDOW, alpha=0.05)
+    return frequency_findings(patterns, alpha=0.05)
 
 
 def test_a_hotspot_is_one_insight_at_its_segment_with_its_parts_listed():

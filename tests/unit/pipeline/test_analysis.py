@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from aitl.config import Thresholds
 from aitl.loop import registry
+from aitl.loop.filing import finding_id
 from aitl.loop.implementation import implement
-from aitl.loop.insights import insight_rows
+from aitl.loop.insights import frequency_findings
 from aitl.loop.planning import TimeoutPolicy, plan
 from aitl.mining.frequency import complexity_band, extract_frequency, signal_counts
 from aitl.store import connect, transaction
@@ -105,7 +106,7 @@ def pattern_dicts(events: pd.DataFrame) -> list[dict]:
 
 
 def test_insights_need_significance_and_lift():
-    rows = insight_rows(pattern_dicts(planted()), "hourly", WINDOW, alpha=0.05)
+    rows = frequency_findings(pattern_dicts(planted()), alpha=0.05)
     assert len(rows) == 1  # the segment explains the window-wide pattern
     insight = rows[0]
     assert insight["segment"]["prompt_id"] == "hot"
@@ -113,7 +114,7 @@ def test_insights_need_significance_and_lift():
     assert insight["confidence"] == pytest.approx(1 - insight["evidence"]["q_value"], abs=1e-6)
     # spread evenly: no segment stands out, and a 10% indicator rate is platform-wide
     even = planted(hot_hits=2, hot_n=20, cold_hits=18, cold_n=180)
-    rows = insight_rows(pattern_dicts(even), "hourly", WINDOW, alpha=0.05)
+    rows = frequency_findings(pattern_dicts(even), alpha=0.05)
     assert [r["segment"] for r in rows] == [{}]
 
 
@@ -122,7 +123,7 @@ def test_error_types_raise_no_window_wide_insight():
         {"prompt_id": f"p{i % 5}", "errors": [{"type": "syntax_error"}] if i % 7 == 0 else []}
         for i in range(400)
     ]
-    assert insight_rows(pattern_dicts(frame(rows)), "hourly", WINDOW, alpha=0.05) == []
+    assert frequency_findings(pattern_dicts(frame(rows)), alpha=0.05) == []
 
 
 def test_adaptive_timeout_policy():
@@ -138,7 +139,7 @@ def test_adaptive_timeout_policy():
 
 
 def planned_rows(session, events, window=WINDOW, **kw):
-    insights = insight_rows(pattern_dicts(events), "hourly", window, alpha=0.05)
+    insights = [{"id": finding_id(f), **f} for f in frequency_findings(pattern_dicts(events), alpha=0.05)]
     args = {"confidence_threshold": 0.7, "max_per_cycle": 10, "level": "hourly"} | kw
     return plan(session, insights, events, window, **args)
 

@@ -1,14 +1,19 @@
-"""Migration 0004 upgrades a store filled by a simulated week from the previous head without losing a row.
+"""Migrations 0004 and 0005 upgrade a store filled by a simulated week without losing a row.
 
 A simulated week is run once through the real stages at head, into a SQLite
 store (collect and normalize for every hour, the daily cycle, a day of full
 hourly cycles, a second daily cycle), which fills every table. Its rows are
 copied into a fresh store of each backend, which is then taken down to 0003
 (the previous head), given a few more quarantine rows of the kinds 0004
-re-keys, snapshotted table by table, and brought back up to head: every row of
+re-keys, snapshotted table by table, and brought back up to 0004: every row of
 every table must still be there with the same values, the integers now 64-bit,
 the token sums floating point, the per-metric rollup counts equal to ``n`` and
-the quarantine keyed by the hash the collector computes.
+the quarantine keyed by the hash the collector computes. Then up to head
+(0005): every daily observation of an insight is kept, and every hourly
+insight gets the observation it stood for.
+
+Going down from head drops the hourly observations (the schema before 0005
+keys observations by insight and day alone, so cannot hold them).
 
 The week is simulated on SQLite and copied (not simulated on PostgreSQL itself)
 because at head the daily cycle fails on PostgreSQL: ``SUM`` of the BIGINT
@@ -42,6 +47,7 @@ from tests import factories
 from tests.conftest import fresh_store
 
 PREVIOUS_HEAD = "0003"
+UPGRADED = "0004"  # the revision whose upgrade the snapshot comparison checks
 NEW_TABLES = {"ingested_files", "late_arrivals"}  # created by 0004: nothing of theirs exists at 0003
 RATE = 30  # events an hour: low, and still enough to fill every table in a week
 SEED = 3
@@ -206,10 +212,15 @@ def test_upgrade_from_the_previous_head_keeps_every_row_of_a_simulated_week(week
     empty = sorted(name for name, n in at_head.items() if n == 0 and name not in NEW_TABLES)
     assert empty == [], f"the simulated week left these tables empty: {empty}"
 
+    with engine.connect() as connection:
+        daily_observed = connection.execute(
+            text("SELECT count(*) FROM insight_observations WHERE level = 'daily'")
+        ).scalar_one()
     config = alembic_config(url)
     command.downgrade(config, PREVIOUS_HEAD)
     with engine.begin() as connection:
-        assert counts(connection) == {n: c for n, c in at_head.items() if n not in NEW_TABLES}
+        expected = {n: c for n, c in at_head.items() if n not in NEW_TABLES}
+        assert counts(connection) == expected | {"insight_observations": daily_observed}
         added = add_quarantine_rows(connection)
     with engine.connect() as connection:
         before = snapshot(connection)
@@ -218,7 +229,7 @@ def test_upgrade_from_the_previous_head_keeps_every_row_of_a_simulated_week(week
     with engine.begin() as connection:
         connection.execute(text("UPDATE hourly_rollups SET log_duration_sum = -1, log_duration_sumsq = -1"))
 
-    command.upgrade(config, "head")
+    command.upgrade(config, UPGRADED)
     with engine.connect() as connection:
         after = snapshot(connection)
     assert set(after) == set(before) | NEW_TABLES
@@ -256,6 +267,46 @@ def test_upgrade_from_the_previous_head_keeps_every_row_of_a_simulated_week(week
     assert keys == [quarantine_key(row["source"], row["locator"]) for row in quarantined]
     assert {row["raw_encoding"] for row in quarantined} == {"text"}
     assert all(row["header"] is None and row["event_hour"] is None for row in quarantined)
+
+    with engine.begin() as connection:  # an hourly insight as 0004 filed it: a row per hour, no observation
+        insights = Table("insights", MetaData(), autoload_with=connection)
+        connection.execute(
+            insights.insert(),
+            [
+                {
+                    "id": f"hourly-{hour:02d}",
+                    "level": "hourly",
+                    "window_start": DAY_19.start.replace(tzinfo=None, hour=hour),
+                    "window_end": DAY_19.start.replace(tzinfo=None, hour=hour + 1),
+                    "category": "security",
+                    "subtype": "input_validation",
+                    "signal": "sql injection",
+                    "title": "'sql injection' in 25% of api_endpoint",
+                    "segment": {"task_type": "api_endpoint"},
+                    "evidence": {"rate": 0.25},
+                    "severity": "critical",
+                    "confidence": 0.99,
+                    "occurrences": 1,
+                }
+                for hour in (3, 4)
+            ],
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        observations = snapshot(connection)["insight_observations"]
+        hourly_insights = connection.execute(
+            text("SELECT id, window_start FROM insights WHERE level = 'hourly' ORDER BY id")
+        ).all()
+    assert observations[0] == ["insight_id", "level", "window_start"]
+    daily = [{k: v for k, v in o.items() if k != "level"} for o in observations[1] if o["level"] == "daily"]
+    renamed = [
+        {("window_start" if k == "day" else k): v for k, v in o.items()}
+        for o in after["insight_observations"][1]
+    ]
+    assert sorted(daily, key=str) == sorted(renamed, key=str)
+    hourly = sorted((o["insight_id"], o["window_start"]) for o in observations[1] if o["level"] == "hourly")
+    assert hourly == sorted(tuple(row) for row in hourly_insights)
+    assert [i for i, _ in hourly] == ["hourly-03", "hourly-04"]
 
     # The upgraded store is what the models describe, and collection works on
     # it: an hour with broken records read again (the manifest starts empty, so
