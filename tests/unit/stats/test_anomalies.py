@@ -23,11 +23,13 @@ from tests.unit.stats.test_timeseries import SIGMA, noisy_seasonal, on_grid
 HOURS_PER_WEEK = 168
 
 
-def plant(rng: np.random.Generator, values: np.ndarray, count: int) -> np.ndarray:
-    """Add spikes and dips of 5 to 8 sigma at spaced random positions; return the positions."""
+def plant(
+    rng: np.random.Generator, values: np.ndarray, count: int, sigmas: tuple[float, float] = (5, 8)
+) -> np.ndarray:
+    """Add spikes and dips of ``sigmas`` sigma at spaced random positions; return the positions."""
     slots = rng.choice(len(values) // 6, size=count, replace=False)
     positions = np.sort(slots * 6 + rng.integers(0, 6, count))
-    values[positions] += rng.choice([-1, 1], count) * rng.uniform(5, 8, count) * SIGMA
+    values[positions] += rng.choice([-1, 1], count) * rng.uniform(*sigmas, count) * SIGMA
     return positions
 
 
@@ -48,7 +50,7 @@ def test_seasonal_periods_follow_the_sampling_interval():
 def test_clean_seasonal_series_raise_at_most_one_false_episode_a_week():
     # 16 series of 22 days hourly (MSTL, outlier refit active). BH at 5% over a
     # series' points flags anything on a clean series with probability about
-    # 5%, so the episodes a week stay far below one (0.12 measured).
+    # 5%, so the episodes a week stay far below one (0.08 measured).
     rng = np.random.default_rng(20250106)
     found = [detect_anomalies(on_grid(noisy_seasonal(rng, 22 * 24)))["episode"].max() for _ in range(16)]
     per_week = np.sum(found) / (16 * 22 / 7)
@@ -63,9 +65,8 @@ def day_night_rates(seed: int, count: int, mean_volume: float) -> list[gen.Label
 
 def test_day_night_rates_raise_at_most_one_false_episode_a_week():
     # 40 series at 60 events an hour on average, 12 in the quietest hours: one
-    # week each, scored with their volume. Measured 0.58 episodes a week; the
-    # bound 1 is the issue's. Most series have none, so the mean is noisy:
-    # 40 series give it a standard error near 0.12.
+    # week each, scored with their volume. Measured 0.05 episodes a week (0.58
+    # with normal tails instead of t(20)'s); the bound 1 is the issue's.
     found = [detect_anomalies(s.series, 0.95, s.volume)["episode"].max() for s in day_night_rates(5, 40, 60)]
     assert np.mean(found) <= 1, np.mean(found)
 
@@ -80,9 +81,9 @@ def flag_rates(scored: list[pd.DataFrame], volumes: list[pd.Series]) -> tuple[fl
 
 def test_flags_fall_evenly_over_quiet_and_busy_hours_with_the_volume():
     # 30 clean weeks: nominal 5% of points at p < 0.05 in every hour. With the
-    # volume, quiet and busy hours land near it (measured 4.9% and 7.2%, about
-    # 1250 points each); scored on one scale, quiet hours took 15% and busy
-    # ones 2%, which the second half shows is what the volume fixes.
+    # volume, quiet and busy hours land near it (measured 4.2% and 4.4%, about
+    # 1250 points each); scored on one scale, quiet hours took 12% and busy
+    # ones 0.7%, which the second half shows is what the volume fixes.
     series = day_night_rates(9, 30, 60)
     volumes = [s.volume for s in series]
     quiet, busy = flag_rates([score_anomalies(s.series, s.volume) for s in series], volumes)
@@ -114,18 +115,21 @@ def test_a_run_finds_the_simulators_bad_hours_and_little_else():
     # Ten runs of 12 series flagged as one family, as a daily run flags its
     # metrics and segments: the platform (400 events an hour, as the
     # simulator's default) and task types (80 an hour). Half the series carry
-    # a bad hour, all of which are found; the clean hours of the day raise
-    # few episodes (measured 0 of 10 runs x 12 series).
+    # a bad hour: 59 of 60 are found. The other hours of the day raise 9 false
+    # points in 120 series-days (0.53 a series-week): the true discoveries
+    # relax BH's threshold, and the scores' tails are heavier than t(20)'s
+    # for some series, so the share of false points among the flagged (13%)
+    # is above the nominal 5%.
     rng = np.random.default_rng(7)
     found = planted = false = 0
     for _ in range(10):
         frames, truth = run_of(rng, [400, 80] * 6, planted=6)
         flagged = episodes.flag(frames, 0.95)
-        found += sum(bool(flagged[k]["is_anomaly"].iloc[h]) for k, h in enumerate(truth))
-        planted += len(truth)
-        false += sum(int(f["is_anomaly"].sum()) for f in flagged) - found
+        hits = sum(bool(flagged[k]["is_anomaly"].iloc[h]) for k, h in enumerate(truth))
+        found, planted = found + hits, planted + len(truth)
+        false += sum(int(f["is_anomaly"].sum()) for f in flagged) - hits
     assert found / planted >= 0.9, found / planted
-    assert false / (10 * 12) * 7 <= 1
+    assert false / (10 * 12) * 7 <= 1, false
 
 
 def frame_of(p_values: list[float]) -> pd.DataFrame:
@@ -170,9 +174,10 @@ def test_planted_spikes_and_dips_are_found():
     ids=["15min-4days", "15min-15days", "daily-10weeks"],
 )
 def test_other_sampling_intervals(freq: str, per_day: int, n: int):
+    # 7 to 10 sigma: BH over 1440 quarter hours at t(20) tails asks for a score near 5.
     rng = np.random.default_rng(per_day + n)
     values = noisy_seasonal(rng, n, per_day)
-    positions = plant(rng, values, 6)
+    positions = plant(rng, values, 6, sigmas=(7, 10))
     flagged = detect_anomalies(on_grid(values, freq))["is_anomaly"].to_numpy()
     assert flagged[positions].mean() >= 5 / 6
     # With two cycles of the weekly period (15 days) a spike leaks into its
@@ -201,11 +206,11 @@ def test_a_dip_inside_the_daily_range_is_found():
 def test_consecutive_anomalous_points_are_one_episode_with_its_peak():
     rng = np.random.default_rng(4)
     values = noisy_seasonal(rng, 7 * 24)
-    values[50:53] += np.array([6, 12, 7]) * SIGMA  # one incident of three hours
+    values[50:53] += np.array([8, 14, 9]) * SIGMA  # one incident of three hours
     values[54] = np.nan  # a missing hour does not split the next one off it...
-    values[53] += 6 * SIGMA
-    values[55] += 6 * SIGMA
-    values[80] -= 9 * SIGMA  # ...but a normal hour does
+    values[53] += 8 * SIGMA
+    values[55] += 8 * SIGMA
+    values[80] -= 10 * SIGMA  # ...but a normal hour does
     result = detect_anomalies(on_grid(values))
     stamps = result["timestamp"]
     by_start = {e.start: e for e in episodes.episodes(result)}
