@@ -124,6 +124,60 @@ def anomaly_finding(p: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def incidents(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``found`` with anomaly findings whose episodes overlap in time merged into one incident each.
+
+    A bad hour shows on every metric it touches (success, errors, quality,
+    ratings), platform-wide and in every task type: one cause, reported as
+    one finding that lists the series it touched, not one per series. An
+    episode that overlaps no other stays as it is.
+    """
+    anomalies = sorted((f for f in found if f["kind"] == "anomaly"), key=lambda f: f["evidence"]["start"])
+    groups: list[list[dict[str, Any]]] = []
+    for finding in anomalies:
+        if groups and finding["evidence"]["start"] <= max(f["evidence"]["end"] for f in groups[-1]):
+            groups[-1].append(finding)
+        else:
+            groups.append([finding])
+    merged = [group[0] if len(group) == 1 else _incident(group) for group in groups]
+    return [f for f in found if f["kind"] != "anomaly"] + merged
+
+
+def _incident(group: list[dict[str, Any]]) -> dict[str, Any]:
+    peak = max(group, key=lambda f: (f["confidence"], abs(f["evidence"]["score"])))
+    start = min(f["evidence"]["start"] for f in group)
+    end = max(f["evidence"]["end"] for f in group)
+    when = f"at {start[:13]}h" if start[:13] == end[:13] else f"from {start[:13]}h to {end[:13]}h"
+    metrics = sorted({f["signal"] for f in group})
+    places = {", ".join(f"{k}={v}" for k, v in f["segment"].items()) or "the platform" for f in group}
+    title = (
+        f"incident {when}: {len(group)} series anomalous ({', '.join(metrics)} of "
+        f"{', '.join(sorted(places))}); strongest: {peak['title']}"
+    )
+    series = [
+        {
+            "metric": f["signal"],
+            "segment": f["segment"],
+            "start": f["evidence"]["start"],
+            "end": f["evidence"]["end"],
+            "score": f["evidence"]["score"],
+            "q_value": f["evidence"]["q_value"],
+        }
+        for f in group
+    ]
+    return _finding(
+        "anomaly",
+        peak["category"],
+        peak["subtype"],
+        "incident",
+        {},
+        title,
+        {"start": start, "end": end, "q_value": peak["evidence"]["q_value"], "series": series},
+        "high" if any(f["severity"] == "high" for f in group) else peak["severity"],
+        peak["confidence"],
+    )
+
+
 def trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
     found = []
     for t in trends:

@@ -61,8 +61,14 @@ def _details(pattern: dict[str, Any]) -> dict[str, Any]:
     return pattern.get("details") or {}
 
 
+def _q(pattern: dict[str, Any]) -> float | None:
+    """The q-value of the discovery behind a pattern: a root cause's (``cause_q``), else its own."""
+    return _details(pattern).get("cause_q", pattern["q_value"])
+
+
 def _discovered(pattern: dict[str, Any], alpha: float) -> bool:
-    return pattern["q_value"] is not None and pattern["q_value"] < alpha
+    q = _q(pattern)
+    return q is not None and q < alpha
 
 
 def excess(pattern: dict[str, Any]) -> float:
@@ -120,11 +126,11 @@ def frequency_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dic
                     "excess": round(excess(pattern), 3),
                     "test": details.get("test") if segment else "binomial_greater",
                     "p_value": pattern["p_value"],
-                    "q_value": pattern["q_value"],
+                    "q_value": _q(pattern),
                     "sub_segments": details.get("sub_segments", []),
                 },
                 "severity": severity(pattern["category"], pattern["rate"]),
-                "confidence": round(1.0 - pattern["q_value"], 6),
+                "confidence": round(1.0 - _q(pattern), 6),
             }
         )
     return found

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from aitl.mining.pattern import PatternRow
-from aitl.mining.root_cause import RATIO_TEST, Lattice, Tested, root_causes, sub_segments
+from aitl.mining.root_cause import RATIO_TEST, Lattice, NodeTest, root_causes, sub_segments
 from aitl.stats.multiple import q_values
 from aitl.store.models import PATTERN_SEGMENT
 from aitl.taxonomy import classify_error, classify_indicator, normalize_signal
@@ -144,7 +144,7 @@ class SignalTests:
     hits: np.ndarray
     base: np.ndarray
     window_wide: FoundPattern
-    nodes: list[Tested]
+    nodes: list[NodeTest]
 
     def p_values(self) -> list[float]:
         """The p-values of this signal's tests, window-wide first, in ``nodes`` order."""
@@ -217,8 +217,10 @@ def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float
     """The patterns of a window given the q-values of its tests (in ``p_values`` order).
 
     Every signal's window-wide pattern, and each segment whose concentration
-    is significant (q < alpha). Root causes (``aitl.mining.root_cause``)
-    carry ``details.cause`` and the sub-segments that share them.
+    is significant (q < alpha) or that is a root cause
+    (``aitl.mining.root_cause``): those carry ``details.cause``, the q-value
+    of the discovery behind them (``cause_q``: their own unless the search
+    widened a discovery to them) and the sub-segments that share them.
     """
     found: list[FoundPattern] = []
     position = 0
@@ -230,12 +232,13 @@ def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float
         found.append(window_wide)
         node_q = q_values[position : position + len(signal.nodes)]
         position += len(signal.nodes)
-        causes = set(root_causes(signal.nodes, node_q, alpha))
+        causes = root_causes(signal.nodes, node_q, alpha)
         for i, (tested, q) in enumerate(zip(signal.nodes, node_q, strict=True)):
-            if q >= alpha:
+            if q >= alpha and i not in causes:
                 continue
             details: dict[str, Any] = {"test": RATIO_TEST, "cause": i in causes}
             if i in causes:
+                details["cause_q"] = causes[i]
                 details["sub_segments"] = sub_segments(tested.node, signal.lattice, signal.hits, signal.base)
             found.append(
                 FoundPattern(

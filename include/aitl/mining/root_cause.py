@@ -17,7 +17,9 @@ at least ``min_frequency`` hits is tested against the rest of the window
 hands back their q-values. Then ``root_causes``:
 
 1. starts from the significant nodes (q < alpha) that have no significant
-   ancestor: the most general significant segments;
+   ancestor: the most general significant segments; a start widens to its
+   most general ancestor that is itself concentrated at the nominal level and
+   that the start does not stand out from (the same cause, seen in part);
 2. descends from a node S into a descendant C only when C stands out within
    S: its rate is significantly more than ``MIN_LIFT`` times the rest of S's
    (Bonferroni over the significant descendants of S). This is the drill-down of Adtributor- and
@@ -61,7 +63,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Tested:
+class NodeTest:
     """A node tested against the rest of the window."""
 
     node: Node
@@ -92,7 +94,7 @@ def ratio_p(hits: np.ndarray, base: np.ndarray, rest_hits: np.ndarray, rest_base
     boundary of H0. Testing "at least twice the rest" rather than "above the
     rest" matters for the false discovery rate: a platform is full of real but
     mild concentrations (harder tasks fail a little more, so every error type
-    is a little more frequent there). Tested against equality they would be
+    is a little more frequent there). NodeTest against equality they would be
     discoveries by the hundred, and Benjamini-Hochberg, which scales its
     threshold with the number of discoveries, would let chance findings in
     beside them. For rates that are not small the Poisson test is
@@ -138,7 +140,7 @@ class Lattice:
         )
         return cls(cells, segments, members, matrix)
 
-    def tests(self, hits: np.ndarray, base: np.ndarray, min_frequency: int) -> list[Tested]:
+    def tests(self, hits: np.ndarray, base: np.ndarray, min_frequency: int) -> list[NodeTest]:
         """Each node with at least ``min_frequency`` hits, tested against the rest of the window.
 
         ``hits`` and ``base`` are per cell, in the order of ``cells``.
@@ -153,7 +155,7 @@ class Lattice:
             total_base - node_base[chosen],
         )
         return [
-            Tested(
+            NodeTest(
                 Node(self.segments[i], self.members[i], int(node_hits[i]), int(node_base[i])),
                 total_hits - int(node_hits[i]),
                 total_base - int(node_base[i]),
@@ -170,11 +172,19 @@ def _stands_out(child: Node, parent: Node, tests: int, alpha: float) -> bool:
     return bool(p < alpha / tests)
 
 
-def root_causes(tested: Sequence[Tested], q_values: Sequence[float], alpha: float) -> list[int]:
-    """Indices into ``tested`` of the root causes (see the module docstring)."""
+def root_causes(tested: Sequence[NodeTest], q_values: Sequence[float], alpha: float) -> dict[int, float]:
+    """The root causes (see the module docstring): index into ``tested`` -> the q-value that carries it.
+
+    A cause's q-value is its own, except where the search widened it (step 1):
+    then it is the q-value of the discovery it widened from.
+    """
     significant = [i for i, (t, q) in enumerate(zip(tested, q_values, strict=True)) if q < alpha]
-    members = {i: tested[i].node.members for i in significant}
+    members = [t.node.members for t in tested]
     starts = [i for i in significant if not any(members[i] < members[j] for j in significant)]
+    carried = {}
+    for start in starts:
+        wide = _widest(start, tested, alpha)
+        carried[wide] = min(carried.get(wide, 1.0), q_values[start])
     found: dict[int, set[int]] = {}
 
     def drill(i: int) -> set[int]:
@@ -185,8 +195,30 @@ def root_causes(tested: Sequence[Tested], q_values: Sequence[float], alpha: floa
             found[i] = set().union(*(drill(j) for j in widest)) if widest else {i}
         return found[i]
 
-    causes = set().union(*(drill(i) for i in starts)) if starts else set()
-    return sorted(i for i in causes if not any(members[i] < members[j] for j in causes))
+    causes: dict[int, float] = {}
+    for start, q in carried.items():
+        for cause in drill(start):
+            own = q_values[cause] if q_values[cause] < alpha else q
+            causes[cause] = min(causes.get(cause, 1.0), own)
+    return {i: q for i, q in causes.items() if not any(members[i] < members[j] for j in causes)}
+
+
+def _widest(start: int, tested: Sequence[NodeTest], alpha: float) -> int:
+    """The most general segment around a discovery that it does not stand out from.
+
+    A discovery at ``refactor x medium`` whose parent ``refactor`` just missed
+    the false-discovery threshold is the same cause seen through a smaller
+    window: when an ancestor is itself concentrated (nominal p < alpha) and
+    the discovery's rate is not significantly above the rest of it, the
+    ancestor is the better description.
+    """
+    node = tested[start].node
+    around = [
+        j
+        for j, t in enumerate(tested)
+        if node.members < t.node.members and t.p_value < alpha and not _stands_out(node, t.node, 1, alpha)
+    ]
+    return max(around, key=lambda j: (len(tested[j].node.members), -tested[j].p_value), default=start)
 
 
 def sub_segments(node: Node, lattice: Lattice, hits: np.ndarray, base: np.ndarray) -> list[dict[str, Any]]:

@@ -330,7 +330,7 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
     trends = session.scalars(select(PerformanceTrend).where(PerformanceTrend.day == day.start)).all()
     found = [
         *insights.frequency_findings(patterns, alpha),
-        *findings.pattern_findings(patterns, alpha),
+        *findings.incidents(findings.pattern_findings(patterns, alpha)),
         *findings.trend_findings(trends),
     ]
     observed = filing.file_findings(session, LEVEL, day, found)

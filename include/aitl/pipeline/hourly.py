@@ -26,7 +26,7 @@ from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.store import reads
 from aitl.store.locks import advisory_lock
-from aitl.store.models import Event, Insight, LateArrival, Pattern, Quarantine
+from aitl.store.models import Event, Insight, InsightObservation, LateArrival, Pattern, Quarantine
 from aitl.store.reads import events_frame
 from aitl.store.writes import replace
 from aitl.window import HOUR, Window
@@ -159,17 +159,49 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
 
 
 def generate_insights(session: Session, window: Window, settings: Settings) -> StageResult:
-    """File the hour's root causes; a cause seen before (another hour, a day) updates its insight."""
-    found = insights.frequency_findings(_window_rows(session, Pattern, window), settings.thresholds.alpha)
-    observed = filing.file_findings(session, LEVEL, window, found)
+    """File the hour's root causes that are strong or confirmed; a cause seen before updates its insight.
+
+    Twenty-four hourly runs a day, each at a false discovery rate of alpha,
+    would file about one chance finding a day on a quiet platform. So an
+    hourly finding is filed at once only when its q-value would pass even a
+    Bonferroni split of alpha over the day's runs (``alpha / 24``); a weaker
+    one is filed when it is confirmed: found in the hour before too, or
+    already an insight observed in the last day. A real cause keeps being
+    found; a chance one rarely repeats.
+    """
+    alpha = settings.thresholds.alpha
+    found = insights.frequency_findings(_window_rows(session, Pattern, window), alpha)
+    recent = _recently_found(session, window, alpha)
+    filed = [
+        f for f in found if f["evidence"]["q_value"] < alpha / HOURS_A_DAY or filing.finding_id(f) in recent
+    ]
+    observed = filing.file_findings(session, LEVEL, window, filed)
     summary = {
-        "patterns": len(found),
+        "findings": len(found),
+        "unconfirmed": len(found) - len(filed),
         "insights": len(observed),
         "new": sum(1 for i in observed if session.get(Insight, i).occurrences == 1),
-        "by_severity": count_by(found, "severity"),
-        "titles": [f["title"] for f in found[:5]],  # largest excess first
+        "by_severity": count_by(filed, "severity"),
+        "titles": [f["title"] for f in filed[:5]],  # largest excess first
     }
     return StageResult(summary, stop=None if observed else "no significant pattern")
+
+
+HOURS_A_DAY = 24
+
+
+def _recently_found(session: Session, window: Window, alpha: float) -> set[str]:
+    """Findings of the hour before, and insights observed by runs that ended in the day before ``window``."""
+    previous = Window(window.start - HOUR, window.start)
+    before = insights.frequency_findings(_window_rows(session, Pattern, previous), alpha)
+    table = InsightObservation.__table__
+    rows = session.execute(
+        select(table.c.insight_id, table.c.level, table.c.window_start).where(
+            table.c.window_start >= window.start - timedelta(days=1), table.c.window_start < window.start
+        )
+    )
+    ended = {insight for insight, level, start in rows if start + filing.SPAN[level] <= window.start}
+    return {filing.finding_id(f) for f in before} | ended
 
 
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:

@@ -12,6 +12,7 @@ import pytest
 
 from aitl.loop.insights import frequency_findings
 from aitl.mining.frequency import extract_frequency, signal_counts
+from aitl.mining.root_cause import Node, NodeTest, root_causes
 from aitl.window import Window
 
 WINDOW = Window(
@@ -97,3 +98,22 @@ def test_false_segment_insights_are_rare_and_leave_the_window_wide_finding():
     runs = [insights_of(traffic(20_000, seed, lambda t, g, c: 0.02)) for seed in range(10, 30)]
     assert all({} in [i["segment"] for i in run] for run in runs)
     assert sum(any(i["segment"] for i in run) for run in runs) <= 4
+
+
+def node_of(members: set[int], hits: int, base: int, p_value: float) -> NodeTest:
+    """A node of ``base`` events and ``hits``, against a rest of 10 hits in 3,000 events."""
+    return NodeTest(Node({}, frozenset(members), hits, base), 10, 3_000, p_value)
+
+
+@pytest.mark.parametrize(
+    ("child_hits", "reported"),
+    [
+        (12, {0: 0.04}),  # 12% in the child, 9% in the rest of the parent: the parent is the cause
+        (25, {1: 0.04}),  # 25% against 2.5%: the child stands out, and is the cause
+    ],
+)
+def test_a_discovery_widens_to_a_concentrated_parent_it_does_not_stand_out_from(child_hits, reported):
+    """The parent (30 hits in 300) just missed the FDR threshold (q 0.08, p 0.001); its child made it."""
+    parent = node_of({0, 1, 2}, 30, 300, 0.001)
+    child = node_of({1}, child_hits, 100, 0.0005)
+    assert root_causes([parent, child], [0.08, 0.04], alpha=0.05) == reported
