@@ -26,7 +26,16 @@ from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
-from aitl.store.models import Decision, Event, Experiment, HourlyRollup, Improvement, Insight, Pattern
+from aitl.store.models import (
+    Decision,
+    Event,
+    Experiment,
+    HourlyRollup,
+    Improvement,
+    Insight,
+    InsightObservation,
+    Pattern,
+)
 from aitl.ui.completeness import DAILY_DAG, rerun_command
 from aitl.ui.dashboard import (
     PIPELINE,
@@ -493,6 +502,7 @@ def hostile_store(url: str) -> None:
         session.add(factories.improvement(T0 + DAY, id=HOSTILE_ID, dedupe_key="k4", status="proposed"))
         session.add(experiment("exp-3", "imp-3", "running", ended_at=None))
         session.add(insight())
+        session.add(observation())
         session.add(pattern("frequency", {"language": ATTRIBUTE_BREAKER}, HOSTILE["signal"]))
         session.add(
             pattern("anomaly", {"hour": "2026-11-18T14:00:00+00:00", "task_type": HOSTILE["segment"]})
@@ -562,6 +572,20 @@ def insight() -> Insight:
         confidence=0.99,
         first_seen=T0,
         occurrences=1,
+    )
+
+
+def observation() -> InsightObservation:
+    """The daily run's observation of ``insight()``, with a hostile sub-segment to show on demand."""
+    hostile_part = {"segment": {"prompt_id": ATTRIBUTE_BREAKER}, "count": 3, "segment_n": 9, "rate": 1 / 3}
+    return InsightObservation(
+        insight_id="ins-1",
+        level="daily",
+        window_start=T0,
+        title=HOSTILE["title"],
+        evidence={"finding": "frequency", "sub_segments": [hostile_part]},
+        severity="critical",
+        confidence=0.99,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
-from aitl.loop.insights import SEVERITY_WEIGHT, describe_segment
+from aitl.loop.insights import describe_segment
 from aitl.loop.planning import ACTIVE_STATUSES, STATUSES
 from aitl.store.database import schema_problem
 from aitl.store.models import (
@@ -39,11 +39,11 @@ from aitl.store.models import (
     ExperimentResult,
     HourlyRollup,
     Improvement,
-    Insight,
     Pattern,
     PromptVersion,
 )
 from aitl.ui import completeness
+from aitl.ui.insights import top_insights
 from aitl.ui.series import (
     SERIES_METRICS,
     anomalies,
@@ -184,7 +184,7 @@ def dashboard(session: Session, window: Window, top: int = TOP) -> dict[str, Any
         anomalies=[a for a in flagged if a["adverse"]],
         good_news=[a for a in flagged if not a["adverse"]],
         patterns=_top_patterns(session, window, top),
-        insights=_top_insights(session, window, top),
+        insights=top_insights(session, window, top),
         pipeline=_pipeline(session, window, top),
         experiments=_experiments(session, window),
         effectiveness=_effectiveness(session, window),
@@ -299,33 +299,6 @@ def _top_patterns(session: Session, window: Window, top: int) -> list[dict[str, 
             "runs": len(group),
         }
         for p, group in ranked
-    ]
-
-
-def _top_insights(session: Session, window: Window, top: int) -> list[dict[str, Any]]:
-    """The most severe and most certain findings of runs in the window, each once."""
-    rows = session.scalars(
-        select(Insight).where(Insight.window_start >= window.start, Insight.window_start < window.end)
-    )
-    grouped = _latest_per_key(
-        rows, lambda i: (i.level, i.category, i.subtype, i.signal, _segment_key(i.segment))
-    )
-    ranked = sorted(
-        grouped, key=lambda lg: (-SEVERITY_WEIGHT.get(lg[0].severity, 0), -lg[0].confidence, lg[0].title)
-    )[:top]
-    return [
-        {
-            "level": i.level,
-            "severity": i.severity,
-            "title": i.title,
-            "category": i.category,
-            "subtype": i.subtype,
-            "segment": i.segment or {},
-            "confidence": i.confidence,
-            # A daily finding is one row counting its days; an hourly one is a row per hour.
-            "seen": sum(r.occurrences or 1 for r in group),
-        }
-        for i, group in ranked
     ]
 
 

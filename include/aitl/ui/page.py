@@ -273,21 +273,47 @@ def _patterns_section(patterns: list[dict[str, Any]]) -> Safe:
     return join_safe([heading, _table(headers, rows, numeric_from=3), Safe(note)])
 
 
-def _insights_section(insights: list[dict[str, Any]]) -> Safe:
-    heading = Safe("<h2>Insights <span class='muted'>(most severe first)</span></h2>")
-    if not insights:
+def _insights_section(groups: list[dict[str, Any]]) -> Safe:
+    """Insights grouped by root cause: each with its q-value, why it is here, and its parts on demand."""
+    heading = Safe(
+        "<h2>Insights <span class='muted'>(by root cause, most severe first; q: the false discovery "
+        "rate at which the finding still stands)</span></h2>"
+    )
+    if not groups:
         return Safe(f"{heading}<p class='muted'>No insights in this window.</p>")
-    rows = [
-        [
-            _badge(i["severity"], SEVERITY_COLORS.get(i["severity"], OTHER)),
-            i["title"],
-            f"{i['category']}/{i['subtype']}",
-            f"{i['confidence']:.3f}",
-            f"{i['seen']} {i['level']}",
-        ]
-        for i in insights
+    rows = []
+    for group in groups:
+        if len(group["insights"]) > 1:
+            rows.append(Safe(f"<tr><th colspan=5>root cause: {esc(group['cause'])}</th></tr>"))
+        rows.extend(_insight_row(i) for i in group["insights"])
+    head = join_safe(f"<th>{h}</th>" for h in ("severity", "finding", "taxonomy", "q", "seen"))
+    return Safe(f"{heading}<table><thead><tr>{head}</tr></thead><tbody>{join_safe(rows)}</tbody></table>")
+
+
+def _insight_row(insight: dict[str, Any]) -> Safe:
+    finding = esc(insight["title"])
+    if insight["why"]:
+        finding += Safe(f"<br><span class='muted'>why: {esc(insight['why'])}</span>")
+    if insight["sub_segments"]:
+        parts = _table(
+            ["sub-segment", "events", "rate"],
+            [
+                [describe_segment(p["segment"]), f"{p['count']:,} / {p['segment_n']:,}", pct(p["rate"])]
+                for p in insight["sub_segments"]
+            ],
+            numeric_from=1,
+        )
+        finding += _details(f"{len(insight['sub_segments'])} sub-segments share this cause", parts)
+    seen = ", ".join(f"{n} {level}" for level, n in sorted(insight["seen"].items()))
+    cells = [
+        _badge(insight["severity"], SEVERITY_COLORS.get(insight["severity"], OTHER)),
+        Safe(finding),
+        esc(f"{insight['category']}/{insight['subtype']}"),
+        esc(p_text(insight["q_value"]) if insight["q_value"] is not None else NONE),
+        esc(seen),
     ]
-    return Safe(heading + _table(["severity", "finding", "taxonomy", "confidence", "seen"], rows, 3))
+    tds = "".join(f"<td{' class=num' if k >= 3 else ''}>{cell}</td>" for k, cell in enumerate(cells))
+    return Safe(f"<tr>{tds}</tr>")
 
 
 # ---- improvement pipeline and experiments
