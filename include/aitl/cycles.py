@@ -46,13 +46,15 @@ HOURLY = (
     ),
     StageDoc(
         "extract_patterns",
-        "Frequencies of indicators and error types, overall and per segment.",
-        "frequent indicators and error types per segment (`patterns`).",
+        "Frequencies of indicators and error types, tested on every segment; root causes found.",
+        "frequent indicators and error types tested on every segment, false discovery rate controlled "
+        "over the run, each concentration's root cause marked (`patterns`).",
     ),
     StageDoc(
         "generate_insights",
-        "Significant concentrations, mapped to LEARNING_PATTERNS.",
-        "significant concentrations, filed under the taxonomy (`insights`).",
+        "Root causes, strong or confirmed, filed under LEARNING_PATTERNS.",
+        "root causes, strong or confirmed in a second hour, filed under the taxonomy; a cause seen "
+        "before (another hour, a day) updates its insight (`insights`, `insight_observations`).",
     ),
     StageDoc(
         "plan_actions",

@@ -1,0 +1,113 @@
+"""Findings a person can trust (issue 12): a null week, and the planted causes, through the real cycles.
+
+* **null week**: a week of traffic with every planted effect off
+  (``aitl simulate --scenario null``) through the full hourly cycle for every
+  hour and the daily cycle for every day from the third on; insights observed
+  per day (by level and kind) and improvements launched. Targets: at most 2
+  insights a day and at most 1 improvement launched a week;
+* **planted causes** (default scenario): each found, and reported as exactly
+  one insight at its segment (security hotspot, complex tasks' timeouts, the
+  anomalous hour as one incident, the prompt regression in the hourly runs
+  after it ships). Target: 4/4 and 4/4.
+
+Seeds not used in development (51-54). The measuring code is
+``aitl.sim.discovery``; its short versions are in the tests. Recorded through
+bench/writer.py (BENCHMARKS.md and bench/results/findings.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+
+from writer import Column, Target, record
+
+from aitl.sim.discovery import null_run, planted_run
+from aitl.window import Window
+
+NULL_WEEK = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC))
+PLANTED = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
+RATE = 400
+COLUMNS = (
+    Column("run", "{run}", text=True),
+    Column("seed", "{seed}"),
+    Column("result", "{result}", text=True),
+    Column("detail", "{detail}", text=True),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--null-seeds", type=int, nargs="+", default=[51, 52])
+    parser.add_argument("--planted-seeds", type=int, nargs="+", default=[53, 54])
+    args = parser.parse_args()
+    rows, started = [], time.perf_counter()
+    nulls = []
+    for seed in args.null_seeds:
+        result = null_run(NULL_WEEK, rate=RATE, seed=seed)
+        nulls.append(result)
+        rows.append(
+            {
+                "run": "null week",
+                "seed": seed,
+                "result": f"{result['insights_per_day']:.2f} insights/day "
+                f"(max {result['max_insights_in_a_day']}), {result['launched_per_week']:.1f} launched/week",
+                "detail": f"per day by kind: {result['by_kind_per_day']}; "
+                f"launched: {result['launched_types']}",
+            }
+        )
+    planted = []
+    for seed in args.planted_seeds:
+        causes = planted_run(PLANTED, rate=RATE, seed=seed)
+        planted.append(causes)
+        found = sum(c["found"] for c in causes)
+        once = sum(c["exactly_one_at_segment"] for c in causes)
+        rows.append(
+            {
+                "run": "planted causes",
+                "seed": seed,
+                "result": f"found {found}/{len(causes)}, exactly one at its segment {once}/{len(causes)}",
+                "detail": "; ".join(
+                    f"{c['cause']}: {c['insights']} insight(s) {c['segments']}" for c in causes
+                ),
+            }
+        )
+    per_day = max(r["insights_per_day"] for r in nulls)
+    per_week = max(r["launched_per_week"] for r in nulls)
+    all_found = all(c["found"] for run in planted for c in run)
+    all_once = all(c["exactly_one_at_segment"] for run in planted for c in run)
+    record(
+        "findings",
+        rows,
+        title="Findings on a null week and on planted causes (`bench/findings.py`)",
+        columns=COLUMNS,
+        notes=f"{RATE} events/hour. Null week {NULL_WEEK} (insights counted on the days the daily cycle ran, "
+        f"from the third); planted causes {PLANTED}. {time.perf_counter() - started:.0f} s.",
+        targets=(
+            Target(
+                "insights per day on a null week <= 2 (worst seed)", "#12", f"{per_day:.2f}", per_day <= 2
+            ),
+            Target(
+                "improvements launched a week on a null week <= 1 (worst seed)",
+                "#12",
+                f"{per_week:.1f}",
+                per_week <= 1,
+            ),
+            Target(
+                "planted causes found, and each exactly one insight at its segment",
+                "#12",
+                f"found {'all' if all_found else 'not all'}, once {'all' if all_once else 'not all'} "
+                f"({len(planted)} seeds)",
+                all_found and all_once,
+            ),
+        ),
+        params={"rate": RATE, "null_seeds": args.null_seeds, "planted_seeds": args.planted_seeds},
+        details={"null": nulls, "planted": planted},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
