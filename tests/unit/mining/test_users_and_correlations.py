@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import pearsonr
+from scipy.stats import binomtest, pearsonr
 
 from aitl.mining.correlations import MIN_POINTS, correlate, segment_metrics, strong
 from aitl.mining.users import failing_task_tests, satisfaction_tests
@@ -35,7 +35,10 @@ def test_a_user_failing_one_task_type_is_found_and_others_are_not():
     finding = found[0]
     assert finding.rate == pytest.approx(0.8)
     assert finding.baseline == pytest.approx((30 * 10 + 5) / (30 * 40 + 5))  # everyone else, newcomer too
-    assert finding.p_value < 1e-6
+    # H0: at most twice everyone else's failure rate
+    assert finding.p_value == pytest.approx(
+        binomtest(32, 40, 2 * finding.baseline, alternative="greater").pvalue
+    )
     assert finding.pattern(1e-5).segment == {"user_id": "struggler", "task_type": "refactor"}
 
 
