@@ -126,8 +126,12 @@ def test_anomalous_hour_is_flagged_and_reported_as_an_insight(day18):
     hours = {p.segment["hour"] for p in platform_success}
     assert ANOMALY.isoformat() in hours
     with transaction(connect(settings.store_url)) as session:
-        titles = [i.title for i in session.scalars(select(Insight).where(Insight.level == "daily"))]
-    assert any("success_rate of the platform anomalous at 2026-11-18T14h" in t for t in titles)
+        insights = session.scalars(select(Insight).where(Insight.level == "daily")).all()
+    # Every series the bad hour touched is one incident, the platform's success rate among them.
+    incidents = [i for i in insights if i.title.startswith("incident at 2026-11-18T14h")]
+    assert len(incidents) == 1
+    touched = {(s["metric"], tuple(s["segment"].items())) for s in incidents[0].evidence["series"]}
+    assert ("success_rate", ()) in touched and len(touched) > 3
 
 
 def test_sequences_made_only_of_successes_are_no_finding(day18):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aitl.mining import performance
+from aitl.stats.multiple import q_values
 from aitl.store.models import PerformanceTrend
 
 
@@ -178,19 +179,27 @@ def _incident(group: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
+def trend_findings(trends: list[PerformanceTrend], alpha: float) -> list[dict[str, Any]]:
+    """Declining trends that are discoveries over every series the day tested (Benjamini-Hochberg).
+
+    The daily run tests a trend in every metric of every segment; at
+    ``alpha`` each, a quiet week would show a few "declining" series a day.
+    Confidence is ``1 - q``.
+    """
+    tested = [t for t in trends if t.p_value is not None]
+    q_of = dict(zip((id(t) for t in tested), q_values([t.p_value for t in tested], alpha), strict=True))
     found = []
-    for t in trends:
-        if t.direction != "declining":
+    for t in tested:
+        q = q_of[id(t)]
+        if t.direction != "declining" or q >= alpha:
             continue
         metric = performance.METRIC_BY_NAME[t.metric]
         where = ", ".join(f"{k}={v}" for k, v in t.segment.items()) or "the platform"
-        title = (
-            f"{t.metric} of {where} declining: {t.slope_per_day:+.4g} per day (p={t.p_value:.2g}, {t.method})"
-        )
+        title = f"{t.metric} of {where} declining: {t.slope_per_day:+.4g} per day (q={q:.2g}, {t.method})"
         evidence = {
             "slope_per_day": t.slope_per_day,
             "p_value": t.p_value,
+            "q_value": q,
             "method": t.method,
             "n": t.n,
             "recommendation": t.recommendation,
@@ -204,7 +213,7 @@ def trend_findings(trends: list[PerformanceTrend]) -> list[dict[str, Any]]:
                 title,
                 evidence,
                 "high" if t.segment == {} else "medium",
-                1 - (t.p_value or 1.0),
+                1 - q,
             )
         )
     return found

@@ -331,7 +331,7 @@ def generate_insights(session: Session, day: Window, settings: Settings) -> Stag
     found = [
         *insights.frequency_findings(patterns, alpha),
         *findings.incidents(findings.pattern_findings(patterns, alpha)),
-        *findings.trend_findings(trends),
+        *findings.trend_findings(trends, alpha),
     ]
     observed = filing.file_findings(session, LEVEL, day, found)
     summary = {
