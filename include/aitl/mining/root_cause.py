@@ -13,8 +13,8 @@ Segments holding exactly the same events are one node, described by all
 their keys (a prompt used by one task type is that task type). Each node with
 at least ``min_frequency`` hits is tested against the rest of the window
 (``Lattice.tests``: is its rate more than ``MIN_LIFT`` times the rest's? see
-``ratio_p``); the caller puts these p-values into the run's false-discovery-rate family and
-hands back their q-values. Then ``root_causes``:
+``ratio_p``); the caller puts these p-values into the run's false discovery
+rate family and hands back their q-values. Then ``root_causes``:
 
 1. starts from the significant nodes (q < alpha) that have no significant
    ancestor: the most general significant segments; a start widens to its
@@ -22,9 +22,9 @@ hands back their q-values. Then ``root_causes``:
    that the start does not stand out from (the same cause, seen in part);
 2. descends from a node S into a descendant C only when C stands out within
    S: its rate is significantly more than ``MIN_LIFT`` times the rest of S's
-   (Bonferroni over the significant descendants of S). This is the drill-down of Adtributor- and
-   ThirdEye-style root-cause analysis: a child is reported only if it
-   differs from its parent;
+   (Bonferroni over the significant descendants of S). This is the
+   drill-down of Adtributor- and ThirdEye-style root-cause analysis: a child
+   is reported only if it differs from its parent;
 3. stops where no descendant stands out: that node is a root cause, and its
    finest segments with hits are the sub-segments that share it.
 
@@ -94,7 +94,7 @@ def ratio_p(hits: np.ndarray, base: np.ndarray, rest_hits: np.ndarray, rest_base
     boundary of H0. Testing "at least twice the rest" rather than "above the
     rest" matters for the false discovery rate: a platform is full of real but
     mild concentrations (harder tasks fail a little more, so every error type
-    is a little more frequent there). NodeTest against equality they would be
+    is a little more frequent there). Tested against equality they would be
     discoveries by the hundred, and Benjamini-Hochberg, which scales its
     threshold with the number of discoveries, would let chance findings in
     beside them. For rates that are not small the Poisson test is
