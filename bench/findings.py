@@ -8,7 +8,10 @@
 * **planted causes** (default scenario): each found, and reported as exactly
   one insight at its segment (security hotspot, complex tasks' timeouts, the
   anomalous hour as one incident, the prompt regression in the hourly runs
-  after it ships). Target: 4/4 and 4/4.
+  after it ships). Target: 4/4 and 4/4;
+* **outcome-only hour**: an hour whose events report no error type and no
+  indicator, through the hourly cycle: pattern extraction stops, and planning
+  (models, tiers, resources) must still run.
 
 Seeds not used in development (51-54). The measuring code is
 ``aitl.sim.discovery``; its short versions are in the tests. Recorded through
@@ -24,11 +27,13 @@ from datetime import UTC, datetime
 
 from writer import Column, Target, record
 
-from aitl.sim.discovery import null_run, planted_run
+from aitl.sim.discovery import null_run, outcome_only_hour, planted_run
 from aitl.window import Window
 
 NULL_WEEK = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC))
 PLANTED = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
+OUTCOME_HOUR = Window(datetime(2026, 11, 18, 14, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
+OUTCOME_RATE = 2000  # one hour: enough executions per model and tier to compare
 RATE = 400
 COLUMNS = (
     Column("run", "{run}", text=True),
@@ -74,6 +79,16 @@ def main() -> int:
                 ),
             }
         )
+    outcomes = outcome_only_hour(OUTCOME_HOUR, rate=OUTCOME_RATE, seed=55)
+    planning_ran = outcomes["planned"] is not None
+    rows.append(
+        {
+            "run": "outcome-only hour",
+            "seed": 55,
+            "result": f"plan_actions {'ran' if planning_ran else 'did not run'}: {outcomes['planned']}",
+            "detail": f"stages: {outcomes['stages']}",
+        }
+    )
     per_day = max(r["insights_per_day"] for r in nulls)
     per_week = max(r["launched_per_week"] for r in nulls)
     all_found = all(c["found"] for run in planted for c in run)
@@ -102,9 +117,15 @@ def main() -> int:
                 f"({len(planted)} seeds)",
                 all_found and all_once,
             ),
+            Target(
+                "hourly cycle with events that carry no error types: model comparison runs",
+                "#12",
+                "yes" if planning_ran else "no",
+                planning_ran,
+            ),
         ),
         params={"rate": RATE, "null_seeds": args.null_seeds, "planted_seeds": args.planted_seeds},
-        details={"null": nulls, "planted": planted},
+        details={"null": nulls, "planted": planted, "outcome_only": outcomes},
     )
     return 0
 

@@ -7,6 +7,9 @@ Two measurements, shared by the tests (short) and ``bench/findings.py`` (long):
   day with enough history. Whatever is reported is a false finding (or a
   structural one: tiers and models do differ): insights observed per day, by
   kind, and improvements launched (an experiment started or a setting applied);
+* ``outcome_only_hour``: an hour of events that report no error type and no
+  indicator (an agent benchmark, a CI system): the hourly cycle must still
+  compare models, tiers and resources;
 * ``planted_run``: the default scenario's planted causes, each scored as
   found, and as reported by exactly one insight at the planted segment (the
   security hotspot and the complex tasks' timeouts by the daily cycle, the
@@ -16,6 +19,7 @@ Two measurements, shared by the tests (short) and ``bench/findings.py`` (long):
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from datetime import timedelta
@@ -77,6 +81,22 @@ def null_run(window: Window, *, rate: float, seed: int) -> dict[str, Any]:
         "launched": len(launched),
         "launched_per_week": len(launched) / weeks,
         "launched_types": dict(Counter(i.type for i in launched)),
+    }
+
+
+def outcome_only_hour(hour: Window, *, rate: float, seed: int) -> dict[str, Any]:
+    """The hourly cycle on an hour whose events carry outcomes only: which stages ran, what was planned."""
+    with tempfile.TemporaryDirectory(prefix="aitl-outcomes-") as work:
+        settings = _store(Path(work))
+        simulate(settings.landing_dir, hour, rate=rate, seed=seed)
+        for path in settings.landing_dir.rglob("*.jsonl"):
+            events = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+            stripped = [{**e, "errors": [], "security_warnings": [], "style_issues": []} for e in events]
+            path.write_text("".join(json.dumps(e) + "\n" for e in stripped), "utf-8")
+        results = run_cycle(hour, settings)
+    return {
+        "stages": {name: result.stop or "ok" for name, result in results.items()},
+        "planned": results["plan_actions"].summary.get("by_type", {}) if "plan_actions" in results else None,
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aitl.sim.discovery import null_run, planted_run
+from aitl.sim.discovery import null_run, outcome_only_hour, planted_run
 from aitl.window import Window
 
 
@@ -33,3 +33,12 @@ def test_null_traffic_raises_no_frequency_insight_and_launches_nothing():
     assert result["days"] == 1
     assert not [kind for kind in result["by_kind_per_day"] if kind.endswith("frequency")], result
     assert result["launched"] == 0, result
+
+
+def test_an_outcome_only_hour_still_plans():
+    """Events without error types or indicators: no pattern, and planning still runs on the hour."""
+    hour = Window(datetime(2026, 11, 18, 14, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
+    result = outcome_only_hour(hour, rate=1500, seed=63)
+    assert result["stages"]["extract_patterns"] == "no signal reached min_frequency"
+    assert "generate_insights" not in result["stages"]
+    assert result["stages"]["plan_actions"] == "ok" and result["planned"], result
