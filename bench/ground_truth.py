@@ -4,10 +4,11 @@ Simulates two weeks (Nov 6-19, 2026) with the default scenario, runs the
 hourly summaries for every hour and the daily cycle for the last seven days,
 then scores each planted pattern (see ``aitl.sim.scenario``):
 
-* security: days with a significant (p < alpha, lift >= 2) ``sql injection``
-  concentration in api_endpoint x python (recall), and the share of all such
-  significant sql-injection segments that lie there (precision);
-* timeouts: the same for ``timeout`` concentrations in the high complexity band;
+* security: days with a ``sql injection`` root cause (a discovery, q < alpha
+  over the run's tests, at the segment that explains it) in api_endpoint x
+  python (recall), and the share of all sql-injection root causes that lie
+  there (precision);
+* timeouts: the same for ``timeout`` root causes in the high complexity band;
 * anomalous hour: whether 2026-11-18 14:00 is flagged for the platform's
   success rate (recall) and the share of that series' flagged hours over the
   seven days that are the planted one (precision; sensitivity sets the rest);
@@ -52,14 +53,15 @@ COLUMNS = (
 
 
 def significant(patterns: list[Pattern], signal: str) -> list[Pattern]:
+    """The run's root causes of ``signal``: what its insights are made of."""
     return [
         p
         for p in patterns
         if p.kind == "frequency"
         and p.signal == signal
         and p.segment
-        and p.p_value < ALPHA
-        and (p.lift or 9) >= 2
+        and (p.details or {}).get("cause")
+        and p.details["cause_q"] < ALPHA
     ]
 
 
@@ -70,9 +72,9 @@ def score(by_day: dict[datetime, list[Pattern]], scenario: Scenario) -> list[tup
         (
             "security: sql injection in api_endpoint x python",
             "sql injection",
-            lambda s: s["task_type"] == "api_endpoint" and s["language"] == "python",
+            lambda s: s.get("task_type") == "api_endpoint" and s.get("language") == "python",
         ),
-        ("timeouts in complex tasks", "timeout", lambda s: s["complexity_band"] == "high"),
+        ("timeouts in complex tasks", "timeout", lambda s: s.get("complexity_band") == "high"),
     ):
         found = [p for d in days for p in significant(by_day[d], signal)]
         hits = [p for p in found if planted(p.segment)]
@@ -98,19 +100,21 @@ def score(by_day: dict[datetime, list[Pattern]], scenario: Scenario) -> list[tup
     )
     regression = {d: significant(by_day[d], "misunderstood_task") for d in days}
     on_prompt = {
-        d for d in days if any(p.segment["prompt_id"] == scenario.regression_prompt for p in regression[d])
+        d
+        for d in days
+        if any(p.segment.get("prompt_id") == scenario.regression_prompt for p in regression[d])
     }
     after = {d for d in days if d >= scenario.regression_at}
     elsewhere = sum(
-        1 for d in days for p in regression[d] if p.segment["prompt_id"] != scenario.regression_prompt
+        1 for d in days for p in regression[d] if p.segment.get("prompt_id") != scenario.regression_prompt
     )
     rows.append(
         (
             "prompt regression (refactor-gen v2), by day",
             len(on_prompt & after) / max(len(on_prompt), 1),
             len(on_prompt & after) / max(len(after), 1),
-            f"{len(on_prompt - after)} days flagged before the release; {elsewhere} significant "
-            "misunderstood_task segments of other prompts (complex tasks fail more everywhere)",
+            f"{len(on_prompt - after)} days flagged before the release; {elsewhere} misunderstood_task "
+            "root causes elsewhere (the 7-day window dilutes a day-old release: the hourly runs see it)",
         )
     )
     return rows
