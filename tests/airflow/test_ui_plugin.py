@@ -20,7 +20,7 @@ from aitl.cli.main import build_parser
 from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop import registry
-from aitl.mining.performance import METRICS
+from aitl.mining.performance import METRIC_BY_NAME, METRICS
 from aitl.pipeline.runner import run_cycle, run_hours
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.sim.scenario import Scenario
@@ -241,12 +241,13 @@ def test_the_page_draws_every_section(simulated):
 def test_every_metric_with_an_anomaly_is_charted(simulated):
     model = model_of(simulated, ALL)
     flagged = {a["metric"] for a in model["anomalies"] + model["good_news"]}
-    assert "p95_duration_s" in flagged  # the case of the issue: p95 anomalies, and no p95 chart
+    # the case of the issue: anomalies of a metric not charted by default (durations, as a mean of logs)
+    assert "mean_log_duration" in flagged
     assert flagged <= set(model["charted"])
     assert model["charted"][:3] == ["success_rate", "mean_quality", "error_rate"]
     page = render_html(model)
     charts = re.findall(r'<svg [^>]*aria-label="([^"]*)"', page)
-    assert "p95 duration (seconds)" in charts and len(charts) == 1 + len(model["charted"]) + 2
+    assert "mean log duration (log seconds)" in charts and len(charts) == 1 + len(model["charted"]) + 2
     # Each platform-wide anomaly is plotted on its metric's line at the value it was scored on.
     by_hour = {p["hour"]: p for p in model["series"]}
     for anomaly in model["anomalies"] + model["good_news"]:
@@ -260,7 +261,7 @@ def test_anomalies_count_by_the_polarity_of_their_metric(simulated):
     # certain to be there, an episode for the better is not.
     assert model["anomalies"]
     for anomaly in model["anomalies"] + model["good_news"]:
-        worse = (anomaly["score"] < 0) == {m.name: m.higher_is_better for m in METRICS}[anomaly["metric"]]
+        worse = (anomaly["score"] < 0) == METRIC_BY_NAME[anomaly["metric"]].higher_is_better
         assert anomaly["adverse"] == worse, anomaly
     assert model["tiles"]["anomaly_episodes"] == len(model["anomalies"])
     assert model["tiles"]["good_news_episodes"] == len(model["good_news"])

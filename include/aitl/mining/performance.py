@@ -92,7 +92,6 @@ METRICS = (
         volume="satisfaction_n",
     ),
 )
-METRIC_BY_NAME = {m.name: m for m in METRICS}
 # The series scanned for anomalies: means and rates, whose noise the hour's volume
 # sets (``timeseries.score_anomalies``). Durations are scanned as the mean of
 # log(duration + 0.01 s), not as the p95: the p95 of a quiet hour is whether a
@@ -108,6 +107,8 @@ LOG_DURATION = Metric(
     volume="duration_n",
 )
 SCANNED = (*(m for m in METRICS if m.name != "p95_duration_s"), LOG_DURATION)
+# Every metric by name: those with trends and forecasts, and those scanned for anomalies.
+METRIC_BY_NAME = {m.name: m for m in (*METRICS, *SCANNED)}
 
 
 VOLUMES = sorted({m.volume for m in SCANNED})

@@ -32,6 +32,7 @@ METRIC_LABELS = {
     "mean_quality": ("mean quality score", num),
     "error_rate": ("share of executions with errors", pct),
     "p95_duration_s": ("p95 duration (seconds)", num),
+    "mean_log_duration": ("mean log duration (log seconds)", num),
     "security_rate": ("share of executions with security findings", pct),
     "satisfaction": ("mean satisfaction", num),
 }

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aitl.loop.insights import describe_segment
-from aitl.mining.performance import METRIC_BY_NAME, METRICS
+from aitl.mining.performance import METRIC_BY_NAME
 from aitl.store.models import HourlyRollup, Pattern
 from aitl.store.reads import merged_histogram, window_totals
 from aitl.window import Window, parse_utc
@@ -36,6 +36,8 @@ SERIES_SUMS = (
     "security_events",
     "satisfaction_n",
     "satisfaction_sum",
+    "duration_n",
+    "log_duration_sum",
 )
 
 
@@ -60,7 +62,7 @@ def empty_series(window: Window) -> list[dict[str, Any]]:
 def charted_metrics(anomalies: list[dict[str, Any]]) -> tuple[str, ...]:
     """The always charted metrics, then every other known metric with an anomaly in the window."""
     flagged = {a["metric"] for a in anomalies}
-    extra = [m.name for m in METRICS if m.name in flagged and m.name not in SERIES_METRICS]
+    extra = [name for name in METRIC_BY_NAME if name in flagged and name not in SERIES_METRICS]
     return (*SERIES_METRICS, *extra)
 
 
