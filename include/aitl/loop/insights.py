@@ -1,9 +1,9 @@
 """Insight generation: which patterns matter, filed under the taxonomy.
 
 A segment pattern becomes an insight when it is a root cause
-(``aitl.mining.root_cause``): its concentration is a discovery of the run
-(q < alpha over every test of the run), at least twice the rate of the rest
-of the window, and no part of it stands out on its own. So one planted
+(``aitl.mining.root_cause``): its concentration, a rate more than twice the
+rest of the window's, is a discovery of the run (q < alpha over every test of
+the run), and no part of it stands out on its own. So one planted
 cause gives one insight, at its segment, listing the sub-segments that share
 it. A window-wide pattern becomes one only for validation indicators (an
 error type is the normal companion of a failure: only its concentration says
@@ -26,7 +26,6 @@ from typing import Any
 
 from scipy.stats import binomtest
 
-MIN_LIFT = 2.0
 SEVERITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
 
@@ -88,7 +87,7 @@ def _explained(window_wide: dict[str, Any], causes: list[dict[str, Any]], alpha:
 
 def select_insights(patterns: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
     """Pick the patterns worth an insight (rules in the module docstring), largest excess first."""
-    known = [p for p in patterns if p["category"] != "unclassified"]
+    known = [p for p in patterns if p["kind"] == "frequency" and p["category"] != "unclassified"]
     chosen = [p for p in known if p["segment"] and _details(p).get("cause") and _discovered(p, alpha)]
     for pattern in known:
         if (
