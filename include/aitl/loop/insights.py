@@ -127,6 +127,9 @@ def frequency_findings(patterns: list[dict[str, Any]], alpha: float) -> list[dic
                     "p_value": pattern["p_value"],
                     "q_value": _q(pattern),
                     "sub_segments": details.get("sub_segments", []),
+                    "sub_segment_count": details.get(
+                        "sub_segment_count", len(details.get("sub_segments", []))
+                    ),
                 },
                 "severity": severity(pattern["category"], pattern["rate"]),
                 "confidence": round(1.0 - _q(pattern), 6),

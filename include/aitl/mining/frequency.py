@@ -240,6 +240,7 @@ def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float
             if i in causes:
                 details["cause_q"] = causes[i]
                 details["sub_segments"] = sub_segments(tested.node, signal.lattice, signal.hits, signal.base)
+                details["sub_segment_count"] = int(sum(signal.hits[c] > 0 for c in tested.node.members))
             found.append(
                 FoundPattern(
                     signal.signal_kind,

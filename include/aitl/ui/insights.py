@@ -79,6 +79,7 @@ def _insight_item(insight: Insight, seen: dict[str, int]) -> dict[str, Any]:
         "why": why(kind, evidence),
         "excess": float(evidence.get("excess") or 0.0),
         "sub_segments": evidence.get("sub_segments", []),
+        "sub_segment_count": evidence.get("sub_segment_count", len(evidence.get("sub_segments", []))),
         "seen": seen,
     }
 

@@ -303,7 +303,11 @@ def _insight_row(insight: dict[str, Any]) -> Safe:
             ],
             numeric_from=1,
         )
-        finding += _details(f"{len(insight['sub_segments'])} sub-segments share this cause", parts)
+        shown, count = len(insight["sub_segments"]), insight["sub_segment_count"]
+        summary = f"{count} sub-segments share this cause" + (
+            f" (the {shown} largest)" if count > shown else ""
+        )
+        finding += _details(summary, parts)
     seen = ", ".join(f"{n} {level}" for level, n in sorted(insight["seen"].items()))
     cells = [
         _badge(insight["severity"], SEVERITY_COLORS.get(insight["severity"], OTHER)),

@@ -62,6 +62,7 @@ def test_a_hotspot_is_one_insight_at_its_segment_with_its_parts_listed():
     parts = found[0]["evidence"]["sub_segments"]
     assert {p["segment"]["complexity_band"] for p in parts} == {"low", "medium", "high"}
     assert sum(p["count"] for p in parts) == found[0]["evidence"]["count"]
+    assert found[0]["evidence"]["sub_segment_count"] == len(parts)  # all three shown
     assert 0 < found[0]["evidence"]["q_value"] < 0.05
     assert found[0]["confidence"] == pytest.approx(1 - found[0]["evidence"]["q_value"], abs=1e-6)
 
