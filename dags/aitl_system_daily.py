@@ -80,11 +80,13 @@ def aitl_system_daily():
     implement = stage("implement")
     verify = stage("verify", trigger_rule="none_failed_min_one_success")
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
+    prune = stage("prune", trigger_rule="none_failed_min_one_success")
 
     wait >> collect >> normalize >> extract >> performance >> insights
     [normalize, insights] >> plan >> implement
     [normalize, implement] >> verify
     [normalize, verify] >> publish
+    [collect, publish] >> prune
 
 
 aitl_system_daily()

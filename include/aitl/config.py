@@ -45,6 +45,10 @@ AITL_CONFIG: dict[str, Any] = {
     # write-then-rename; 0 reads everything not named *.tmp or .*).
     "allowed_lateness": "6h",
     "min_file_age_s": 0,
+    # Retention (not in the seed): raw events and quarantine rows older than this
+    # many days before a daily run's day are pruned once their hour is summarised
+    # (aitl.store.retention); everything derived is kept.
+    "retention_days": 30,
     # Manual control (not in the seed): nothing is launched or applied while on
     # (planned improvements are deferred, approvals refused); analysis, looks
     # and decisions go on. Also AITL_PAUSE_LAUNCHES for every run of a deployment.
@@ -123,6 +127,7 @@ class Thresholds:
     alpha: float
     allowed_lateness: timedelta
     min_file_age_s: int
+    retention_days: int
     pause_launches: bool
 
     @classmethod
@@ -146,6 +151,8 @@ class Thresholds:
                     values[name] = parse_duration(values[name])
                 except ValueError as error:
                     raise ConfigError(f"threshold {name!r}: {error}") from None
+        if (days := values["retention_days"]) < 1:
+            raise ConfigError(f"threshold 'retention_days' must be at least 1, got {days}")
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:

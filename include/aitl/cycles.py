@@ -7,8 +7,8 @@ Standard library only: the DAG files import it at parse time.
 
 What runs is the seed's seven FeedbackPipeline stages (collect, normalize,
 extract_patterns, generate_insights, plan_actions, implement, verify), plus
-``publish`` in both cycles, plus ``analyze_performance`` and the wait for the
-day's last hour in the daily cycle.
+``publish`` in both cycles, plus ``analyze_performance``, ``prune`` and the
+wait for the day's last hour in the daily cycle.
 """
 
 from __future__ import annotations
@@ -146,6 +146,14 @@ DAILY = (
         "Deliver queued decisions through the sink (retries, circuit breaker).",
         "delivers decisions to the platform through the sink (`outbox`).",
         needs="normalize",
+    ),
+    StageDoc(
+        "prune",
+        "Delete raw events and quarantine rows past retention_days; keep everything derived.",
+        "deletes the raw events and quarantine rows of summarised hours that ended more than "
+        "`retention_days` (30) before the day (`pruned_hours`); rollups, summaries and everything "
+        "derived are kept.",
+        needs="collect",
     ),
 )
 

@@ -21,6 +21,7 @@ def test_bind_refuses_stages_out_of_step_with_the_list():
 
 
 def test_the_seed_stages_plus_publish_and_the_daily_extras():
+    """The seed's seven, publish in both; daily adds the wait, analyze_performance and prune."""
     seed = ["collect", "normalize", "extract_patterns", "generate_insights", "plan_actions", "implement"]
     assert [s.name for s in cycles.HOURLY] == [*seed, "verify", "publish"]
     daily = [s.name for s in cycles.DAILY]
@@ -29,6 +30,7 @@ def test_the_seed_stages_plus_publish_and_the_daily_extras():
         *seed,
         "verify",
         "publish",
+        "prune",
     ]
 
 

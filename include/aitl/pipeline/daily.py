@@ -25,7 +25,7 @@ from aitl.mining.pattern import PatternRow
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
 from aitl.stats.multiple import family_q_values
-from aitl.store import reads
+from aitl.store import reads, retention
 from aitl.store.models import (
     HourlyRollup,
     Insight,
@@ -354,6 +354,18 @@ def plan_actions(session: Session, day: Window, settings: Settings) -> StageResu
     return acting.plan_and_store(session, day, settings, found, None, LEVEL)
 
 
+def prune(session: Session, day: Window, settings: Settings) -> StageResult:
+    """Prune the raw events and quarantine rows that retention no longer keeps (``aitl.store.retention``)."""
+    thresholds = settings.thresholds
+    now = datetime.now(UTC)
+    before = retention.cutoff(day, thresholds.retention_days, thresholds.allowed_lateness, now)
+    summary = {
+        "before": before.isoformat(),
+        **retention.prune(session, retention.prunable(session, before), now),
+    }
+    return StageResult(summary, stop=None if summary["hours"] else "nothing past retention")
+
+
 STAGES = bind(
     LEVEL,
     {
@@ -366,5 +378,6 @@ STAGES = bind(
         "implement": partial(acting.implement_stage, level=LEVEL),
         "verify": partial(acting.verify_stage, level=LEVEL),
         "publish": partial(acting.publish_stage, level=LEVEL),
+        "prune": prune,
     },
 )

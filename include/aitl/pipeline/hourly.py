@@ -24,7 +24,7 @@ from aitl.loop import filing, insights
 from aitl.mining import frequency, rollups
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
-from aitl.store import reads
+from aitl.store import reads, retention
 from aitl.store.locks import advisory_lock
 from aitl.store.models import Event, Insight, InsightObservation, LateArrival, Pattern, Quarantine
 from aitl.store.reads import events_frame
@@ -45,6 +45,15 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
     ``normalize``.
     """
     now = datetime.now(UTC)
+    gone = retention.pruned(session, list(window.hours()))
+    if gone:
+        when = ", ".join(
+            f"{hour.isoformat()} on {at.date().isoformat()}" for hour, at in sorted(gone.items())
+        )
+        summary = {"pruned": sorted(hour.isoformat() for hour in gone)}
+        return StageResult(
+            summary, stop=f"pruned by retention ({when}): raw events are gone; rollups and findings are kept"
+        )
     thresholds = settings.thresholds
     privacy = Privacy(settings.privacy)
     late = select(Quarantine.__table__).where(
@@ -106,7 +115,12 @@ def _stale_hours(session: Session, window: Window, lateness: timedelta) -> list[
 
 def normalize(session: Session, window: Window, settings: Settings) -> StageResult:
     """Build the window's hourly summaries, and re-build those of earlier hours that got late events."""
+    # A pruned hour's events are gone: rebuilding would wipe its rollups, not refresh them.
+    gone = retention.pruned(session, list(window.hours()))
+    if gone:
+        return StageResult({"pruned": sorted(hour.isoformat() for hour in gone)}, stop="pruned by retention")
     stale = _stale_hours(session, window, settings.thresholds.allowed_lateness)
+    stale = [hour for hour in stale if hour not in retention.pruned(session, stale)]
     hours = sorted({*stale, *window.hours()})
     for hour in hours:  # ascending: concurrent runs re-building overlapping hours never deadlock
         advisory_lock(session, "rollup-hour", hour.isoformat())

@@ -128,3 +128,19 @@ class LateArrival(Base):
     events: Mapped[int] = mapped_column(BigInteger)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     normalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PrunedHour(Base):
+    """An hour whose raw events and quarantine rows the retention removed (``aitl.store.retention``).
+
+    Its rollups and summaries, and everything derived from them, are kept; a
+    rerun or backfill of the hour reads this row and leaves them alone
+    instead of rebuilding them from nothing.
+    """
+
+    __tablename__ = "pruned_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    quarantined: Mapped[int] = mapped_column(BigInteger)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)

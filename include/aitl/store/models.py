@@ -23,6 +23,7 @@ from aitl.store.base import Base, Id, Name, UTCDateTime
 from aitl.store.intake import Event as Event
 from aitl.store.intake import IngestedFile as IngestedFile
 from aitl.store.intake import LateArrival as LateArrival
+from aitl.store.intake import PrunedHour as PrunedHour
 from aitl.store.intake import Quarantine as Quarantine
 
 SEGMENT_COLUMNS = (
