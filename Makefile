@@ -46,6 +46,7 @@ bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/decisions.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/settings.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/findings.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/storage.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/anomalies.py
 
 clean:
