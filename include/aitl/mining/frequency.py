@@ -262,10 +262,11 @@ def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float
 
 
 def extract_frequency(counts: pd.DataFrame, min_frequency: int, alpha: float) -> list[FoundPattern]:
-    """Frequency patterns of a window on their own: false discovery rate controlled over their tests only.
+    """Frequency patterns of a window, the false discovery rate controlled over their tests alone.
 
-    The cycles put these tests into one family with the run's other tests
-    (``aitl.mining.discovery``); ``aitl analyze patterns`` uses this.
+    That is the hourly cycle's family. The daily cycle and ``aitl analyze
+    patterns`` put the same tests (``frequency_tests``) into one family with
+    their correlation (and user) tests, then call ``concentrations``.
     """
     tests = frequency_tests(counts, min_frequency)
     p_values = [p for signal in tests for p in signal.p_values()]
