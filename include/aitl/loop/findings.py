@@ -187,10 +187,8 @@ def trend_findings(trends: list[PerformanceTrend], alpha: float) -> list[dict[st
     Confidence is ``1 - q``.
     """
     tested = [t for t in trends if t.p_value is not None]
-    q_of = dict(zip((id(t) for t in tested), q_values([t.p_value for t in tested], alpha), strict=True))
     found = []
-    for t in tested:
-        q = q_of[id(t)]
+    for t, q in zip(tested, q_values([t.p_value for t in tested], alpha), strict=True):
         if t.direction != "declining" or q >= alpha:
             continue
         metric = performance.METRIC_BY_NAME[t.metric]

@@ -172,6 +172,9 @@ def extract_patterns(session: Session, window: Window, settings: Settings) -> St
     return StageResult(summary, stop=None if rows else "no signal reached min_frequency")
 
 
+HOURS_A_DAY = 24  # hourly runs a day: how many ways an hourly finding's alpha is split
+
+
 def generate_insights(session: Session, window: Window, settings: Settings) -> StageResult:
     """File the hour's root causes that are strong or confirmed; a cause seen before updates its insight.
 
@@ -199,9 +202,6 @@ def generate_insights(session: Session, window: Window, settings: Settings) -> S
         "titles": [f["title"] for f in filed[:5]],  # largest excess first
     }
     return StageResult(summary, stop=None if observed else "no significant pattern")
-
-
-HOURS_A_DAY = 24
 
 
 def _recently_found(session: Session, window: Window, alpha: float) -> set[str]:

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select
 
 from aitl.config import Settings
+from aitl.loop.planning import STATUSES
 from aitl.pipeline.runner import run_cycle, run_hours, run_stage
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
@@ -39,8 +40,8 @@ from aitl.window import HOUR, Window
 DAY = timedelta(days=1)
 # The daily cycle needs two days of history before it scores anomalies.
 HISTORY = timedelta(days=2)
-# Improvement statuses that mean it reached the platform: launched or applied.
-LAUNCHED = ("running", "applied", "promoted", "kept", "rolled_back", "inconclusive", "stopped_srm", "stopped")
+# Improvement statuses that mean it reached the platform: every one past planning and review.
+LAUNCHED = tuple(s for s in STATUSES if s not in ("planned", "proposed", "deferred", "rejected"))
 
 
 def _store(work: Path) -> Settings:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from aitl.store.intake import Event, LateArrival, PrunedHour, Quarantine
@@ -58,12 +58,9 @@ def prune(session: Session, hours: list[datetime], now: datetime) -> dict[str, A
     """Delete the hours' events and quarantine rows, and record them as pruned."""
     rows = []
     for hour in hours:
-        span = (Event.ts >= hour) & (Event.ts < hour + HOUR)
-        events = session.scalar(select(func.count()).select_from(Event).where(span)) or 0
-        session.execute(delete(Event).where(span))
+        events = session.execute(delete(Event).where(Event.ts >= hour, Event.ts < hour + HOUR)).rowcount
         quarantined = or_(Quarantine.window_start == hour, Quarantine.event_hour == hour)
-        refused = session.scalar(select(func.count()).select_from(Quarantine).where(quarantined)) or 0
-        session.execute(delete(Quarantine).where(quarantined))
+        refused = session.execute(delete(Quarantine).where(quarantined)).rowcount
         rows.append({"hour": hour, "events": events, "quarantined": refused, "pruned_at": now})
     insert_ignore(session, PrunedHour.__table__, rows)
     return {
