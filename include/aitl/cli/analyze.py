@@ -97,7 +97,7 @@ def patterns(path: Path, min_frequency: int = 5) -> dict[str, Any]:
         ),
     ]
     q_frequency, q_pairs = family_q_values(
-        [[p for signal in frequency_tests for p in signal.p_values()], [c.p_value for c in pair_tests]], alpha
+        [frequency.p_values(frequency_tests), [c.p_value for c in pair_tests]], alpha
     )
     strong = correlations.strong(pair_tests, q_pairs, threshold, alpha)
     return {

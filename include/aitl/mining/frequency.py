@@ -213,8 +213,13 @@ def _window_wide(kind: str, signal: str, count: int, events: int) -> FoundPatter
     )
 
 
+def p_values(tests: list[SignalTests]) -> list[float]:
+    """Every p-value of the signals' tests, in the order ``concentrations`` reads their q-values."""
+    return [p for signal in tests for p in signal.p_values()]
+
+
 def concentrations(tests: list[SignalTests], q_values: list[float], alpha: float) -> list[FoundPattern]:
-    """The patterns of a window given the q-values of its tests (in ``p_values`` order).
+    """The patterns of a window given the q-values of its tests (in ``p_values(tests)`` order).
 
     Every signal's window-wide pattern, and each segment whose concentration
     is significant (q < alpha) or that is a root cause
@@ -269,5 +274,4 @@ def extract_frequency(counts: pd.DataFrame, min_frequency: int, alpha: float) ->
     their correlation (and user) tests, then call ``concentrations``.
     """
     tests = frequency_tests(counts, min_frequency)
-    p_values = [p for signal in tests for p in signal.p_values()]
-    return concentrations(tests, q_values(p_values, alpha), alpha)
+    return concentrations(tests, q_values(p_values(tests), alpha), alpha)

@@ -251,7 +251,7 @@ def extract_patterns(session: Session, day: Window, settings: Settings) -> Stage
     ]
     q_frequency, q_pairs, q_users = family_q_values(
         [
-            [p for signal in frequency_tests for p in signal.p_values()],
+            frequency.p_values(frequency_tests),
             [c.p_value for c in pair_tests],
             [u.p_value for u in user_tests],
         ],
