@@ -21,9 +21,11 @@ demo: $(STAMP)
 
 # This package in a local Airflow until Ctrl-C: api-server (UI, http://localhost:8080), scheduler,
 # dag-processor and triggerer, everything in .airflow/. Options: make airflow AIRFLOW_ARGS="--port 8081"
-# (--home DIR, --host, --port; --home .demo opens what `make demo` ran).
+# (--home DIR, --host, --port; --home .demo opens what `make demo` ran). EXECUTOR=celery: Redis, two
+# Celery workers and PostgreSQL (Debian's redis-server and postgresql; AIRFLOW_ARGS="--workers 3").
+EXECUTOR ?= local
 airflow: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/airflow_local.py $(AIRFLOW_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/airflow_local.py --executor $(EXECUTOR) $(AIRFLOW_ARGS)
 
 test: lint
 	PATH=$(CURDIR)/$(BIN):$$PATH scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
