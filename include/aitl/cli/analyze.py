@@ -2,23 +2,21 @@
 
 Each function reads one file and returns plain data; a bad file raises one
 ``ValueError`` naming the file, the line and the column or field.
+
+Each imports what its analysis needs when it runs: ``aitl analyze sequences``
+loads the sequence miner and numpy, not pandas, SciPy or the store.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from aitl.config import AITL_CONFIG
-from aitl.ingest.contract import ContractError, decode
-from aitl.mining import correlations, frequency, sequences
-from aitl.mining.frequency import signal_counts
-from aitl.mining.rollups import rollup_frame
-from aitl.stats import messy, timeseries
-from aitl.stats.multiple import family_q_values
+    from aitl.stats import messy
 
 # What ``aitl analyze anomalies`` writes, one row per distinct input timestamp.
 ANOMALY_COLUMNS = ["timestamp", "value", "score", "is_anomaly", "episode"]
@@ -30,6 +28,8 @@ def _regular_series(path: Path, time_col: str, value_col: str) -> tuple[messy.Re
     Real exports are read as they come (``aitl.stats.messy``); only a file
     with fewer than ``messy.MIN_USABLE`` valid values is refused.
     """
+    from aitl.stats import messy
+
     reading = messy.read_series(path, time_col, value_col)
     try:
         regular = messy.regularise(reading.series)
@@ -47,6 +47,8 @@ def anomalies(path: Path, time_col: str, value_col: str, sensitivity: float) -> 
     anomaly episode's number on anomalous rows and empty elsewhere. Grid
     points filled for the analysis are not written.
     """
+    from aitl.stats import timeseries
+
     regular, note = _regular_series(path, time_col, value_col)
     flagged = regular.on_observed(timeseries.detect_anomalies(regular.grid, sensitivity))
     episode = flagged["episode"].astype("Int64").where(flagged["is_anomaly"])
@@ -55,6 +57,8 @@ def anomalies(path: Path, time_col: str, value_col: str, sensitivity: float) -> 
 
 def trend(path: Path, time_col: str, value_col: str, higher_is_better: bool) -> tuple[dict[str, Any], str]:
     """The series' trend (direction, slope, p-value, method), and what was done to the input."""
+    from aitl.stats import timeseries
+
     regular, note = _regular_series(path, time_col, value_col)
     result = timeseries.trend(regular.grid, higher_is_better=higher_is_better)
     kept = ("direction", "slope_per_day", "p_value", "method")
@@ -62,11 +66,17 @@ def trend(path: Path, time_col: str, value_col: str, higher_is_better: bool) -> 
 
 
 def sequences_of(path: Path, min_support: float, min_confidence: float) -> dict[str, Any]:
+    from aitl.mining import sequences
+
     return sequences.analyze_file(path, min_support=min_support, min_confidence=min_confidence)
 
 
 def read_events(path: Path) -> pd.DataFrame:
     """A JSONL file of feedback events, every line checked against the contract."""
+    import pandas as pd
+
+    from aitl.ingest.contract import ContractError, decode
+
     rows = []
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
@@ -83,6 +93,12 @@ def read_events(path: Path) -> pd.DataFrame:
 
 def patterns(path: Path, min_frequency: int = 5) -> dict[str, Any]:
     """Frequency patterns (root causes marked) and correlations: one false-discovery family, as daily."""
+    from aitl.config import AITL_CONFIG
+    from aitl.mining import correlations, frequency
+    from aitl.mining.frequency import signal_counts
+    from aitl.mining.rollups import rollup_frame
+    from aitl.stats.multiple import family_q_values
+
     events = read_events(path)
     threshold, alpha = AITL_CONFIG["correlation_threshold"], AITL_CONFIG["alpha"]
     rollups = rollup_frame(events).drop(columns=["hour"])

@@ -1,5 +1,10 @@
 """The ``aitl`` command: the library's stages and tools outside Airflow.
 
+Start-up: every command imports what it needs when it runs, not before, and
+``aitl analyze`` builds its own parser alone, so that a one-off analysis of a
+file loads neither SQLAlchemy, the store nor the other commands' modules
+(``python -X importtime -m aitl.cli analyze sequences ...`` shows what loads).
+
 A failure of the store (not migrated, read-only, full, unreachable) or of a
 file is one line saying what to do, exit status 1; ``aitl --verbose`` adds
 the traceback. Store URLs are only ever shown with their password masked.
@@ -13,19 +18,20 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from aitl.cli.common import UsageError, output, scenario, write_json
-from aitl.cli.control import add_experiment_parser
-from aitl.cli.evaluate import add_evaluate_parser
-from aitl.config import OVERRIDABLE_GATES, ConfigError, Settings
-from aitl.store.database import StoreError, check_schema, connect, masked_url, store_error
-from aitl.window import Window, parse_utc
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from aitl.config import Settings
+    from aitl.window import Window
 
 
 def _window(args: argparse.Namespace) -> Window:
+    from aitl.window import Window, parse_utc
+
     try:
         return Window(parse_utc(args.start), parse_utc(args.end))
     except ValueError as exc:
@@ -33,6 +39,8 @@ def _window(args: argparse.Namespace) -> Window:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from aitl.config import ConfigError, Settings
+
     try:
         settings = Settings.from_env(
             store_url=getattr(args, "store", None),
@@ -49,12 +57,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _store(settings: Settings) -> Engine:
     """The store's engine, once its schema is known to be this version's (else: run aitl db upgrade)."""
+    from aitl.store.database import check_schema, connect
+
     check_schema(settings.store_url)
     return connect(settings.store_url)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from aitl.store import upgrade
+    from aitl.store.database import masked_url, store_error
 
     settings = _settings(args)
     try:
@@ -67,6 +80,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from aitl.sim.simulate import simulate
+    from aitl.store.database import check_schema
 
     settings = _settings(args)
     if settings.landing_dir is None:
@@ -89,6 +103,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from aitl.pipeline.runner import run_hours
+    from aitl.store.database import check_schema
 
     stages = tuple(args.stages.split(",")) if args.stages else None
     window, settings = _window(args), _settings(args)
@@ -192,6 +207,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_improvements(args: argparse.Namespace) -> int:
     from aitl.cli import listing
     from aitl.store import transaction
+    from aitl.store.database import masked_url
 
     settings = _settings(args)
     try:
@@ -297,11 +313,34 @@ def _version() -> str:
         return "unknown (not installed: run from source)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The ``aitl`` parser with its global options, and the action its commands are added to."""
     parser = argparse.ArgumentParser(prog="aitl", description=__doc__)
     parser.add_argument("--version", action="version", version=f"aitl {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="on a failure, print its traceback too")
-    commands = parser.add_subparsers(dest="command", required=True)
+    return parser, parser.add_subparsers(dest="command", required=True)
+
+
+def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for this command line: ``aitl analyze ...`` alone, or every command.
+
+    The analyses of a file are one-off runs where start-up is most of the time;
+    their parser needs none of the other commands' modules.
+    """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command != "analyze":
+        return build_parser()
+    parser, commands = _root_parser()
+    _add_analyze_parser(commands)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from aitl.cli.control import add_experiment_parser
+    from aitl.cli.evaluate import add_evaluate_parser
+    from aitl.config import OVERRIDABLE_GATES
+
+    parser, commands = _root_parser()
 
     def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--store", help="SQLAlchemy URL of the AITL store (default: AITL_STORE_URL)")
@@ -340,47 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_report)
 
-    analyze = commands.add_parser("analyze", help="run an analysis on a file (notebooks, investigations)")
-    kinds = analyze.add_subparsers(dest="what", required=True)
-    for name, text in (
-        ("anomalies", "flag anomalous points of a series (CSV)"),
-        ("trend", "trend of a series"),
-    ):
-        series = kinds.add_parser(name, help=text)
-        series.add_argument(
-            "--input",
-            required=True,
-            help="CSV with a time and a value column, as exported: rows in any order, duplicate "
-            "timestamps (averaged), gaps and uneven intervals are put on a regular grid (one line on stderr)",
-        )
-        series.add_argument("--time-col", default="timestamp")
-        series.add_argument("--value-col", default="value")
-        series.add_argument("--output", help="file to write (default: standard output)")
-        series.set_defaults(func=cmd_analyze)
-    kinds.choices["anomalies"].add_argument(
-        "--sensitivity",
-        type=float,
-        default=0.95,
-        help="1 - the false discovery rate of anomalous points; a clean series has no episode "
-        "with probability about sensitivity",
-    )
-    kinds.choices["trend"].add_argument(
-        "--lower-is-better",
-        dest="higher_is_better",
-        action="store_false",
-        help="the metric improves when it falls (durations, error rates)",
-    )
-    seqs = kinds.add_parser("sequences", help="frequent sequences and rules of sessions (one per line)")
-    seqs.add_argument("--input", required=True)
-    seqs.add_argument("--min-support", type=float, default=0.1)
-    seqs.add_argument("--min-confidence", type=float, default=0.7)
-    seqs.add_argument("--output")
-    seqs.set_defaults(func=cmd_analyze)
-    pats = kinds.add_parser("patterns", help="frequency and correlation patterns of events (JSONL)")
-    pats.add_argument("--input", required=True)
-    pats.add_argument("--min-frequency", type=int, default=5)
-    pats.add_argument("--output")
-    pats.set_defaults(func=cmd_analyze)
+    _add_analyze_parser(commands)
 
     add_evaluate_parser(commands)
 
@@ -436,22 +435,85 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_analyze_parser(commands: argparse._SubParsersAction) -> None:
+    """``aitl analyze anomalies|trend|sequences|patterns``: the analyses of a file."""
+    analyze = commands.add_parser("analyze", help="run an analysis on a file (notebooks, investigations)")
+    kinds = analyze.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("anomalies", "flag anomalous points of a series (CSV)"),
+        ("trend", "trend of a series"),
+    ):
+        series = kinds.add_parser(name, help=text)
+        series.add_argument(
+            "--input",
+            required=True,
+            help="CSV with a time and a value column, as exported: rows in any order, duplicate "
+            "timestamps (averaged), gaps and uneven intervals are put on a regular grid (one line on stderr)",
+        )
+        series.add_argument("--time-col", default="timestamp")
+        series.add_argument("--value-col", default="value")
+        series.add_argument("--output", help="file to write (default: standard output)")
+        series.set_defaults(func=cmd_analyze)
+    kinds.choices["anomalies"].add_argument(
+        "--sensitivity",
+        type=float,
+        default=0.95,
+        help="1 - the false discovery rate of anomalous points; a clean series has no episode "
+        "with probability about sensitivity",
+    )
+    kinds.choices["trend"].add_argument(
+        "--lower-is-better",
+        dest="higher_is_better",
+        action="store_false",
+        help="the metric improves when it falls (durations, error rates)",
+    )
+    seqs = kinds.add_parser("sequences", help="frequent sequences and rules of sessions (one per line)")
+    seqs.add_argument("--input", required=True)
+    seqs.add_argument("--min-support", type=float, default=0.1)
+    seqs.add_argument("--min-confidence", type=float, default=0.7)
+    seqs.add_argument("--output")
+    seqs.set_defaults(func=cmd_analyze)
+    pats = kinds.add_parser("patterns", help="frequency and correlation patterns of events (JSONL)")
+    pats.add_argument("--input", required=True)
+    pats.add_argument("--min-frequency", type=int, default=5)
+    pats.add_argument("--output")
+    pats.set_defaults(func=cmd_analyze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parser_for(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         return args.func(args)
     except UsageError as exc:
         print(f"aitl {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (StoreError, SQLAlchemyError, OSError) as exc:
+    except Exception as exc:
+        if not _reported(exc):
+            raise
         if args.verbose:
             traceback.print_exc()
         print(f"aitl {args.command}: {_failure(args, exc)}", file=sys.stderr)
         return 1
 
 
+def _reported(error: Exception) -> bool:
+    """Whether ``error`` is a failure of the store, another database or a file (one line, status 1).
+
+    SQLAlchemy is imported here, on a failure, since many commands never load it.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aitl.store.database import StoreError
+
+    return isinstance(error, (StoreError, SQLAlchemyError, OSError))
+
+
 def _failure(args: argparse.Namespace, error: Exception) -> str:
     """The one line for a failure of the store, another database or a file, with what to do."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aitl.store.database import StoreError, store_error
+
     if isinstance(error, StoreError):
         return str(error)
     if isinstance(error, SQLAlchemyError):
