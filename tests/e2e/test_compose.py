@@ -2,21 +2,25 @@
 
 No Docker engine runs in CI, so nothing here starts a container. The file is
 parsed and held against what the repository itself defines: the Airflow pin,
-the Python version, the paths it mounts, the database init script, and the
-store connection as the DAG's own code reads it.
+the Python version, the paths it mounts, the database init script, the store
+connection as the DAG's own code reads it, and the official image's Celery
+layout (Redis, workers, an optional Flower) against the pinned Celery provider.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import shlex
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +34,12 @@ COMMANDS = {
     "airflow-scheduler": ["scheduler"],
     "airflow-dag-processor": ["dag-processor"],
     "airflow-triggerer": ["triggerer"],
+    "airflow-worker": ["celery", "worker"],
+    "flower": ["celery", "flower"],
 }
 AIRFLOW_SERVICES = {"airflow-init", *COMMANDS}
 LONG_RUNNING = set(COMMANDS)
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"  # what `celery --app` pings
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +111,7 @@ def airflow_config_default(section: str, option: str) -> str:
 
 
 def test_services_and_their_airflow_subcommands(services):
-    assert set(services) == {"postgres", *AIRFLOW_SERVICES}
+    assert set(services) == {"postgres", "redis", *AIRFLOW_SERVICES}
     for name, expected in COMMANDS.items():
         assert command(services[name]) == expected, name
     init = command(services["airflow-init"])
@@ -240,6 +247,8 @@ def test_dag_reads_the_store_connection_as_the_same_url(services, monkeypatch):
 def test_airflow_services_wait_for_postgres_and_the_init(services):
     for name in AIRFLOW_SERVICES:
         assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
+    for name in LONG_RUNNING:
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}, name
     assert set(services["airflow-init"]["depends_on"]) == {"postgres"}
     assert services["airflow-init"].get("restart", "no") == "no"
     for name in LONG_RUNNING:
@@ -255,7 +264,7 @@ def test_components_find_and_trust_each_other(services):
     shared = None
     for name in AIRFLOW_SERVICES:
         variables = env(services[name])
-        assert variables["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert variables["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert variables["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
         assert (
             variables["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -272,10 +281,8 @@ def test_components_find_and_trust_each_other(services):
             assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), value
         shared = shared or secrets
         assert secrets == shared, name
-    # The scheduler runs the tasks (LocalExecutor), and they report to the api-server.
-    assert services["airflow-scheduler"]["depends_on"]["airflow-apiserver"] == {
-        "condition": "service_healthy"
-    }
+    # The workers run the tasks, and they report to the api-server.
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}
 
 
 def test_auth_manager_is_importable_in_this_airflow(services):
@@ -283,3 +290,80 @@ def test_auth_manager_is_importable_in_this_airflow(services):
     module, _, cls = auth_manager.rpartition(".")
     assert importlib.util.find_spec(module) is not None, module
     assert f"class {cls}" in Path(importlib.util.find_spec(module).origin).read_text()
+
+
+def test_redis_is_the_celery_broker_on_the_compose_network(services):
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert redis["restart"] == "always"
+    assert "ports" not in redis  # reached on the compose network only
+    for name in AIRFLOW_SERVICES:
+        broker = urlsplit(env(services[name])["AIRFLOW__CELERY__BROKER_URL"])
+        assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379), name
+        assert [str(port) for port in redis["expose"]] == [str(broker.port)]
+
+
+def test_celery_results_go_to_the_metadata_db_through_psycopg2(services):
+    """FACTS: a bare ``db+postgresql://`` makes SQLAlchemy 2.1 pick psycopg 3, which is not installed."""
+    for name in AIRFLOW_SERVICES:
+        variables = env(services[name])
+        backend = variables["AIRFLOW__CELERY__RESULT_BACKEND"]
+        assert backend.startswith("db+"), backend
+        assert make_url(backend.removeprefix("db+")) == make_url(
+            variables["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        )
+        assert make_url(backend.removeprefix("db+")).drivername == "postgresql+psycopg2"
+
+
+def test_workers_run_the_tasks_and_report_healthy(services):
+    worker = services["airflow-worker"]
+    assert worker["deploy"]["replicas"] >= 2  # more: docker compose up --scale airflow-worker=N
+    assert int(env(worker)["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) >= 1
+    assert env(worker)["DUMB_INIT_SETSID"] == "0"  # the official image's warm shutdown
+    probe = worker["healthcheck"]["test"]
+    assert probe[0] == "CMD-SHELL"
+    assert shlex.split(probe[1]) == [
+        "celery",
+        "--app",
+        CELERY_APP,
+        "inspect",
+        "ping",
+        "-d",
+        "celery@$${HOSTNAME}",
+    ]
+    # The app the probe names exists in the pinned provider.
+    module, _, attribute = CELERY_APP.rpartition(".")
+    assert hasattr(importlib.import_module(module), attribute)
+
+
+def test_flower_is_optional_and_local(services):
+    flower = services["flower"]
+    assert flower["profiles"] == ["flower"]  # docker compose --profile flower up
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]  # no login by default: this machine only
+    assert "5555" in " ".join(flower["healthcheck"]["test"])
+    for name, service in services.items():
+        if name != "flower":
+            assert "profiles" not in service, name  # everything else starts by default
+
+
+def test_celery_subcommands_exist_in_the_pinned_provider():
+    from airflow.providers.celery.cli.definition import CELERY_COMMANDS
+
+    names = {cli.name for cli in CELERY_COMMANDS}
+    assert {"worker", "flower"} <= names
+    for name, expected in COMMANDS.items():
+        if expected[0] == "celery":
+            assert expected[1] in names, name
+
+
+def test_the_celery_pins(services):
+    """FACTS: provider 3.26.0 imports what celery 5.7 removed; Airflow opens an async engine on PostgreSQL."""
+    requirements = (ROOT / "requirements.txt").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", requirements, re.M))
+    assert pins["apache-airflow-providers-celery"] == "3.26.0"
+    assert Version(pins["celery"]) < Version("5.7")
+    assert {"redis", "asyncpg"} <= set(pins)
+    constraints = (ROOT / "constraints.txt").read_text()
+    for name in ("apache-airflow-providers-celery", "celery", "redis", "asyncpg"):
+        assert f"\n{name}=={pins[name]}\n" in constraints, name
