@@ -56,7 +56,11 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         started = time.perf_counter()  # migrating an empty store is not ingest
         summary = run_stage("collect", window, settings).summary
     else:
-        summary = {name: run_stage(name, window, settings).stop for name in list(stages_of("hourly"))[1:]}
+        summary = {}
+        for name in list(stages_of("hourly"))[1:]:
+            begun = time.perf_counter()
+            stop = run_stage(name, window, settings).stop
+            summary[name] = {"stop": stop, "s": round(time.perf_counter() - begun, 3)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"summary": summary, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
 

@@ -9,6 +9,11 @@ the run is still a success. Each task returns a small summary (XCom) and writes
 the same numbers to `pipeline_runs`. Rerunning or backfilling an hour replaces
 that hour's results.
 
+**Shards**: `collect` and `summarize` run once per shard of the hour (mapped
+tasks, over what `shards` returns: the `shards` param, else the threshold, default 1);
+`normalize` merges the shards' summaries. Several workers (CeleryExecutor) then
+share one busy hour.
+
 **Manual runs** (params): `hours` or `window_start`/`window_end` run the cycle for
 each hour of that window instead (each task loops over the hours); `thresholds`
 overrides AITL_CONFIG values for the run; `segment` plans only improvements
@@ -26,7 +31,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, stage_task
+from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, shards_task, stage_task
 from aitl_airflow.params import run_params
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
@@ -55,7 +60,9 @@ def aitl_feedback_hourly():
     def stage(name: str, **kwargs):
         return stage_task(name, "hourly", **kwargs)()
 
-    collect = stage("collect")
+    shards = shards_task()()
+    collect = stage_task("collect", "hourly").expand(shard=shards)
+    summarize = stage_task("summarize", "hourly").expand(shard=shards)
     normalize = stage("normalize", outlets=[HOURLY_ROLLUPS])
     extract = stage("extract_patterns")
     insights = stage("generate_insights")
@@ -65,7 +72,7 @@ def aitl_feedback_hourly():
 
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
 
-    collect >> normalize >> extract >> insights
+    collect >> summarize >> normalize >> extract >> insights
     [normalize, insights] >> plan >> implement
     [normalize, implement] >> verify
     [normalize, verify] >> publish

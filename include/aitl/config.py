@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aitl.durations import format_duration, parse_duration
+from aitl.shards import MAX_SHARDS, Shard
 
 AITL_CONFIG: dict[str, Any] = {
     "feedback_window": "1h",
@@ -49,6 +50,10 @@ AITL_CONFIG: dict[str, Any] = {
     # many days before a daily run's day are pruned once their hour is summarised
     # (aitl.store.retention); everything derived is kept.
     "retention_days": 30,
+    # Scale (not in the seed): the shards an hourly run splits its hour into,
+    # each collected and summarised by its own mapped task (aitl.shards); 1
+    # keeps one task per stage.
+    "shards": 1,
     # Manual control (not in the seed): nothing is launched or applied while on
     # (planned improvements are deferred, approvals refused); analysis, looks
     # and decisions go on. Also AITL_PAUSE_LAUNCHES for every run of a deployment.
@@ -128,6 +133,7 @@ class Thresholds:
     allowed_lateness: timedelta
     min_file_age_s: int
     retention_days: int
+    shards: int
     pause_launches: bool
 
     @classmethod
@@ -153,6 +159,8 @@ class Thresholds:
                     raise ConfigError(f"threshold {name!r}: {error}") from None
         if (days := values["retention_days"]) < 1:
             raise ConfigError(f"threshold 'retention_days' must be at least 1, got {days}")
+        if not 1 <= (shards := values["shards"]) <= MAX_SHARDS:
+            raise ConfigError(f"threshold 'shards' must be 1 to {MAX_SHARDS}, got {shards}")
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -197,6 +205,9 @@ class Settings:
     # What ingest keeps of free text (comments, error messages, quarantined
     # raw records): keep, hash or drop (AITL_PRIVACY; aitl.ingest.collector.Privacy).
     privacy: str = "keep"
+    # The one shard of the hour a sharded stage works on (a mapped task's);
+    # None: the whole hour. The shard count is the ``shards`` threshold.
+    shard: Shard | None = None
 
     @classmethod
     def from_env(

@@ -7,7 +7,8 @@ Standard library only: the DAG files import it at parse time.
 
 What runs is the seed's seven FeedbackPipeline stages (collect, normalize,
 extract_patterns, generate_insights, plan_actions, implement, verify), plus
-``publish`` in both cycles, plus ``analyze_performance``, ``prune`` and the
+``publish`` in both cycles, ``summarize`` (a sharded hour's partial summaries)
+in the hourly one, plus ``analyze_performance``, ``prune`` and the
 wait for the day's last hour in the daily cycle.
 """
 
@@ -29,6 +30,8 @@ class StageDoc:
     in_library: bool = True
     # The stage whose early stop ends this one; None: the stage before it.
     needs: str | None = None
+    # One task per shard of the hour when the run is sharded (aitl.shards).
+    sharded: bool = False
 
 
 HOURLY = (
@@ -36,13 +39,22 @@ HOURLY = (
         "collect",
         "Ingest the hour's events; quarantine what breaks the contract.",
         "ingest feedback events from the landing directory / source table; invalid records go to "
-        "`quarantine` with the reason.",
+        "`quarantine` with the reason. A sharded run (`shards`) maps it over the shards, each reading "
+        "its share of the landing files.",
+        sharded=True,
+    ),
+    StageDoc(
+        "summarize",
+        "A sharded run: each shard's partial summaries of its sessions.",
+        "a sharded run only: each shard summarises its share of the hour's sessions (by a hash of "
+        "`session_id`, so no session is split) into `summary_parts`.",
+        sharded=True,
     ),
     StageDoc(
         "normalize",
         "Replace the hour's rollups and summaries.",
-        "hourly rollups of sufficient statistics per segment (`hourly_rollups`); updates the "
-        "`aitl_hourly_rollups` asset.",
+        "hourly rollups of sufficient statistics per segment (`hourly_rollups`), merged from the "
+        "shards' parts when sharded; updates the `aitl_hourly_rollups` asset.",
     ),
     StageDoc(
         "extract_patterns",

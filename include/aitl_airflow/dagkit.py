@@ -43,7 +43,20 @@ def stage_task(stage: str, level: str, **task_kwargs: Any):
         return run(stage, context, level)
 
     run_stage.__doc__ = stage_doc(level, stage).summary
-    return task(task_id=stage, **task_kwargs)(run_stage)
+    # doc_md too: a mapped task shows no docstring.
+    return task(task_id=stage, doc_md=run_stage.__doc__, **task_kwargs)(run_stage)
+
+
+def shards_task(**task_kwargs: Any):
+    """A task (id ``shards``) returning the shards the hour is split into: what sharded stages map over."""
+
+    def shards(**context: Any) -> list[dict[str, int]]:
+        from aitl_airflow.tasks import shard_plan
+
+        return shard_plan(context)
+
+    shards.__doc__ = "The hour's shards (the shards param, else the threshold): what sharded stages map over."
+    return task(task_id="shards", doc_md=shards.__doc__, **task_kwargs)(shards)
 
 
 class WaitUntil(DateTimeSensorAsync):

@@ -1,7 +1,7 @@
 """The run params of the cycle DAGs: what a manual (ad-hoc) run may set, as JSON schema.
 
 Imported at parse time, so it imports nothing but the Task SDK and the
-library's standard-library-only kernel (``aitl.config``, ``aitl.durations``):
+library's standard-library-only kernel (``aitl.config``, ``aitl.durations``, ``aitl.shards``):
 the thresholds' schema is generated from ``AITL_CONFIG``.
 """
 
@@ -13,6 +13,7 @@ from airflow.sdk import Param
 
 from aitl.config import AITL_CONFIG, SEGMENT_FILTER_KEYS
 from aitl.durations import DURATION_PATTERN
+from aitl.shards import MAX_SHARDS
 
 # The role that may trigger the review DAG (its ``access_control``), with an auth
 # manager that has roles (FAB, Keycloak): docs/operations.md.
@@ -84,6 +85,23 @@ def run_params(level: str = "hourly") -> dict[str, Param]:
                 + ("" if level == "hourly" else " (a multiple of 24)")
                 + ". Not with window_start / window_end."
             ),
+        ),
+        **(
+            {
+                "shards": Param(
+                    None,
+                    type=["null", "integer"],
+                    minimum=1,
+                    maximum=MAX_SHARDS,
+                    description=(
+                        "Split the hour into this many shards, each collected and summarised by its own "
+                        "mapped task (several workers share a busy hour); null: the shards threshold "
+                        "(default 1)."
+                    ),
+                )
+            }
+            if level == "hourly"
+            else {}
         ),
         "thresholds": Param(
             {},

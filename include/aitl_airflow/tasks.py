@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ from aitl.pipeline.runner import run_stage
 from aitl.pipeline.stage import StageResult
 from aitl.publish.outbox import publish
 from aitl.publish.sinks import sink_from_url
+from aitl.shards import Shard, shard_list
 from aitl.store.database import StoreSchemaError, check_schema, connect, store_error, transaction
 from aitl.window import Window, parse_utc
 from aitl_airflow.connections import sink_url, store_url
@@ -101,9 +103,9 @@ def check_conf(context: dict[str, Any]) -> None:
         )
 
 
-# Params that override a threshold of the same name for one run (the daily
-# DAG's shortcuts for two thresholds of the ``thresholds`` param).
-THRESHOLD_PARAMS = ("window_days", "sensitivity")
+# Params that override a threshold of the same name for one run (shortcuts
+# for thresholds of the ``thresholds`` param: the daily DAG's two, the hourly one's).
+THRESHOLD_PARAMS = ("window_days", "sensitivity", "shards")
 
 
 def threshold_overrides(params: dict[str, Any], conf: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -237,6 +239,8 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     """
     check_conf(context)
     settings = settings_of(context)
+    if context.get("shard") is not None:  # a mapped task's shard of the hour
+        settings = dataclasses.replace(settings, shard=_shard_of(context["shard"], settings))
     window = window_of(context, level)
     override = override_window(context.get("params") or {}, window, level)
     with store_failures(settings.store_url):
@@ -249,6 +253,29 @@ def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str,
     if result.stop:
         raise AirflowSkipException(f"{stage}: {result.stop}")
     return _json_safe(result.summary)
+
+
+def shard_plan(context: dict[str, Any]) -> list[dict[str, int]]:
+    """The shards of the run's hour (``shards`` param, else the threshold): what sharded stages map over."""
+    check_conf(context)
+    return shard_list(settings_of(context).thresholds.shards)
+
+
+def _shard_of(argument: dict[str, int], settings: Settings) -> Shard:
+    """The mapped task's shard, which must be one of the count this run's settings say."""
+    shard = Shard(argument["index"], argument["count"])
+    if shard.count != settings.thresholds.shards:
+        raise AirflowFailException(
+            f"shard {shard.index} of {shard.count}, but this run's shards are {settings.thresholds.shards}"
+        )
+    return shard
+
+
+def _continuing(upstream: Any) -> set[str]:
+    """The units (window starts) that continue after the upstream task: every shard's, when mapped."""
+    results = upstream if isinstance(upstream, list) else [upstream or {}]
+    going = [{u["window_start"] for u in r.get("units", []) if u["stop"] is None} for r in results if r]
+    return set.intersection(*going) if going else set()
 
 
 def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
@@ -279,8 +306,7 @@ def run_units(
     previous = needed(level, stage)
     going: set[str] | None = None
     if previous is not None:
-        upstream = context["ti"].xcom_pull(task_ids=previous) or {}
-        going = {u["window_start"] for u in upstream.get("units", []) if u["stop"] is None}
+        going = _continuing(context["ti"].xcom_pull(task_ids=previous))
     units: list[dict[str, Any]] = []
     totals: dict[str, int] = {}
     for unit in units_of(window, level):

@@ -64,7 +64,9 @@ def test_hourly_dag_owns_the_hour_that_just_closed(dagbag):
     assert interval.start == pendulum.datetime(2026, 11, 20, 4, tz="UTC")
     assert interval.end == pendulum.datetime(2026, 11, 20, 5, tz="UTC")
     assert [t.task_id for t in dag.topological_sort()] == [
+        "shards",
         "collect",
+        "summarize",
         "normalize",
         "extract_patterns",
         "generate_insights",
@@ -74,6 +76,19 @@ def test_hourly_dag_owns_the_hour_that_just_closed(dagbag):
         "publish",
     ]
     assert [o.uri for o in dag.get_task("normalize").outlets] == ["aitl://store/hourly_rollups"]
+
+
+def test_sharded_stages_are_mapped_over_the_hours_shards(dagbag):
+    """collect and summarize run once per shard (what the shards task returns), normalize once."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    dag = dagbag.dags["aitl_feedback_hourly"]
+    for stage in stages("hourly"):
+        task = dag.get_task(stage.name)
+        assert isinstance(task, MappedOperator) is stage.sharded, stage.name
+        if stage.sharded:
+            assert "shards" in task.upstream_task_ids
+    assert {s.name for s in stages("hourly") if s.sharded} == {"collect", "summarize"}
 
 
 PARSE_PROBE = textwrap.dedent(
@@ -95,7 +110,7 @@ PARSE_PROBE = textwrap.dedent(
     assert not bag.import_errors, bag.import_errors
     # The kernel (standard library only) is allowed: the params' schema comes from AITL_CONFIG
     # and its durations, the stage docs from aitl.cycles. make lint keeps the kernel stdlib-only.
-    allowed = {"aitl", "aitl.config", "aitl.cycles", "aitl.durations"}
+    allowed = {"aitl", "aitl.config", "aitl.cycles", "aitl.durations", "aitl.shards"}
     heavy = sorted(
         m
         for m in sys.modules

@@ -462,7 +462,9 @@ def test_the_latest_data_is_the_later_of_rollups_and_events(sqlite_url):
         assert latest_data(session) is None
         session.execute(HourlyRollup.__table__.insert(), rollups(OLD))
         event = validate(factories.event(OLD.end + timedelta(hours=2, minutes=30)))
-        session.execute(Event.__table__.insert(), [{**event, "source": "test", "ingested_at": NOW}])
+        session.execute(
+            Event.__table__.insert(), [{**event, "source": "test", "ingested_at": NOW, "session_bucket": 0}]
+        )
     with transaction(connect(sqlite_url)) as session:
         assert latest_data(session) == OLD.end + timedelta(hours=3)
 

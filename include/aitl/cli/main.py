@@ -87,6 +87,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError("--landing: no landing directory (set it or AITL_LANDING_DIR)")
     if args.rate <= 0:
         raise UsageError(f"--rate: must be positive, got {args.rate}")
+    if args.files < 1:
+        raise UsageError(f"--files: must be at least 1, got {args.files}")
     if not args.no_registry:
         check_schema(settings.store_url)
     report = simulate(
@@ -96,6 +98,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         store_url=None if args.no_registry else settings.store_url,
         scenario=scenario(args.scenario),
+        files=args.files,
     )
     print(json.dumps(report.as_dict(), sort_keys=True))
     return 0
@@ -364,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", help="preset (null: every planted effect off) or JSON file overriding the ground truth"
     )
     sim.add_argument("--no-registry", action="store_true", help="do not read or publish prompts")
+    sim.add_argument("--files", type=int, default=1, help="files per hour, lines dealt over them (default 1)")
     sim.set_defaults(func=cmd_simulate)
 
     run = with_window(with_store(commands.add_parser("run", help="run the hourly cycle per hour")))

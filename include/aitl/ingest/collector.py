@@ -32,6 +32,7 @@ from aitl.config import PRIVACY_MODES
 from aitl.ids import record_key
 from aitl.ingest.contract import ContractError
 from aitl.ingest.readers import RawRecord
+from aitl.shards import session_bucket
 from aitl.store.locks import advisory_lock
 from aitl.store.models import Event, LateArrival, Quarantine
 from aitl.store.writes import insert_ignore
@@ -166,6 +167,7 @@ class Collector:
         """Queue a valid row for insertion (the caller has counted it as read)."""
         row["source"] = source
         row["ingested_at"] = self.ingested_at
+        row["session_bucket"] = session_bucket(row["session_id"])
         self.rows[row["event_id"]] = row if self.privacy.mode == "keep" else self.privacy.row(row)
         if len(self.rows) >= self.batch_size:
             self.flush()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from aitl.ids import stable_id
 from aitl.ingest.collector import Collector, paused_gc
 from aitl.ingest.readers import HASH_CHUNK, TRUNCATED, Progress, read_file, scan_landing
+from aitl.shards import WHOLE, Shard
 from aitl.store.locks import advisory_lock
 from aitl.store.models import IngestedFile, Quarantine
 from aitl.store.writes import replace
@@ -64,12 +65,18 @@ def collect_landing(
     *,
     min_file_age_s: float,
     now: datetime,
+    shard: Shard = WHOLE,
 ) -> dict[str, str]:
-    """Feed the new and changed files of the hours' folders to ``collector``; return what was skipped."""
+    """Feed the new and changed files of the hours' folders to ``collector``; return what was skipped.
+
+    A shard of a sharded run reads only the files it holds (``Shard.holds_file``).
+    """
     scan = scan_landing(landing, iter(hours), min_file_age_s, now)
     table = IngestedFile.__table__
     for path in scan.files:
         relative = path.relative_to(landing).as_posix()
+        if not shard.holds_file(relative):
+            continue
         key = stable_id("landing", relative)
         # Runs of neighbouring hours read the same folders: one reads a file at
         # a time. Files come in one global order (folder, then name), so these
@@ -102,4 +109,4 @@ def collect_landing(
             "read_at": now,
         }
         replace(session, table, table.c.path_key == key, [row])
-    return scan.skipped
+    return {path: reason for path, reason in scan.skipped.items() if shard.holds_file(path)}

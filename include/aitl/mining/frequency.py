@@ -25,6 +25,7 @@ from scipy.stats import binomtest
 
 from aitl.mining.pattern import PatternRow
 from aitl.mining.root_cause import RATIO_TEST, Lattice, NodeTest, root_causes, sub_segments
+from aitl.shards import SESSION_GROUP
 from aitl.stats.multiple import q_values
 from aitl.store.models import PATTERN_SEGMENT
 from aitl.taxonomy import classify_error, classify_indicator, normalize_signal
@@ -112,14 +113,19 @@ def signal_counts(events: pd.DataFrame) -> pd.DataFrame:
 
     The size rows have ``signal_kind == "events"`` and an empty signal. This is
     what normalization stores (``hourly_signals``): additive, so any window's
-    frequencies are sums, with no raw event read again.
+    frequencies are sums, with no raw event read again. Events with a
+    ``session_group`` column are counted per group too (normalization's
+    partial summaries: ``aitl.mining.summaries``).
     """
-    columns = ["hour", "agent_tier", *PATTERN_SEGMENT, "signal_kind", "signal", "count"]
+    grouped = [SESSION_GROUP] if SESSION_GROUP in events.columns else []
+    columns = ["hour", "agent_tier", *PATTERN_SEGMENT, *grouped, "signal_kind", "signal", "count"]
     if events.empty:
         return pd.DataFrame(columns=columns)
     keys = segment_frame(events).assign(
         hour=events["ts"].dt.floor("h").to_numpy(), agent_tier=events["agent_tier"].fillna("").to_numpy()
     )
+    for name in grouped:
+        keys[name] = events[name].to_numpy()
     sizes = keys.value_counts().rename("count").reset_index().assign(signal_kind=SIZE_KIND, signal="")
     signals = signal_table(events)
     hits = signals.join(keys, on="position").drop(columns="position")

@@ -1,6 +1,7 @@
 """Normalization: everything later analyses need, as additive hourly summaries.
 
-From one read of an hour's events, four tables are (re)written:
+From an hour's events, four tables are (re)written (``aitl.mining.summaries``
+reads the events a session group at a time and writes the merged result):
 
 * ``hourly_rollups``: per segment (agent tier x task type x language x model x
   prompt version x experiment arm) counts, sums and sums of squares, never
@@ -23,13 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.orm import Session
 
-from aitl.mining.frequency import signal_counts
-from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
-from aitl.store.reads import events_frame
-from aitl.store.writes import replace
-from aitl.window import Window
+from aitl.shards import SESSION_GROUP
+from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup
 
 STAT_COLUMNS = tuple(
     c.name
@@ -64,6 +61,14 @@ EVENT_COLUMNS = (
 )
 
 
+def _grouped(events: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
+    """``[SESSION_GROUP]``, copied into ``frame``, when the events carry it (partial summaries); else []."""
+    if SESSION_GROUP not in events.columns:
+        return []
+    frame[SESSION_GROUP] = events[SESSION_GROUP].to_numpy()
+    return [SESSION_GROUP]
+
+
 def _list_len(values: pd.Series) -> np.ndarray:
     return np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=len(values))
 
@@ -72,6 +77,8 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
     """Aggregate events into one row per (hour, segment) with additive statistics."""
     if events.empty:
         return pd.DataFrame(columns=["hour", *SEGMENT_COLUMNS, *STAT_COLUMNS, "duration_hist"])
+    # Each row's statistics are sums over its events: per session group too
+    # when the events carry one (aitl.mining.summaries).
     frame = pd.DataFrame({"hour": events["ts"].dt.floor("h")})
     for name in SEGMENT_COLUMNS:
         filler = 0 if name == "prompt_version" else ""
@@ -113,7 +120,7 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
         cost_n=cost.notna().astype(int),
         cost_sum=cost.fillna(0.0).astype(float),
     )
-    keys = ["hour", *SEGMENT_COLUMNS]
+    keys = ["hour", *SEGMENT_COLUMNS, *_grouped(events, frame)]
     sums = frame.groupby(keys, sort=True)[list(STAT_COLUMNS)].sum()
     timed = frame.assign(duration_s=duration)[duration.notna().to_numpy()]
     hist = duration_histograms(timed, keys).reindex(sums.index)
@@ -165,9 +172,10 @@ def session_sequences(events: pd.DataFrame) -> pd.DataFrame:
             "t": tokens,
         }
     )
-    per_session = frame.groupby(["hour", "session"], sort=False)["t"].agg(" ".join)
-    counted = per_session.reset_index().groupby(["hour", "t"]).size().rename("sessions").reset_index()
-    return counted.rename(columns={"t": "sequence"})
+    grouped = _grouped(ordered, frame)
+    per_session = frame.groupby(["hour", "session", *grouped], sort=False)["t"].agg(" ".join)
+    counted = per_session.reset_index().groupby(["hour", "t", *grouped]).size().rename("sessions")
+    return counted.reset_index().rename(columns={"t": "sequence"})
 
 
 def user_frame(events: pd.DataFrame) -> pd.DataFrame:
@@ -197,27 +205,5 @@ def user_frame(events: pd.DataFrame) -> pd.DataFrame:
             "satisfaction_sum": satisfaction.fillna(0.0),
         }
     )
-    return frame.groupby(["hour", "user_id", "task_type"], as_index=False)[columns[3:]].sum()
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records = frame.to_dict("records")
-    for record in records:
-        record["hour"] = pd.Timestamp(record["hour"]).to_pydatetime()
-    return records
-
-
-def build_rollups(session: Session, window: Window) -> dict[str, int]:
-    """Replace every hourly summary of the window by ones computed from its events."""
-    events = events_frame(session, window, EVENT_COLUMNS)
-    written = {"events": len(events)}
-    for model, frame in (
-        (HourlyRollup, rollup_frame(events)),
-        (HourlySignal, signal_counts(events)),
-        (HourlySequence, session_sequences(events)),
-        (HourlyUser, user_frame(events)),
-    ):
-        table = model.__table__
-        in_window = (table.c.hour >= window.start) & (table.c.hour < window.end)
-        written[str(table.name)] = replace(session, table, in_window, _records(frame))
-    return written
+    keys = ["hour", "user_id", "task_type", *_grouped(events, frame)]
+    return frame.groupby(keys, as_index=False)[columns[3:]].sum()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aitl.config import Settings
@@ -21,12 +21,21 @@ from aitl.ingest.collector import Collector, Privacy, lateness_window
 from aitl.ingest.replay import replay
 from aitl.ingest.source_table import collect_source_table
 from aitl.loop import filing, insights
-from aitl.mining import frequency, rollups
+from aitl.mining import frequency, summaries
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
+from aitl.shards import WHOLE, Shard
 from aitl.store import reads, retention
 from aitl.store.locks import advisory_lock
-from aitl.store.models import Event, Insight, InsightObservation, LateArrival, Pattern, Quarantine
+from aitl.store.models import (
+    Event,
+    Insight,
+    InsightObservation,
+    LateArrival,
+    Pattern,
+    Quarantine,
+    SummaryPart,
+)
 from aitl.store.reads import events_frame
 from aitl.store.writes import replace
 from aitl.window import HOUR, Window
@@ -55,11 +64,16 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
             summary, stop=f"pruned by retention ({when}): raw events are gone; rollups and findings are kept"
         )
     thresholds = settings.thresholds
+    shard = settings.shard or WHOLE
     privacy = Privacy(settings.privacy)
-    late = select(Quarantine.__table__).where(
-        Quarantine.event_hour >= window.start, Quarantine.event_hour < window.end
-    )
-    replayed = replay(Collector(session, window, window, now, privacy=privacy), session.execute(late).all())
+    replayed = Collector(session, window, window, now, privacy=privacy).report
+    if shard.first:
+        late = select(Quarantine.__table__).where(
+            Quarantine.event_hour >= window.start, Quarantine.event_hour < window.end
+        )
+        replayed = replay(
+            Collector(session, window, window, now, privacy=privacy), session.execute(late).all()
+        )
     collector = Collector(
         session, window, lateness_window(window, thresholds.allowed_lateness), now, privacy=privacy
     )
@@ -72,8 +86,9 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
             open_hours(window, thresholds.allowed_lateness),
             min_file_age_s=thresholds.min_file_age_s,
             now=now,
+            shard=shard,
         )
-    if settings.source_url:
+    if settings.source_url and shard.first:
         collect_source_table(
             session,
             collector,
@@ -93,6 +108,8 @@ def collect(session: Session, window: Window, settings: Settings) -> StageResult
         "skipped_files": len(skipped),
         "events_in_window": in_window,
     }
+    if shard.count > 1:  # a shard cannot see what the others stored: normalize tells an empty hour
+        return StageResult({**summary, "shard": shard.label("collect")})
     pending = _stale_hours(session, window, thresholds.allowed_lateness)
     stop = None if in_window or pending else f"no events in {window}"
     return StageResult(summary, stop=stop)
@@ -113,25 +130,100 @@ def _stale_hours(session: Session, window: Window, lateness: timedelta) -> list[
     return sorted(session.scalars(query))
 
 
-def normalize(session: Session, window: Window, settings: Settings) -> StageResult:
-    """Build the window's hourly summaries, and re-build those of earlier hours that got late events."""
-    # A pruned hour's events are gone: rebuilding would wipe its rollups, not refresh them.
+def _summary_hours(session: Session, window: Window, settings: Settings) -> list[datetime] | StageResult:
+    """The hours a run of ``window`` summarises: its own and the earlier ones that got late events.
+
+    A stop instead when the window's own hours were pruned: their events are
+    gone, and summarising them again would wipe their rollups, not refresh them.
+    """
     gone = retention.pruned(session, list(window.hours()))
     if gone:
         return StageResult({"pruned": sorted(hour.isoformat() for hour in gone)}, stop="pruned by retention")
     stale = _stale_hours(session, window, settings.thresholds.allowed_lateness)
     stale = [hour for hour in stale if hour not in retention.pruned(session, stale)]
-    hours = sorted({*stale, *window.hours()})
+    return sorted({*stale, *window.hours()})
+
+
+def summarize(session: Session, window: Window, settings: Settings) -> StageResult:
+    """A shard's partial summaries of the hours to normalize, stored for ``normalize`` to merge.
+
+    Only a sharded run has work here: a run of the whole hour leaves the
+    summaries to ``normalize``, which reads the events a chunk at a time itself.
+    """
+    shard = settings.shard or WHOLE
+    if settings.thresholds.shards == 1:
+        return StageResult({"shards": 1, "summarized_by": "normalize"})
+    hours = _summary_hours(session, window, settings)
+    if isinstance(hours, StageResult):
+        return hours
+    counts = summaries.group_counts(session, hours)
+    groups = shard.groups()
+    part = summaries.summarise(session, hours, groups, counts)
+    table = SummaryPart.__table__
+    row = {
+        "window_start": window.start,
+        "shards": shard.count,
+        "shard": shard.index,
+        "groups": _held(counts, groups),
+        "payload": part.to_bytes(),
+        "created_at": datetime.now(UTC),
+    }
+    key = (table.c.window_start == window.start) & (table.c.shards == shard.count)
+    replace(session, table, key & (table.c.shard == shard.index), [row])
+    return StageResult(
+        {
+            "shard": shard.label("summarize"),
+            "hours": len(hours),
+            "events": sum(sum(row["groups"][hour].values()) for hour in row["groups"]),
+            "payload_bytes": len(row["payload"]),
+        }
+    )
+
+
+def _held(counts: dict[str, dict[int, int]], groups: list[int]) -> dict[str, dict[str, int]]:
+    """Per hour, the events of each of ``groups`` that has any (JSON keys): what a part summarised."""
+    return {
+        hour: {str(g): by_group[g] for g in groups if by_group.get(g)} for hour, by_group in counts.items()
+    }
+
+
+def normalize(session: Session, window: Window, settings: Settings) -> StageResult:
+    """Build the window's hourly summaries, and re-build those of earlier hours that got late events.
+
+    A sharded run merges the shards' parts (``summarize``); a part missing, or
+    summarised before more events arrived, is summarised here instead.
+    """
+    hours = _summary_hours(session, window, settings)
+    if isinstance(hours, StageResult):
+        return hours
     for hour in hours:  # ascending: concurrent runs re-building overlapping hours never deadlock
         advisory_lock(session, "rollup-hour", hour.isoformat())
-    summary: dict[str, Any] = rollups.build_rollups(session, window)
-    for hour in stale:
-        rollups.build_rollups(session, Window(hour, hour + HOUR))
+    count = settings.thresholds.shards
+    counts = summaries.group_counts(session, hours)
+    table = SummaryPart.__table__
+    stored = {
+        row.shard: row
+        for row in session.execute(
+            select(table).where(table.c.window_start == window.start, table.c.shards == count)
+        )
+    }
+    pieces, merged = [], 0
+    for shard in (Shard(index, count) for index in range(count)):
+        part = stored.get(shard.index)
+        if part is not None and part.groups == _held(counts, shard.groups()):
+            pieces.append(summaries.Summaries.from_bytes(part.payload))
+            merged += 1
+        else:
+            pieces.append(summaries.summarise(session, hours, shard.groups(), counts))
+    written = summaries.write(session, hours, summaries.Summaries.concat(pieces))
+    session.execute(delete(table).where(table.c.window_start == window.start))
     session.execute(
         update(LateArrival).where(LateArrival.hour.in_(hours)).values(normalized_at=datetime.now(UTC))
     )
-    summary["renormalized"] = [hour.isoformat() for hour in stale]
-    return StageResult(summary)
+    events = sum(sum(counts[hour.isoformat()].values()) for hour in window.hours())
+    stale = [hour.isoformat() for hour in hours if not window.contains(hour)]
+    summary = {"events": events, **written, "shards": count, "parts_merged": merged, "renormalized": stale}
+    return StageResult(summary, stop=None if events or stale else f"no events in {window}")
 
 
 def _window_rows(session: Session, model: type, window: Window) -> list[dict[str, Any]]:
@@ -230,6 +322,7 @@ STAGES = bind(
     LEVEL,
     {
         "collect": collect,
+        "summarize": summarize,
         "normalize": normalize,
         "extract_patterns": extract_patterns,
         "generate_insights": generate_insights,

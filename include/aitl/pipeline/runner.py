@@ -26,13 +26,15 @@ instead of racing on the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from aitl.config import Settings
-from aitl.cycles import LEVELS, needed
+from aitl.cycles import LEVELS, needed, stage_doc
 from aitl.pipeline.stage import Stage, StageResult
+from aitl.shards import Shard
 from aitl.store.database import check_schema, connect, rolled_back, transaction
 from aitl.store.locks import advisory_lock
 from aitl.store.models import PipelineRun
@@ -62,10 +64,11 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
     with transaction(connect(settings.store_url)) as session:
         advisory_lock(session, level, window.start.isoformat())
         result = stage(session, window, settings)
+        label = settings.shard.label(name) if settings.shard else name
         record = {
             "level": level,
             "window_start": window.start,
-            "stage": name,
+            "stage": label,
             "window_end": window.end,
             "status": "skipped" if result.stop else "success",
             "summary": {**result.summary, "stop": result.stop},
@@ -77,7 +80,7 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
         replace(
             session,
             table,
-            (table.c.level == level) & (table.c.window_start == window.start) & (table.c.stage == name),
+            (table.c.level == level) & (table.c.window_start == window.start) & (table.c.stage == label),
             [record],
         )
     return result
@@ -116,8 +119,28 @@ def run_cycle(window: Window, settings: Settings, level: str = "hourly") -> dict
     results: dict[str, StageResult] = {}
     for name in stages_of(level):
         if runs_after(name, results, level):
-            results[name] = run_stage(name, window, settings, level)
+            results[name] = run_sharded(name, window, settings, level)
     return results
+
+
+def run_sharded(name: str, window: Window, settings: Settings, level: str = "hourly") -> StageResult:
+    """The stage, once per shard when it is sharded and the run has more than one (as the DAG maps it).
+
+    The shards run one after another here; their summaries are listed under
+    ``shards``, and the stage stops only when every shard stopped (a stop of
+    a sharded stage, a pruned hour, holds for the whole hour).
+    """
+    count = settings.thresholds.shards
+    if count == 1 or not stage_doc(level, name).sharded:
+        return run_stage(name, window, settings, level)
+    results = [
+        run_stage(name, window, dataclasses.replace(settings, shard=Shard(index, count)), level)
+        for index in range(count)
+    ]
+    stops = [result.stop for result in results]
+    return StageResult(
+        {"shards": [result.summary for result in results]}, stop=stops[0] if all(stops) else None
+    )
 
 
 def run_hours(
@@ -135,7 +158,7 @@ def run_hours(
             continue
         results: dict[str, StageResult] = {}
         for name in stages:
-            results[name] = run_stage(name, hour_window, settings)
+            results[name] = run_sharded(name, hour_window, settings)
             if results[name].stop:
                 break
         yield hour_window, results

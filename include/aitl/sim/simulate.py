@@ -70,10 +70,17 @@ def simulate(
     seed: int,
     store_url: str | None = None,
     scenario: Scenario | None = None,
+    files: int = 1,
 ) -> SimulationReport:
-    """Write the window's simulated traffic into ``landing`` (see the module docstring)."""
+    """Write the window's simulated traffic into ``landing`` (see the module docstring).
+
+    ``files`` > 1 deals each hour's lines over that many files, as many
+    producers would land them: a session's events then lie in several files.
+    """
     if not rate >= 0 or math.isinf(rate):
         raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
+    if files < 1:
+        raise ValueError(f"files must be at least 1, got {files!r}")
     scenario = scenario or Scenario()
     landing = Path(landing)
     serving = (
@@ -86,9 +93,15 @@ def simulate(
         data, events, sessions, arm_counts = simulate_hour(ctx, hour)
         data, malformed = corrupt(data, scenario.malformed_rate, seed, hour)
         report.malformed += malformed
-        _write_atomic(landing_hour_dir(landing, hour) / f"sim-{seed}.jsonl", data)
+        folder = landing_hour_dir(landing, hour)
+        if files == 1:
+            _write_atomic(folder / f"sim-{seed}.jsonl", data)
+        else:
+            lines = data.splitlines(keepends=True)
+            for index in range(files):
+                _write_atomic(folder / f"sim-{seed}-{index + 1}.jsonl", b"".join(lines[index::files]))
         report.hours += 1
-        report.files += 1
+        report.files += files
         report.events += events
         report.sessions += sessions
         for experiment_id, (control, variant) in arm_counts.items():

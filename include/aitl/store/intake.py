@@ -28,6 +28,10 @@ class Event(Base):
     # Analyses read events by time window only: every extra index would slow
     # bulk ingest (each is another B-tree to update per row) for no query.
     session_id: Mapped[str] = mapped_column(Name)
+    # aitl.shards.session_bucket(session_id), stored at ingest: normalization
+    # reads an hour one session group at a time (bounded memory) and a sharded
+    # run splits it by group, in SQL that SQLite and PostgreSQL both run.
+    session_bucket: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[str] = mapped_column(Name)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     agent_tier: Mapped[str | None] = mapped_column(String(64))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitl.store.base import Base, Id, Name, UTCDateTime
@@ -142,6 +142,25 @@ class HourlyUser(Base):
     quality_sum: Mapped[float] = mapped_column(Float)
     satisfaction_n: Mapped[int] = mapped_column(Integer)
     satisfaction_sum: Mapped[float] = mapped_column(Float)
+
+
+class SummaryPart(Base):
+    """One shard's partial hourly summaries, from ``summarize`` to ``normalize`` of a sharded run.
+
+    ``payload`` holds the per-session-group partial rows of every summary
+    table (``aitl.mining.rollups.Summaries``); ``groups`` the events each
+    session group had when summarised, so ``normalize`` recomputes a part
+    that events arrived for since. ``normalize`` deletes the parts it merged.
+    """
+
+    __tablename__ = "summary_parts"
+
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    shards: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    groups: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Pattern(Base):

@@ -20,22 +20,38 @@ import pandas as pd
 from sqlalchemy import Table, cast, func, select
 from sqlalchemy.orm import Session
 
+from aitl.shards import GROUPS
 from aitl.store.models import Event, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
 from aitl.window import Window
 
 
-def events_frame(session: Session, window: Window, columns: Sequence[str]) -> pd.DataFrame:
+PARTITION_ROWS = 50_000
+
+
+def events_frame(
+    session: Session, window: Window, columns: Sequence[str], *, groups: Sequence[int] | None = None
+) -> pd.DataFrame:
     """The window's events with the given columns, ``ts`` always included.
 
     Only events whose timestamp lies in the window are read, so a backfilled
-    run sees what a live run of that window saw.
+    run sees what a live run of that window saw. ``groups`` reads only the
+    events of those session groups (``aitl.shards``), with their
+    ``session_bucket``, in one fixed order (time, then id): a group's partial
+    sums then add its events in the same order whichever chunk read it.
     """
-    wanted = list(dict.fromkeys(["ts", *columns]))
+    wanted = list(dict.fromkeys(["ts", *columns, *(["session_bucket"] if groups is not None else [])]))
     query = select(*(Event.__table__.c[name] for name in wanted)).where(
         Event.ts >= window.start, Event.ts < window.end
     )
-    rows = session.execute(query).all()
-    return pd.DataFrame.from_records(rows, columns=wanted)
+    if groups is not None:
+        query = query.where((Event.session_bucket % GROUPS).in_(list(groups))).order_by(
+            Event.ts, Event.event_id
+        )
+    # Streamed in partitions, each turned into columns at once: a million
+    # rows never exist as a million Python row objects.
+    result = session.execute(query.execution_options(yield_per=PARTITION_ROWS))
+    frames = [pd.DataFrame.from_records(rows, columns=wanted) for rows in result.partitions()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
 
 
 @dataclass(frozen=True)

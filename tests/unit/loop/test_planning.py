@@ -18,8 +18,9 @@ from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop.planning import plan
 from aitl.loop.tuning import ResourcePolicy, better_alternatives, configuration_plans, resource_use
-from aitl.mining.rollups import build_rollups
+from aitl.mining import summaries
 from aitl.pipeline.runner import run_cycle
+from aitl.shards import session_bucket
 from aitl.stats.hypothesis import two_proportions
 from aitl.store import connect, transaction
 from aitl.store.models import ConfigVersion, Event, Improvement
@@ -40,9 +41,13 @@ def executions(n: int, successes: int, **fields: Any) -> list[dict[str, Any]]:
 
 def store_events(session, events: list[dict[str, Any]]) -> None:
     """Store events as ingest does and build the window's rollups from them."""
-    rows = [validate(e) | {"source": "test", "ingested_at": WINDOW.end} for e in events]
+    rows = [
+        validate(e)
+        | {"source": "test", "ingested_at": WINDOW.end, "session_bucket": session_bucket(e["session_id"])}
+        for e in events
+    ]
     insert_ignore(session, Event.__table__, rows)
-    build_rollups(session, WINDOW)
+    summaries.rebuild(session, WINDOW)
 
 
 def plan_window(session, insights=(), events=None, window=WINDOW, **kw):
