@@ -292,7 +292,9 @@ def celery_databases(home: Path) -> tuple[str, str]:
     return f"aitl_celery_{digest}_airflow", f"aitl_celery_{digest}_store"
 
 
-def _admin(server_url: str, statement: str, **values: str) -> Any:
+def admin(server_url: str, statement: str, **values: str) -> Any:
+    """The first value of ``statement`` run on the server, outside a transaction (as CREATE DATABASE
+    must be), or None when it returns no rows."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(psycopg2_url(server_url), isolation_level="AUTOCOMMIT")
@@ -306,14 +308,14 @@ def _admin(server_url: str, statement: str, **values: str) -> Any:
 
 def create_database(server_url: str, name: str) -> str:
     """The database ``name`` on the server of ``server_url`` (created by its role if missing); its URL."""
-    if not _admin(server_url, "SELECT 1 FROM pg_database WHERE datname = :name", name=name):
-        _admin(server_url, f'CREATE DATABASE "{name}"')
+    if not admin(server_url, "SELECT 1 FROM pg_database WHERE datname = :name", name=name):
+        admin(server_url, f'CREATE DATABASE "{name}"')
     return psycopg2_url(make_url(server_url).set(database=name).render_as_string(hide_password=False))
 
 
 def drop_database(server_url: str, name: str) -> None:
     """Drop the database ``name`` (a home's, when the home goes), closing its connections."""
-    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def plan_celery(home: Path) -> Celery:

@@ -136,6 +136,8 @@ def postgres_server() -> str:
     server = airflow_local.postgres_server()
     if server is None:
         missing.append("a PostgreSQL server (Debian's postgresql, as root; or AITL_TEST_PG_URL)")
+    elif not airflow_local.admin(server, "SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user"):
+        missing.append("a PostgreSQL role that may create databases (scripts/with-postgres.sh makes one)")
     if missing:
         message = f"the CeleryExecutor test needs {' and '.join(missing)}"
         if os.environ.get("CI") == "true":
