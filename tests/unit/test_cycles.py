@@ -21,7 +21,7 @@ def test_bind_refuses_stages_out_of_step_with_the_list():
 
 
 def test_the_seed_stages_plus_publish_and_the_daily_extras():
-    """The seed's seven, publish in both; hourly adds summarize, daily the wait, analyze_performance and prune."""
+    """The seed's seven, publish in both; hourly adds summarize; daily the wait, analysis and prune."""
     seed = ["collect", "normalize", "extract_patterns", "generate_insights", "plan_actions", "implement"]
     assert [s.name for s in cycles.HOURLY if s.name != "summarize"] == [*seed, "verify", "publish"]
     assert [s.name for s in cycles.HOURLY][:3] == ["collect", "summarize", "normalize"]

@@ -24,7 +24,6 @@ from aitl.shards import GROUPS
 from aitl.store.models import Event, HourlyRollup, HourlySequence, HourlySignal, HourlyUser
 from aitl.window import Window
 
-
 PARTITION_ROWS = 50_000
 
 

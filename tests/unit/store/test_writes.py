@@ -42,7 +42,11 @@ def test_fast_sqlite_insert_matches_sqlalchemys_own_binding(tmp_path):
         row = validate(
             event(datetime(2026, 11, 20, 5, 0, 0, 123 * i, tzinfo=UTC), event_id=f"w{i}", **fields)
         )
-        row |= {"source": "test", "ingested_at": datetime(2026, 11, 20, 8, 0, tzinfo=cest), "session_bucket": i}
+        row |= {
+            "source": "test",
+            "ingested_at": datetime(2026, 11, 20, 8, 0, tzinfo=cest),
+            "session_bucket": i,
+        }
         rows.append(row)
     with transaction(connect(fast_url)) as session:
         insert_ignore(session, Event.__table__, rows)
