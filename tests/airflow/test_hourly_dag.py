@@ -12,8 +12,10 @@ import pendulum
 import pytest
 from sqlalchemy import select
 
+from aitl.config import Settings
 from aitl.ingest.readers import landing_hour_dir
 from aitl.loop import registry
+from aitl.pipeline.runner import run_cycle
 from aitl.store import connect, transaction
 from aitl.store.models import (
     Base,
@@ -25,6 +27,8 @@ from aitl.store.models import (
     PipelineRun,
     PromptVersion,
 )
+from aitl.window import Window
+from tests.conftest import fresh_store
 from tests.factories import event
 
 pytestmark = pytest.mark.airflow
@@ -127,7 +131,9 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
     states = run_hour(hourly_dag, HOUR)
 
     assert states == {
+        "shards": "success",
         "collect": "success",
+        "summarize": "success",
         "normalize": "success",
         "extract_patterns": "success",
         "generate_insights": "success",
@@ -180,6 +186,40 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
         runs = {r.stage: r.status for r in session.scalars(select(PipelineRun))}
         assert runs["collect"] == "success" and runs["verify"] == "skipped"
         assert published[0]["payload"]["experiment_id"] == experiment.id
+
+
+def test_a_sharded_hour_through_airflow_writes_what_an_unsharded_run_does(hourly_dag, deployment, tmp_path):
+    """shards=3: collect and summarize run as three mapped task instances each; the results are the same."""
+    url, landing = deployment
+    events = planted_hour(HOUR)
+    for part in range(3):  # three producers' files, sessions across them
+        path = landing_hour_dir(landing, HOUR) / f"part-{part}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(e) + "\n" for e in events[part::3]))
+
+    run = hourly_dag.test(logical_date=pendulum.instance(HOUR + timedelta(hours=1)), run_conf={"shards": 3})
+
+    assert run.state == "success"
+    mapped = sorted((ti.task_id, ti.map_index) for ti in run.get_task_instances() if ti.map_index >= 0)
+    assert mapped == [("collect", i) for i in range(3)] + [("summarize", i) for i in range(3)]
+    (tmp_path / "whole").mkdir()
+    whole = fresh_store("sqlite", tmp_path / "whole")
+    with transaction(connect(whole)) as session:
+        registry.ensure_registered(session, PROMPT, "Write a REST endpoint.", at=HOUR)
+    settings = Settings.from_env(store_url=whole)
+    run_cycle(Window(HOUR, HOUR + timedelta(hours=1)), settings)
+    for name in ("hourly_rollups", "hourly_signals", "hourly_sequences", "hourly_users", "patterns"):
+        assert derived_rows(url, name) == derived_rows(whole, name), name
+    for name in ("insights", "improvements", "experiments", "prompt_versions"):
+        assert derived_rows(url, name) == derived_rows(whole, name), name
+
+
+def derived_rows(url: str, name: str) -> list[str]:
+    """A table's rows without wall-clock columns (``*_at``), as sorted JSON."""
+    table = Base.metadata.tables[name]
+    with transaction(connect(url)) as session:
+        rows = session.execute(select(*(c for c in table.columns if not c.name.endswith("_at")))).all()
+    return sorted(json.dumps(list(r), default=str, sort_keys=True) for r in rows)
 
 
 def test_next_hour_verifies_the_running_experiment(hourly_dag, deployment):

@@ -126,7 +126,7 @@ def test_adhoc_runs_without_a_logical_date(recent_traffic, tmp_path):
             assert run["state"] == "success", task_tries(api, HOURLY, run_id)
         misspelt = finished(api, HOURLY, trigger_rest(api, HOURLY, {"dryrun": True}))
         assert misspelt["state"] == "failed"
-        assert task_tries(api, HOURLY, misspelt["dag_run_id"])["collect"] == ("failed", 1)  # at once
+        assert task_tries(api, HOURLY, misspelt["dag_run_id"])["shards"] == ("failed", 1)  # at once
         assert snapshot(url) == collected, "a dry run or a refused run wrote to the store"
 
         # Within 20 minutes of midnight a daily run rightly waits for the day's last hourly run.

@@ -21,7 +21,8 @@ buys certainty that nothing changes with time.
 
 On PostgreSQL a stage holds an advisory lock on its level and window for its
 transaction (``aitl.store.locks``), so two runs of one hour take turns
-instead of racing on the same rows.
+instead of racing on the same rows; the shards of a sharded stage hold it
+shared, so they run side by side.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def run_stage(name: str, window: Window, settings: Settings, level: str = "hourl
     stage = stages_of(level)[name]
     started = time.perf_counter()
     with transaction(connect(settings.store_url)) as session:
-        advisory_lock(session, level, window.start.isoformat())
+        # The shards of a sharded stage share the window's lock (aitl.shards: they write apart).
+        advisory_lock(session, level, window.start.isoformat(), shared=settings.shard is not None)
         result = stage(session, window, settings)
         label = settings.shard.label(name) if settings.shard else name
         record = {

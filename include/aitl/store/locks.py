@@ -24,7 +24,13 @@ def lock_key(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def advisory_lock(session: Session, *parts: object) -> None:
-    """Wait for, then hold until the transaction ends, the lock named by ``parts``."""
+def advisory_lock(session: Session, *parts: object, shared: bool = False) -> None:
+    """Wait for, then hold until the transaction ends, the lock named by ``parts``.
+
+    A ``shared`` lock is held by any number of transactions at once and
+    excludes only the exclusive one: the shards of one run's stage work side by
+    side, and any other stage of that window waits for them all.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(*parts)})
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        session.execute(text(f"SELECT {function}(:key)"), {"key": lock_key(*parts)})

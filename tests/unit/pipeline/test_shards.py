@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from aitl.config import ConfigError, Settings, Thresholds
 from aitl.mining import summaries
@@ -19,6 +19,7 @@ from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
 from aitl.store.base import Base
 from aitl.store.database import upgrade
+from aitl.store.locks import advisory_lock, lock_key
 from aitl.store.models import PipelineRun, SummaryPart
 from aitl.window import HOUR, Window
 from tests.conftest import fresh_store
@@ -174,3 +175,17 @@ def test_the_migration_fills_every_stored_events_bucket(tmp_path):
         rows = connection.exec_driver_sql("SELECT session_id, session_bucket FROM events").all()
     assert len(rows) == 30
     assert all(bucket == session_bucket(session) for session, bucket in rows)
+
+
+@pytest.mark.postgres
+def test_shards_share_the_windows_lock_and_exclude_other_stages(tmp_path):
+    """On PostgreSQL a run's shards hold the window's lock together; any other stage waits for them."""
+    url = new_store(tmp_path, "store", "postgresql")
+    engine = connect(url)
+    with transaction(engine) as first, transaction(engine) as second:
+        advisory_lock(first, "hourly", START.isoformat(), shared=True)
+        advisory_lock(second, "hourly", START.isoformat(), shared=True)  # does not wait
+        with engine.connect() as other:
+            key = {"key": lock_key("hourly", START.isoformat())}
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar() is False
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock_shared(:key)"), key).scalar() is True
