@@ -122,7 +122,7 @@ def signal_counts(events: pd.DataFrame) -> pd.DataFrame:
     if events.empty:
         return pd.DataFrame(columns=columns)
     keys = segment_frame(events).assign(
-        hour=events["ts"].dt.floor("h").to_numpy(), agent_tier=events["agent_tier"].fillna("").to_numpy()
+        hour=events["ts"].dt.floor("h").array, agent_tier=events["agent_tier"].fillna("").to_numpy()
     )
     for name in grouped:
         keys[name] = events[name].to_numpy()

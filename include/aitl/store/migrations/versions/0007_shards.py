@@ -2,7 +2,9 @@
 
 * events.session_bucket: ``aitl.shards.session_bucket(session_id)``, computed
   here for the stored events (through a temporary table of each distinct
-  session's bucket, one joined UPDATE) and by ingest from now on.
+  session's bucket, one joined UPDATE) and by ingest from now on; the time
+  index becomes (ts, session_bucket), which serves reads by time as before and
+  reads of a chunk of session groups without a table lookup per event.
 * summary_parts: one shard's partial hourly summaries, written by
   ``summarize`` and merged and deleted by ``normalize``.
 
@@ -56,6 +58,8 @@ def upgrade() -> None:
     _fill_buckets(op.get_bind())
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.alter_column("session_bucket", existing_type=sa.Integer(), nullable=False)
+        batch_op.drop_index("ix_events_ts")
+        batch_op.create_index("ix_events_ts_session_bucket", ["ts", "session_bucket"], unique=False)
     op.create_table(
         "summary_parts",
         sa.Column("window_start", aitl.store.base.UTCDateTime(), nullable=False),
@@ -71,4 +75,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("summary_parts")
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("ix_events_ts_session_bucket")
+        batch_op.create_index("ix_events_ts", ["ts"], unique=False)
         batch_op.drop_column("session_bucket")
