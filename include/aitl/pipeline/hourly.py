@@ -24,7 +24,7 @@ from aitl.loop import filing, insights
 from aitl.mining import frequency, summaries
 from aitl.pipeline import acting
 from aitl.pipeline.stage import StageResult, bind, count_by, owned_by
-from aitl.shards import WHOLE, Shard
+from aitl.shards import GROUPS, WHOLE, Shard
 from aitl.store import reads, retention
 from aitl.store.locks import advisory_lock
 from aitl.store.models import (
@@ -310,11 +310,25 @@ def _recently_found(session: Session, window: Window, alpha: float) -> set[str]:
     return {filing.finding_id(f) for f in before} | ended
 
 
+# The events planning reads at most (timeout and resource percentiles): whole
+# session groups, up to this many; an hour with fewer is read whole.
+PLAN_SAMPLE_EVENTS = 200_000
+
+
 def plan_actions(session: Session, window: Window, settings: Settings) -> StageResult:
+    """Plan improvements from the hour's insights and evidence.
+
+    Timeouts and resource settings come from percentiles of single events;
+    on a busy hour they are read from a sample of whole session groups (a
+    uniform sample of sessions, ``PLAN_SAMPLE_EVENTS``), so memory stays the
+    same however large the hour.
+    """
     found = filing.observed_by(session, LEVEL, window)
-    events = events_frame(
-        session, window, ("task_type", "complexity", "size", "success", "duration_s", "cpu_s", "memory_mb")
-    )
+    counts = summaries.group_counts(session, list(window.hours()))
+    sizes = {g: sum(by_group.get(g, 0) for by_group in counts.values()) for g in range(GROUPS)}
+    sample = summaries.chunks(sizes, range(GROUPS), PLAN_SAMPLE_EVENTS)
+    columns = ("task_type", "complexity", "size", "success", "duration_s", "cpu_s", "memory_mb")
+    events = events_frame(session, window, columns, groups=sample[0] if sample else [])
     return acting.plan_and_store(session, window, settings, found, events, LEVEL)
 
 
