@@ -11,6 +11,7 @@ Prints one JSON line: the step's summary, wall seconds inside the process, and p
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -21,6 +22,8 @@ from aitl.config import Settings
 from aitl.pipeline.runner import run_cycle, run_stage, stages_of
 from aitl.store import upgrade
 from aitl.window import Window, parse_utc
+
+MAX_SIMULATED = 1_000_000
 
 
 def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") -> None:
@@ -34,7 +37,14 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         from aitl.sim.simulate import simulate
 
         flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
-        summary = simulate(Path(landing), window, rate=float(rate), seed=1, scenario=flat).as_dict()
+        # At most a million events per simulation (its memory grows with the hour): a larger hour
+        # is several seeds' files in the hour's folder, as several producers would land it.
+        parts = max(1, math.ceil(float(rate) / MAX_SIMULATED))
+        reports = [
+            simulate(Path(landing), window, rate=float(rate) / parts, seed=seed, scenario=flat).as_dict()
+            for seed in range(1, parts + 1)
+        ]
+        summary = {key: sum(r[key] for r in reports) for key in ("events", "sessions", "files")}
     elif step == "parse":
         from airflow.dag_processing.dagbag import DagBag
 
