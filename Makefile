@@ -42,6 +42,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ingest_baseline.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ingest.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sequences.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/daily.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ground_truth.py

@@ -148,29 +148,46 @@ class Collector:
         self.late: dict[datetime, int] = defaultdict(int)  # new events per hour other than its own
 
     def add(self, record: RawRecord) -> None:
-        self.report.read += 1
-        if record.problem is not None:
-            self.reject(record, record.problem)
-            return
-        row = record.row
-        assert row is not None
-        ts = row["ts"]
-        if self.accept is not None and not self.accept.contains(ts):
-            self.reject(record, _out_of_time(ts, self.own, self.accept), Window.hour_of(ts).start)
+        row = self.admit(record)
+        if row is None:
             return
         if row["event_id"] in self.rows:
             self.report.duplicates += 1
             return
         self.keep(record.source, row)
 
+    def admit(self, record: RawRecord) -> dict[str, Any] | None:
+        """Count the record as read; quarantine it (None) or return its row, valid and within ``accept``."""
+        self.report.read += 1
+        if record.problem is not None:
+            self.reject(record, record.problem)
+            return None
+        row = record.row
+        assert row is not None
+        ts = row["ts"]
+        if self.accept is not None and not self.accept.contains(ts):
+            self.reject(record, _out_of_time(ts, self.own, self.accept), Window.hour_of(ts).start)
+            return None
+        return row
+
     def keep(self, source: str, row: dict[str, Any]) -> None:
         """Queue a valid row for insertion (the caller has counted it as read)."""
+        row = self.complete(source, row)
+        self.rows[row["event_id"]] = row
+        if len(self.rows) >= self.batch_size:
+            self.flush()
+
+    def complete(self, source: str, row: dict[str, Any]) -> dict[str, Any]:
+        """A valid row as stored: its source, when, its session's bucket, privacy applied."""
         row["source"] = source
         row["ingested_at"] = self.ingested_at
         row["session_bucket"] = session_bucket(row["session_id"])
-        self.rows[row["event_id"]] = row if self.privacy.mode == "keep" else self.privacy.row(row)
-        if len(self.rows) >= self.batch_size:
-            self.flush()
+        return row if self.privacy.mode == "keep" else self.privacy.row(row)
+
+    def count_batch(self, hour: datetime, offered: int, stored: int) -> None:
+        """Count rows of ``hour`` written in bulk (columnar): ``stored`` new, the rest duplicates."""
+        self.report.duplicates += offered - stored
+        self._count_stored(hour, stored)
 
     def reject(self, record: RawRecord, problem: ContractError, event_hour: datetime | None = None) -> None:
         raw, encoding = self.privacy.raw(record.raw)
@@ -223,15 +240,18 @@ class Collector:
         for hour, rows in sorted(by_hour.items()):
             stored = insert_ignore(self.session, Event.__table__, rows)
             self.report.duplicates += len(rows) - stored
-            self.report.stored += stored
-            if stored:
-                key = hour.isoformat()
-                self.report.hours[key] = self.report.hours.get(key, 0) + stored
-                if not self.own.contains(hour):
-                    self.late[hour] += stored
+            self._count_stored(hour, stored)
         insert_ignore(self.session, Quarantine.__table__, self.quarantine)
         self.rows, self.quarantine = {}, []
         return self.report
+
+    def _count_stored(self, hour: datetime, stored: int) -> None:
+        self.report.stored += stored
+        if stored:
+            key = hour.isoformat()
+            self.report.hours[key] = self.report.hours.get(key, 0) + stored
+            if not self.own.contains(hour):
+                self.late[hour] += stored
 
 
 def _out_of_time(ts: datetime, own: Window, accept: Window) -> ContractError:

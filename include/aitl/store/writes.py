@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import JSON, Column, Table, delete, insert
 from sqlalchemy.dialects import postgresql
@@ -67,6 +67,44 @@ def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
     return None
 
 
+def row_converter(table: Table, names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row (dict) as the tuple of ``names`` values the store keeps, as SQLAlchemy would bind them.
+
+    UTC datetimes become the naive UTC text SQLAlchemy stores (``YYYY-MM-DD HH:MM:SS.ffffff``)
+    and JSON values their JSON text; the text forms SQLite keeps and PostgreSQL's ``COPY`` reads.
+    """
+    columns = [table.c[name] for name in names]
+    convert = [(i, f) for i, f in enumerate(map(_sqlite_converter, columns)) if f is not None]
+    values_of = itemgetter(*names)
+
+    def as_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
+        for index, function in convert:
+            values[index] = function(values[index])
+        return tuple(values)
+
+    return as_tuple
+
+
+def _insert_sql(table: Table, names: Sequence[str], *, ignore: bool = True) -> str:
+    quoted = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" for _ in names)
+    conflict = " ON CONFLICT DO NOTHING" if ignore else ""
+    return f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}){conflict}'
+
+
+def sqlite_insert_rows(
+    session: Session, table: Table, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """Insert ``row_converter``-form tuples into SQLite, ignoring conflicts; how many were new.
+
+    One ``executemany``: its rowcount is the number of rows SQLite actually inserted.
+    """
+    if not rows:
+        return 0
+    return session.connection().exec_driver_sql(_insert_sql(table, names), rows).rowcount
+
+
 def _sqlite_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     """Insert through the driver's executemany with pre-converted tuples.
 
@@ -75,25 +113,44 @@ def _sqlite_insert_ignore(session: Session, table: Table, rows: Sequence[dict[st
     form SQLAlchemy stores, JSON as text) keeps the stored values identical
     (a test compares them) and makes bulk ingest several times faster.
     """
-    columns = [column for column in table.columns if column.name in rows[0]]
-    names = [column.name for column in columns]
-    convert = [(i, f) for i, f in enumerate(map(_sqlite_converter, columns)) if f is not None]
-    values_of = itemgetter(*names)
-    quoted = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join("?" for _ in names)
-    sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}) ON CONFLICT DO NOTHING'
-
-    def as_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
-        values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
-        for index, function in convert:
-            values[index] = function(values[index])
-        return tuple(values)
-
-    connection = session.connection()
-    # executemany's rowcount is the number of rows SQLite actually inserted.
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    as_tuple = row_converter(table, names)
     return sum(
-        connection.exec_driver_sql(sql, [as_tuple(row) for row in chunk]).rowcount for chunk in _chunks(rows)
+        sqlite_insert_rows(session, table, names, [as_tuple(row) for row in chunk]) for chunk in _chunks(rows)
     )
+
+
+def copy_insert_ignore(
+    session: Session, table: Table, names: Sequence[str], csv_file: IO[bytes], count_by: str
+) -> dict[Any, int]:
+    """PostgreSQL: ``COPY`` CSV rows into a staging table, then insert them, ignoring conflicts.
+
+    ``csv_file`` holds ``names``' values in ``row_converter``'s text forms (NULL as an empty
+    unquoted field). The staging table is a temporary copy of ``table``'s columns without its
+    keys or indexes, dropped at commit; ``INSERT INTO table SELECT ... ON CONFLICT DO NOTHING``
+    counts what the database actually inserted, exact under concurrent writers. Returns the
+    inserted rows counted by ``count_by``, an SQL expression over the table's columns (e.g.
+    ``date_trunc('hour', ts)``).
+    """
+    staging = f"aitl_staging_{table.name}"
+    quoted = ", ".join(f'"{name}"' for name in names)
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) '
+            "ON COMMIT DROP"
+        )
+        cursor.execute(f'TRUNCATE "{staging}"')
+        cursor.copy_expert(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv)', csv_file)
+        cursor.execute(
+            f'WITH inserted AS (INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '
+            f"ON CONFLICT DO NOTHING RETURNING {count_by} AS k) SELECT k, count(*) FROM inserted GROUP BY k"
+        )
+        found = {key: int(n) for key, n in cursor.fetchall()}
+        cursor.execute(f'TRUNCATE "{staging}"')
+    finally:
+        cursor.close()
+    return found
 
 
 def replace(
