@@ -150,8 +150,8 @@ def summarize(session: Session, window: Window, settings: Settings) -> StageResu
     Only a sharded run has work here: a run of the whole hour leaves the
     summaries to ``normalize``, which reads the events a chunk at a time itself.
     """
-    shard = settings.shard or WHOLE
-    if settings.thresholds.shards == 1:
+    shard = settings.shard
+    if shard is None or shard.count == 1:
         return StageResult({"shards": 1, "summarized_by": "normalize"})
     hours = _summary_hours(session, window, settings)
     if isinstance(hours, StageResult):
