@@ -18,7 +18,7 @@ import random
 import pytest
 from prefixspan import PrefixSpan
 
-from aitl.mining import sequences
+from aitl.mining import prefix_graph
 from aitl.mining.sequences import min_count, mine
 from aitl.sim.quest import Quest, generate
 
@@ -57,7 +57,7 @@ def test_random_data_matches_prefixspan(seed, n, alphabet, max_len, skew, min_su
 @pytest.mark.parametrize("seed", SEEDS)
 def test_without_the_table_of_last_occurrences(seed, monkeypatch):
     """Beyond ``_TABLE_CELLS`` the last occurrences are searched: same patterns."""
-    monkeypatch.setattr(sequences, "_TABLE_CELLS", 0)
+    monkeypatch.setattr(prefix_graph, "_TABLE_CELLS", 0)
     data = random_data(seed, 120, 10, 20, skew=1.0)
     assert ours(data, 0.1) == reference(data, 0.1)
 
@@ -65,7 +65,7 @@ def test_without_the_table_of_last_occurrences(seed, monkeypatch):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_long_runs_of_one_token_fall_back_to_a_search(seed, monkeypatch):
     """A token repeated more than ``_STEPS_BACK`` times after a pointer: the binary search finds it."""
-    monkeypatch.setattr(sequences, "_STEPS_BACK", 1)
+    monkeypatch.setattr(prefix_graph, "_STEPS_BACK", 1)
     data = random_data(seed, 60, 3, 30, skew=2.0)
     assert ours(data, 0.3) == reference(data, 0.3)
 
@@ -74,7 +74,7 @@ def test_long_runs_of_one_token_fall_back_to_a_search(seed, monkeypatch):
 @pytest.mark.parametrize("seed", SEEDS[:3])
 def test_small_batches_and_one_node_at_a_time(seed, batch, monkeypatch):
     """Batches of any size give the same graph: the nodes of a batch are independent."""
-    monkeypatch.setattr(sequences, "_BATCH", batch)
+    monkeypatch.setattr(prefix_graph, "_BATCH", batch)
     data = random_data(seed, 100, 8, 15, skew=0.5)
     assert ours(data, 0.1) == reference(data, 0.1)
 
