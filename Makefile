@@ -41,6 +41,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sharded.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ingest_baseline.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/ingest.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/sequences.py
@@ -51,6 +52,7 @@ bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/findings.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/storage.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/anomalies.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/capacity.py
 
 clean:
 	rm -rf $(VENV) .demo

@@ -1,6 +1,10 @@
 """One benchmark step in its own process, so time and peak memory are the whole process's.
 
-Usage: python bench/stage.py {simulate|ingest|cycle|parse|week|daily} STORE_URL LANDING_DIR HOUR_ISO [RATE]
+Usage: python bench/stage.py STEP STORE_URL LANDING_DIR HOUR_ISO [RATE]
+(STEP: simulate, ingest, cycle, sharded, parse, week or daily)
+
+``simulate`` takes RATE as N or N/F (N events in F files); ``sharded`` takes the
+shard count as RATE and runs the whole hourly cycle shard by shard.
 
 ``week`` simulates, ingests and normalizes every hour of the 7 days before HOUR
 (RATE events an hour) as the hourly DAG would; ``daily`` runs the daily cycle
@@ -39,12 +43,25 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
         flat = Scenario(daily_amplitude=0.0, weekend_factor=1.0, anomaly_hours=())
         # At most a million events per simulation (its memory grows with the hour): a larger hour
         # is several seeds' files in the hour's folder, as several producers would land it.
-        parts = max(1, math.ceil(float(rate) / MAX_SIMULATED))
+        # RATE may be N/F: N events dealt over F files per simulation.
+        events, _, files = rate.partition("/")
+        parts = max(1, math.ceil(float(events) / MAX_SIMULATED))
         reports = [
-            simulate(Path(landing), window, rate=float(rate) / parts, seed=seed, scenario=flat).as_dict()
+            simulate(
+                Path(landing),
+                window,
+                rate=float(events) / parts,
+                seed=seed,
+                scenario=flat,
+                files=int(files or 1),
+            ).as_dict()
             for seed in range(1, parts + 1)
         ]
         summary = {key: sum(r[key] for r in reports) for key in ("events", "sessions", "files")}
+    elif step == "sharded":
+        # rate is the shard count here: the hour, simulated in as many files, collected and
+        # summarised shard by shard, then merged; each stage (each shard) timed on its own.
+        summary = sharded_hour(settings, window, int(rate))
     elif step == "parse":
         from airflow.dag_processing.dagbag import DagBag
 
@@ -73,6 +90,26 @@ def main(step: str, store_url: str, landing: str, hour: str, rate: str = "0") ->
             summary[name] = {"stop": stop, "s": round(time.perf_counter() - begun, 3)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"summary": summary, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
+
+
+def sharded_hour(settings: Settings, window: Window, count: int) -> dict[str, list[float]]:
+    """The hourly stages of a ``count``-shard hour, one after another, with each shard's seconds."""
+    import dataclasses
+
+    from aitl.config import Thresholds
+    from aitl.cycles import stage_doc
+    from aitl.shards import Shard
+
+    upgrade(settings.store_url)
+    settings = dataclasses.replace(settings, thresholds=Thresholds.resolve(overrides={"shards": count}))
+    seconds: dict[str, list[float]] = {}
+    for name in stages_of("hourly"):
+        shards = [Shard(i, count) for i in range(count)] if stage_doc("hourly", name).sharded else [None]
+        for shard in shards:
+            begun = time.perf_counter()
+            run_stage(name, window, dataclasses.replace(settings, shard=shard))
+            seconds.setdefault(name, []).append(round(time.perf_counter() - begun, 3))
+    return seconds
 
 
 def prepare_week(settings: Settings, end: datetime, rate: float) -> dict[str, float]:
