@@ -33,7 +33,7 @@ from sqlalchemy import select
 from writer import Column, record
 
 from aitl.config import Settings
-from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.pipeline.runner import run_cycle, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
@@ -156,7 +156,7 @@ def main() -> int:
         simulate(
             settings.landing_dir, Window(START, END), rate=RATE, seed=21, store_url=url, scenario=scenario
         )
-        for _ in run_hours(Window(START, END), settings, ("collect", "normalize")):
+        for _ in run_window(Window(START, END), settings, ("collect", "normalize")):
             pass
         by_day = {}
         for offset in range(7, 0, -1):

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from writer import Column, record
 
 from aitl.config import Settings
-from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.pipeline.runner import run_cycle, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, upgrade
@@ -69,7 +69,7 @@ def fill(url: str, work: Path) -> int:
     upgrade(url)
     settings = Settings(store_url=url, landing_dir=work / "landing")
     simulate(settings.landing_dir, DAY, rate=RATE, seed=71, scenario=Scenario(malformed_rate=0.01))
-    for _ in run_hours(DAY, settings, ("collect", "normalize")):
+    for _ in run_window(DAY, settings, ("collect", "normalize")):
         pass
     run_cycle(DAY, settings, level="daily")
     with connect(url).connect() as connection:

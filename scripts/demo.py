@@ -89,7 +89,7 @@ def main() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from aitl.config import Settings
-    from aitl.pipeline.runner import run_cycle, run_hours
+    from aitl.pipeline.runner import run_cycle, run_window
     from aitl.sim.scenario import Scenario
     from aitl.sim.simulate import simulate
     from aitl.store import connect, transaction, upgrade
@@ -107,7 +107,7 @@ def main() -> int:
     step(f"Summarising {HISTORY.days} days of history from before the pipeline was switched on")
     history = Window(START - HISTORY, START)
     events = simulate(landing, history, rate=RATE, seed=SEED, store_url=store_url, scenario=scenario).events
-    for _ in run_hours(history, Settings.from_env(), ("collect", "normalize")):
+    for _ in run_window(history, Settings.from_env(), ("collect", "normalize")):
         pass
     print(f"  {events} events of {history} ingested and summarised (aitl's collect and normalize stages)")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 def parse_utc(text: str) -> datetime:

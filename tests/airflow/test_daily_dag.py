@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from aitl.config import Settings
-from aitl.pipeline.runner import run_cycle, run_hours, run_stage
+from aitl.pipeline.runner import run_cycle, run_window, run_stage
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, reads, transaction
@@ -27,7 +27,7 @@ RATE = 250
 
 def summarise_hours(settings: Settings, start: datetime, end: datetime) -> None:
     """What the hourly DAG leaves behind for the daily one: events and hourly summaries."""
-    for _ in run_hours(Window(start, end), settings, ("collect", "normalize")):
+    for _ in run_window(Window(start, end), settings, ("collect", "normalize")):
         pass
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from aitl.config import OVERRIDABLE_GATES, Settings
 from aitl.loop import registry
-from aitl.pipeline.runner import run_hours
+from aitl.pipeline.runner import run_window
 from aitl.store import connect, transaction
 from aitl.store.models import Improvement
 from aitl.window import Window
@@ -84,7 +84,7 @@ def collected_hour(airflow_home, sqlite_url, tmp_path, monkeypatch):
         registry.ensure_registered(session, PROMPT, "Write a REST endpoint.", at=HOUR)
     land(landing, HOUR, planted_hour(HOUR))
     settings = Settings(store_url=sqlite_url, landing_dir=landing, sink_url=str(sink))
-    for _ in run_hours(Window(HOUR, END), settings, ("collect", "normalize")):
+    for _ in run_window(Window(HOUR, END), settings, ("collect", "normalize")):
         pass
     return sqlite_url
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from aitl.config import ConfigError, Settings
 from aitl.loop import registry
 from aitl.pipeline.acting import config_scope, in_segment
-from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.pipeline.runner import run_cycle, run_window
 from aitl.store import connect, transaction
 from aitl.store.models import PipelineRun
 from aitl.window import Window
@@ -161,7 +161,7 @@ def test_a_segment_filter_restricts_planning(sqlite_url, tmp_path):
     )
     # A dry run keeps nothing, so the hour is brought in for real first; the plans stay dry.
     analysis = ("collect", "normalize", "extract_patterns", "generate_insights")
-    for _ in run_hours(INTERVAL, replace(base, dry_run=False), stages=analysis):
+    for _ in run_window(INTERVAL, replace(base, dry_run=False), stages=analysis):
         pass
 
     outside = run_cycle(INTERVAL, replace(base, segment={"task_type": "refactor"}))["plan_actions"]

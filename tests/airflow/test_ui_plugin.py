@@ -21,7 +21,7 @@ from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop import registry
 from aitl.mining.performance import METRIC_BY_NAME, METRICS
-from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.pipeline.runner import run_cycle, run_window
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
@@ -160,12 +160,12 @@ def simulated(tmp_path_factory) -> str:
         store_url=url, landing_dir=landing, thresholds=Thresholds.resolve(overrides={"window_days": 2})
     )
     simulate(landing, Window(START, DAY_18.end), rate=60, seed=3, store_url=url, scenario=Scenario())
-    for _ in run_hours(Window(START, DAY_18.end), settings, ("collect", "normalize")):
+    for _ in run_window(Window(START, DAY_18.end), settings, ("collect", "normalize")):
         pass
     run_cycle(DAY_18, settings, level="daily")
     # Simulated after the launch, so the running experiments get their arms' traffic.
     simulate(landing, DAY_19, rate=60, seed=3, store_url=url, scenario=Scenario())
-    for _ in run_hours(DAY_19, settings):
+    for _ in run_window(DAY_19, settings):
         pass
     run_cycle(DAY_19, settings, level="daily")
     return url

@@ -17,8 +17,9 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aitl.cli.common import UsageError, output, scenario, write_json
 
@@ -41,18 +42,48 @@ def _window(args: argparse.Namespace) -> Window:
 def _settings(args: argparse.Namespace) -> Settings:
     from aitl.config import ConfigError, Settings
 
+    overrides = _threshold_overrides(args)
     try:
         settings = Settings.from_env(
             store_url=getattr(args, "store", None),
             profile=getattr(args, "profile", None),
             dry_run=getattr(args, "dry_run", False),
+            overrides=overrides,
         )
     except ConfigError as exc:
-        raise UsageError(f"--profile: {exc}") from None
+        flag = "--profile" if "profile" in str(exc) else "--threshold"
+        raise UsageError(f"{flag}: {exc}") from None
     landing = getattr(args, "landing", None)
     if landing:
         settings = Settings(**{**settings.__dict__, "landing_dir": Path(landing)})
     return settings
+
+
+# The daily DAG's shortcut params for two thresholds, as flags of aitl run.
+THRESHOLD_FLAGS = ("window_days", "sensitivity")
+
+
+def _threshold_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--threshold NAME=VALUE`` and the shortcut flags; VALUE is JSON if it parses, else text (7d)."""
+    overrides: dict[str, Any] = {}
+    for item in getattr(args, "threshold", None) or []:
+        name, equals, text = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--threshold: {item!r} is not NAME=VALUE")
+        try:
+            overrides[name] = json.loads(text)
+        except ValueError:
+            overrides[name] = text
+    for name in THRESHOLD_FLAGS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name in overrides:
+            raise UsageError(
+                f"--{name.replace('_', '-')}: also given as --threshold {name}=...; give it once"
+            )
+        overrides[name] = value
+    return overrides
 
 
 def _store(settings: Settings) -> Engine:
@@ -105,15 +136,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aitl.pipeline.runner import run_hours
+    from aitl.cycles import stage_doc
+    from aitl.pipeline.runner import run_window
     from aitl.store.database import check_schema
 
     stages = tuple(args.stages.split(",")) if args.stages else None
+    for name in stages or ():
+        try:
+            stage_doc(args.level, name)
+        except KeyError as exc:
+            raise UsageError(f"--stages: {exc.args[0]}") from None
     window, settings = _window(args), _settings(args)
+    unit = "hour" if args.level == "hourly" else "day"
+    if args.level == "daily" and any(t.time() != time.min for t in (window.start, window.end)):
+        raise UsageError("--start/--end: a daily run covers whole days: give midnights (UTC)")
     check_schema(settings.store_url)
-    for hour, results in run_hours(window, settings, stages):
+    for part, results in run_window(window, settings, stages, args.level):
         stops = {name: r.stop for name, r in results.items() if r.stop}
-        print(json.dumps({"hour": hour.start.isoformat(), "stages": list(results), "stops": stops}))
+        print(json.dumps({unit: part.start.isoformat(), "stages": list(results), "stops": stops}))
     return 0
 
 
@@ -370,12 +410,29 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--files", type=int, default=1, help="files per hour, lines dealt over them (default 1)")
     sim.set_defaults(func=cmd_simulate)
 
-    run = with_window(with_store(commands.add_parser("run", help="run the hourly cycle per hour")))
+    run = with_window(
+        with_store(commands.add_parser("run", help="run the hourly cycle per hour, or the daily per day"))
+    )
+    run.add_argument(
+        "--level", choices=["hourly", "daily"], default="hourly", help="which cycle (default hourly)"
+    )
     run.add_argument("--landing")
     run.add_argument("--profile", help="production, staging or development")
     run.add_argument("--dry-run", action="store_true", help="analyze and plan, launch nothing")
     run.add_argument(
         "--stages", help="only these stages, comma-separated (collect,normalize brings history in)"
+    )
+    run.add_argument(
+        "--threshold",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a threshold for this run (repeatable), e.g. alpha=0.01 or ab_test_duration=7d",
+    )
+    run.add_argument(
+        "--window-days", type=int, help="the daily cycle's trailing window (threshold window_days)"
+    )
+    run.add_argument(
+        "--sensitivity", type=float, help="the daily anomaly sensitivity (threshold sensitivity)"
     )
     run.set_defaults(func=cmd_run)
 

@@ -40,7 +40,7 @@ from aitl.store.database import check_schema, connect, rolled_back, transaction
 from aitl.store.locks import advisory_lock
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
-from aitl.window import HOUR, Window
+from aitl.window import DAY, HOUR, Window
 
 
 def stages_of(level: str) -> dict[str, Stage]:
@@ -145,22 +145,25 @@ def run_sharded(name: str, window: Window, settings: Settings, level: str = "hou
     )
 
 
-def run_hours(
-    window: Window, settings: Settings, stages: tuple[str, ...] | None = None
+def run_window(
+    window: Window, settings: Settings, stages: tuple[str, ...] | None = None, level: str = "hourly"
 ) -> Iterator[tuple[Window, dict[str, StageResult]]]:
-    """The hourly cycle for every hour of ``window``, or only the given stages of it.
+    """The cycle for every hour (hourly) or day (daily) of ``window``, or only the given stages of it.
 
     ``stages=("collect", "normalize")`` is what bringing history in needs: the
     events and the hourly summaries the daily analysis reads, without acting.
     """
-    for hour in window.hours():
-        hour_window = Window(hour, hour + HOUR)
+    unit = HOUR if level == "hourly" else DAY
+    start = window.start
+    while start < window.end:
+        unit_window = Window(start, start + unit)
+        start += unit
         if stages is None:
-            yield hour_window, run_cycle(hour_window, settings)
+            yield unit_window, run_cycle(unit_window, settings, level)
             continue
         results: dict[str, StageResult] = {}
         for name in stages:
-            results[name] = run_sharded(name, hour_window, settings)
+            results[name] = run_sharded(name, unit_window, settings, level)
             if results[name].stop:
                 break
-        yield hour_window, results
+        yield unit_window, results

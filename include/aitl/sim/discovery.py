@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from aitl.config import Settings
 from aitl.loop.planning import STATUSES
-from aitl.pipeline.runner import run_cycle, run_hours, run_stage
+from aitl.pipeline.runner import run_cycle, run_window, run_stage
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
@@ -55,7 +55,7 @@ def null_run(window: Window, *, rate: float, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aitl-null-") as work:
         settings = _store(Path(work))
         simulate(settings.landing_dir, window, rate=rate, seed=seed, scenario=Scenario.named("null"))
-        for _ in run_hours(window, settings):
+        for _ in run_window(window, settings):
             pass
         days = [start for start in Window(window.start + HISTORY, window.end).hours() if start.hour == 0]
         for day in days:
@@ -121,7 +121,7 @@ def planted_run(window: Window, *, rate: float, seed: int) -> list[dict[str, Any
     with tempfile.TemporaryDirectory(prefix="aitl-planted-") as work:
         settings = _store(Path(work))
         simulate(settings.landing_dir, window, rate=rate, seed=seed, scenario=scenario)
-        for _ in run_hours(window, settings, ("collect", "normalize")):
+        for _ in run_window(window, settings, ("collect", "normalize")):
             pass
         incident = scenario.anomaly_hours[0]
         run_cycle(Window(incident.replace(hour=0), incident.replace(hour=0) + DAY), settings, level="daily")

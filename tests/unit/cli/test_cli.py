@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from aitl.cli.main import main
+from aitl.store import connect, transaction
+from aitl.store.models import PipelineRun
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "include/aitl/ingest/schemas/feedback_event.schema.json"
 
@@ -45,6 +48,9 @@ def test_schema_command_prints_the_published_schema(capsys):
     assert json.loads(capsys.readouterr().out) == json.loads(SCHEMA_FILE.read_text())
 
 
+DAY_WINDOW = ["--start", "2026-11-19T00:00", "--end", "2026-11-20T00:00"]
+
+
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
@@ -55,6 +61,12 @@ def test_schema_command_prints_the_published_schema(capsys):
             "--profile",
         ),
         (["simulate", "--start", "2026-11-19T12:00", "--end", "2026-11-19T13:00", "--rate", "-1"], "--rate"),
+        (["run", *DAY_WINDOW[:2], "--end", "2026-11-19T13:00", "--level", "daily"], "--start/--end"),
+        (["run", *DAY_WINDOW, "--threshold", "alpha"], "--threshold"),
+        (["run", *DAY_WINDOW, "--threshold", "alpah=0.01"], "--threshold"),
+        (["run", *DAY_WINDOW, "--threshold", "alpha=high"], "--threshold"),
+        (["run", *DAY_WINDOW, "--threshold", "window_days=3", "--window-days", "2"], "--window-days"),
+        (["run", *DAY_WINDOW, "--level", "daily", "--stages", "collect,wait"], "--stages"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_them(argv, named, capsys):
@@ -79,6 +91,31 @@ def test_run_only_some_stages_brings_history_in(tmp_path, capsys):
     )
     hours = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [h["stages"] for h in hours] == [["collect", "normalize"]] * 2
+
+
+def test_the_daily_cycle_per_day_with_the_dags_params(tmp_path, capsys):
+    """aitl run --level daily: one JSON line per day, the daily DAG's params as flags, recorded per run."""
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    landing = str(tmp_path / "landing")
+    days = ["--start", "2026-11-18T00:00", "--end", "2026-11-20T00:00"]
+    assert main(["db", "upgrade", "--store", store]) == 0
+    assert main(["simulate", *days, "--rate", "150", "--landing", landing, "--store", store]) == 0
+    assert main(["run", *days, "--landing", landing, "--store", store, "--stages", "collect,normalize"]) == 0
+    capsys.readouterr()
+    flags = ["--window-days", "2", "--sensitivity", "0.9", "--threshold", "min_frequency=4"]
+    assert main(["run", *days, "--store", store, "--level", "daily", "--profile", "development", *flags]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["day"] for d in lines] == ["2026-11-18T00:00:00+00:00", "2026-11-19T00:00:00+00:00"]
+    assert lines[-1]["stages"][:3] == ["collect", "normalize", "extract_patterns"]
+    assert "prune" in lines[-1]["stages"] and lines[-1]["stops"].get("extract_patterns") is None
+    with transaction(connect(store)) as session:
+        run = session.scalars(
+            select(PipelineRun).where(PipelineRun.level == "daily", PipelineRun.stage == "extract_patterns")
+        ).all()
+    assert len(run) == 2
+    settings = run[-1].settings
+    assert (settings["profile"], settings["window_days"], settings["sensitivity"]) == ("development", 2, 0.9)
+    assert settings["min_frequency"] == 4
 
 
 # --------------------------------------------------------------------------- store failures
