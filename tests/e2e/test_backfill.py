@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from aitl.config import Settings
-from aitl.pipeline.runner import run_cycle, run_hours
+from aitl.pipeline.runner import run_cycle, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.window import Window
@@ -54,7 +54,7 @@ def week(tmp_path_factory) -> tuple[Settings, Settings]:
     span = Window(FIRST_DAY - HISTORY, FIRST_DAY + timedelta(days=DAYS))
     simulate(landing, span, rate=120, seed=5, store_url=url, scenario=Scenario())
     settings = Settings(store_url=url, landing_dir=landing, sink_url=str(root / "published.jsonl"))
-    for _ in run_hours(span, settings, ("collect", "normalize")):
+    for _ in run_window(span, settings, ("collect", "normalize")):
         pass
     live_db = root / "live.db"
     # SQLite's backup API: a file copy would miss what is still in the write-ahead log.

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from aitl.config import Settings
 from aitl.loop.planning import STATUSES
-from aitl.pipeline.runner import run_cycle, run_window, run_stage
+from aitl.pipeline.runner import run_cycle, run_stage, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, MetaData, Table, inspect, select, text
 from aitl.config import Settings
 from aitl.ingest.collector import quarantine_key
 from aitl.loop.implementation import apply_setting
-from aitl.pipeline.runner import run_cycle, run_hours, run_stage
+from aitl.pipeline.runner import run_cycle, run_stage, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
@@ -100,7 +100,7 @@ def simulated_week(url: str, root: Path) -> None:
     settings = Settings(store_url=url, landing_dir=landing, sink_url=str(root / "published.jsonl"))
     history = Window(WEEK.start, DAY_18.end)
     simulate(landing, history, rate=RATE, seed=SEED, store_url=url, scenario=SCENARIO)
-    for _ in run_hours(history, settings, ("collect", "normalize")):
+    for _ in run_window(history, settings, ("collect", "normalize")):
         pass
     run_cycle(DAY_18, settings, level="daily")
     # No setting improvement is planned from a week of simulated traffic (its

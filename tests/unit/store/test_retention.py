@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from aitl.config import ConfigError, Settings, Thresholds
-from aitl.pipeline.runner import run_cycle, run_hours, run_stage
+from aitl.pipeline.runner import run_cycle, run_stage, run_window
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
@@ -38,9 +38,9 @@ def two_days(store_url, tmp_path) -> Settings:
     simulate(
         settings.landing_dir, Window(START, DAY.end), rate=40, seed=5, scenario=Scenario(malformed_rate=0.02)
     )
-    for _ in run_hours(HOURS, settings, ("collect", "normalize")):
+    for _ in run_window(HOURS, settings, ("collect", "normalize")):
         pass
-    for _ in run_hours(DAY, settings, ("collect",)):  # stored, never summarised
+    for _ in run_window(DAY, settings, ("collect",)):  # stored, never summarised
         pass
     return settings
 
