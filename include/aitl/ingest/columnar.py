@@ -80,8 +80,6 @@ _REQUIRED = {
     "user_id",
     "timestamp",
     "success",
-    "duration_s",
-    "quality_score",
 }
 _INTS = {"prompt_version": 1, "size": 0, "syntax_errors": 0, "tokens_in": 0, "tokens_out": 0}  # -> minimum
 _FLOATS = {

@@ -47,7 +47,7 @@ def _doc(text: str) -> msgspec.Meta:
 class FeedbackEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     """One execution of the AI code-generation platform and everything learned from it.
 
-    Identity, timestamp and outcome are required; everything else is optional.
+    Identity, timestamp and success are required; everything else (duration and quality too) is optional.
     Unknown extra fields are accepted and ignored, so producers can evolve first.
     """
 
@@ -73,8 +73,9 @@ class FeedbackEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     size: Annotated[Count, _doc("Size of the generated code in lines")] | None = None
     # outcome
     success: bool
-    duration_s: NonNegative
-    quality_score: Unit
+    # Optional: outcome-only sources (an agent benchmark, CI, a review tool) report neither.
+    duration_s: NonNegative | None = None
+    quality_score: Unit | None = None
     # validation
     syntax_errors: Count | None = None
     style_issues: (

@@ -156,8 +156,8 @@ def segment_metrics(rollups: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "success_rate": big["successes"] / n,
-            "mean_quality": big["quality_sum"] / n,
-            "mean_log_duration": big["log_duration_sum"] / n,
+            "mean_quality": big["quality_sum"] / big["quality_n"].where(big["quality_n"] > 0),
+            "mean_log_duration": big["log_duration_sum"] / big["duration_n"].where(big["duration_n"] > 0),
             "error_rate": big["error_events"] / n,
             "security_rate": big["security_events"] / n,
             "syntax_error_rate": big["syntax_error_events"] / n,

@@ -44,6 +44,7 @@ ROLLUP_COLUMNS = [
     "n",
     "successes",
     "quality_sum",
+    "quality_n",
     "duration_sum",
     "duration_n",
     "log_duration_sum",
@@ -80,7 +81,13 @@ def _p95(rows: pd.DataFrame) -> float:
 
 METRICS = (
     Metric("success_rate", True, ("quality", "error_handling"), _ratio("successes")),
-    Metric("mean_quality", True, ("quality", "code_structure"), _ratio("quality_sum")),
+    Metric(
+        "mean_quality",
+        True,
+        ("quality", "code_structure"),
+        _ratio("quality_sum", "quality_n"),
+        volume="quality_n",
+    ),
     Metric("p95_duration_s", False, ("performance", "scalability"), _p95),
     Metric("error_rate", False, ("quality", "error_handling"), _ratio("error_events")),
     Metric("security_rate", False, ("security", "input_validation"), _ratio("security_events")),

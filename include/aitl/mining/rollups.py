@@ -211,12 +211,14 @@ def user_frame(events: pd.DataFrame) -> pd.DataFrame:
         "n",
         "successes",
         "quality_sum",
+        "quality_n",
         "satisfaction_n",
         "satisfaction_sum",
     ]
     if events.empty:
         return pd.DataFrame(columns=columns)
     satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
+    quality = pd.to_numeric(events["quality_score"], errors="coerce")
     frame = pd.DataFrame(
         {
             "hour": events["ts"].dt.floor("h"),
@@ -224,7 +226,8 @@ def user_frame(events: pd.DataFrame) -> pd.DataFrame:
             "task_type": events["task_type"].fillna(""),
             "n": 1,
             "successes": events["success"].astype(bool).astype(int),
-            "quality_sum": pd.to_numeric(events["quality_score"], errors="coerce").fillna(0.0),
+            "quality_sum": quality.fillna(0.0),
+            "quality_n": quality.notna().astype(int),
             "satisfaction_n": satisfaction.notna().astype(int),
             "satisfaction_sum": satisfaction.fillna(0.0),
         }

@@ -28,7 +28,7 @@ JSON (``Scenario.from_json``) and the ground-truth file can record it
    -``regression_quality_drop`` [0.10] (plus the knock-on of more failures).
 5. Broken records: ``malformed_rate`` [0] of the lines (their own seeded
    draw) are corrupted in turn: cut short (malformed JSON), ``success`` as a
-   string, ``quality_score`` missing. ``SimulationReport.malformed`` counts
+   string, ``session_id`` missing. ``SimulationReport.malformed`` counts
    them; collection must quarantine exactly these.
 
 Seasonality (``daily_amplitude`` [0.6], ``peak_hour`` [15], ``weekend_factor``

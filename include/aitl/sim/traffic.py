@@ -32,7 +32,7 @@ window and writes the files.
   0.3-0.8%, every security indicator at 0.3%) are the same in every
   segment, below the 1% platform-wide threshold of ``aitl.mining.frequency``.
 * Broken records: ``scenario.malformed_rate`` of the lines, corrupted in turn
-  (cut short, ``success`` as a string, ``quality_score`` missing).
+  (cut short, ``success`` as a string, ``session_id`` missing).
 """
 
 from __future__ import annotations
@@ -472,7 +472,7 @@ _CORRUPTIONS = (
     lambda line: line.replace(b'"success":true', b'"success":"yes"').replace(
         b'"success":false', b'"success":"no"'
     ),
-    lambda line: orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "quality_score"}),
+    lambda line: orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "session_id"}),
 )
 
 

@@ -140,6 +140,8 @@ class HourlyUser(Base):
     n: Mapped[int] = mapped_column(Integer)
     successes: Mapped[int] = mapped_column(Integer)
     quality_sum: Mapped[float] = mapped_column(Float)
+    # Events that reported a quality score: the mean's denominator (outcome-only sources report none).
+    quality_n: Mapped[int] = mapped_column(Integer)
     satisfaction_n: Mapped[int] = mapped_column(Integer)
     satisfaction_sum: Mapped[float] = mapped_column(Float)
 

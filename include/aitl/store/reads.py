@@ -106,6 +106,9 @@ class SegmentStats:
     quality_sum: float = 0.0
     quality_sumsq: float = 0.0
     error_events: int = 0
+    # Events that reported a duration / a quality score (outcome-only sources report neither).
+    duration_n: int = 0
+    quality_n: int = 0
 
     def __add__(self, other: SegmentStats) -> SegmentStats:
         return SegmentStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -119,12 +122,16 @@ class SegmentStats:
         return self.successes / self.n if self.n else float("nan")
 
     def mean_var(self, metric: str) -> tuple[float, float]:
-        """Mean and unbiased variance of ``quality``, ``duration`` or ``log_duration``."""
+        """Mean and unbiased variance of ``quality``, ``duration`` or ``log_duration``.
+
+        Over the events that reported the metric (``quality_n``, ``duration_n``), not all events.
+        """
         total, squares = getattr(self, f"{metric}_sum"), getattr(self, f"{metric}_sumsq")
-        if self.n < 2:
-            return (total / self.n if self.n else float("nan")), float("nan")
-        mean = total / self.n
-        variance = max(squares - self.n * mean * mean, 0.0) / (self.n - 1)
+        n = self.quality_n if metric == "quality" else self.duration_n
+        if n < 2:
+            return (total / n if n else float("nan")), float("nan")
+        mean = total / n
+        variance = max(squares - n * mean * mean, 0.0) / (n - 1)
         return mean, variance
 
 
@@ -187,7 +194,7 @@ def window_users(session: Session, window: Window, by_hour: bool = False) -> pd.
     """Per user and task type (and hour, if asked): executions, successes, quality, satisfaction."""
     table = HourlyUser.__table__
     keys = ["user_id", "task_type", *(["hour"] if by_hour else [])]
-    values = ["n", "successes", "quality_sum", "satisfaction_n", "satisfaction_sum"]
+    values = ["n", "successes", "quality_sum", "quality_n", "satisfaction_n", "satisfaction_sum"]
     return _summed(session, table, window, keys, values)
 
 

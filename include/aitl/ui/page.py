@@ -107,12 +107,17 @@ def _picker(window: dict[str, Any]) -> Safe:
     )
 
 
+def _reported(value: float | None, events: int) -> str:
+    """A mean of an optional metric: "not reported" when there were events but none carried it."""
+    return "not reported" if value is None and events else num(value)
+
+
 def _tiles(tiles: dict[str, Any]) -> Safe:
     """The model's headline numbers (counted there: improvements from the pipeline's one query)."""
     shown = [
         ("events", f"{tiles['events']:,}"),
         ("success rate", pct(tiles["success_rate"])),
-        ("mean quality", num(tiles["mean_quality"])),
+        ("mean quality", _reported(tiles["mean_quality"], tiles["events"])),
         ("error rate", pct(tiles["error_rate"])),
         ("anomaly episodes", str(tiles["anomaly_episodes"])),
         ("experiments running", str(tiles["running"])),

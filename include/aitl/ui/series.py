@@ -32,6 +32,7 @@ SERIES_SUMS = (
     "n",
     "successes",
     "quality_sum",
+    "quality_n",
     "error_events",
     "security_events",
     "satisfaction_n",
@@ -45,18 +46,27 @@ def ratio(numerator: float, n: int) -> float | None:
     return numerator / n if n else None
 
 
-def hour_point(hour: datetime, n: int, successes: int, quality_sum: float, errors: int) -> dict[str, Any]:
+def hour_point(
+    hour: datetime,
+    n: int = 0,
+    successes: int = 0,
+    errors: int = 0,
+    quality_sum: float = 0.0,
+    quality_n: int = 0,
+) -> dict[str, Any]:
+    """An hour's charted metrics; the mean quality is over the events that report one (None: none did)."""
     return {
         "hour": hour.isoformat(),
         "n": n,
+        "quality_n": quality_n,
         "success_rate": ratio(successes, n),
-        "mean_quality": ratio(quality_sum, n),
+        "mean_quality": ratio(quality_sum, quality_n),
         "error_rate": ratio(errors, n),
     }
 
 
 def empty_series(window: Window) -> list[dict[str, Any]]:
-    return [hour_point(hour, 0, 0, 0.0, 0) for hour in window.hours()]
+    return [hour_point(hour) for hour in window.hours()]
 
 
 def charted_metrics(anomalies: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -86,11 +96,17 @@ def hourly_series(
     for hour in window.hours():
         row = by_hour.get(hour)
         if row is None or not row["n"]:
-            point = hour_point(hour, 0, 0, 0.0, 0)
+            point = hour_point(hour)
             point.update(dict.fromkeys((m.name for m in extra), None))
         else:
-            n, successes, errors = int(row["n"]), int(row["successes"]), int(row["error_events"])
-            point = hour_point(hour, n, successes, float(row["quality_sum"]), errors)
+            point = hour_point(
+                hour,
+                int(row["n"]),
+                int(row["successes"]),
+                int(row["error_events"]),
+                float(row["quality_sum"]),
+                int(row["quality_n"]),
+            )
             one = _one_hour(row)
             for metric in extra:
                 value = metric.compute(one)
@@ -129,10 +145,18 @@ def _hourly_histograms(session: Session, window: Window) -> dict[datetime, list[
     return {hour: merged_histogram(hists).tolist() for hour, hists in by_hour.items()}
 
 
+# Each charted metric's count: what its hourly values are weighted by in the totals.
+WEIGHTS = {"mean_quality": "quality_n"}
+
+
 def totals(series: list[dict[str, Any]]) -> dict[str, Any]:
-    n = sum(p["n"] for p in series)
-    weighted = {m: sum(p[m] * p["n"] for p in series if p[m] is not None) for m in SERIES_METRICS}
-    return {"events": n, **{m: ratio(weighted[m], n) for m in SERIES_METRICS}}
+    """The window's events and each charted metric over them (quality: over the events reporting one)."""
+    summed = {}
+    for metric in SERIES_METRICS:
+        weight = WEIGHTS.get(metric, "n")
+        count = sum(p[weight] for p in series)
+        summed[metric] = ratio(sum(p[metric] * p[weight] for p in series if p[metric] is not None), count)
+    return {"events": sum(p["n"] for p in series), **summed}
 
 
 def _finite(value: Any) -> bool:

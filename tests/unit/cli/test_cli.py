@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from aitl.cli.main import main
 from aitl.store import connect, transaction
-from aitl.store.models import PipelineRun
+from aitl.store.models import HourlyRollup, Improvement, PipelineRun
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "include/aitl/ingest/schemas/feedback_event.schema.json"
 
@@ -249,3 +251,50 @@ def test_a_person_rolls_back_or_stops_an_experiment_from_the_command_line(tmp_pa
     assert one_line(capsys) == "aitl experiment: experiment 'exp-9' does not exist"
     assert main(["experiments", "--status", "stopped", "--store", store, "--json"]) == 0
     assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == ["exp-2"]
+
+
+def test_outcome_only_runs_go_in_and_the_better_model_is_recommended(tmp_path, capsys):
+    """Agent-benchmark rows (identity, time, outcome, model, task; nothing measured): 0 quarantined,
+    through aitl ingest, aitl run and aitl run --level daily, and a switch to the better model planned."""
+    rng = np.random.default_rng(14)
+    rates = {"model-a": 0.55, "model-b": 0.80, "model-c": 0.56}  # model-a is the most used
+    shares = [0.6, 0.2, 0.2]
+    rows = []
+    for i in range(1500):
+        model = str(rng.choice(list(rates), p=shares))
+        at = datetime(2026, 11, 18, tzinfo=UTC) + timedelta(seconds=int(rng.integers(0, 2 * 86400)))
+        rows.append(
+            {
+                "event_id": f"run-{i}",
+                "execution_id": f"run-{i}",
+                "session_id": f"task-{i}",
+                "user_id": "benchmark",
+                "timestamp": at.isoformat(),
+                "success": bool(rng.random() < rates[model]),
+                "model": model,
+                "task_type": "bug_fix",
+            }
+        )
+    export = tmp_path / "runs.jsonl"
+    export.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    days = ["--start", "2026-11-18T00:00", "--end", "2026-11-20T00:00"]
+    assert main(["db", "upgrade", "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["ingest", str(export), "--store", store]) == 0
+    ingested = json.loads(capsys.readouterr().out)
+    assert (ingested["read"], ingested["stored"], ingested["quarantined"]) == (1500, 1500, 0)
+    empty = str(tmp_path / "no-landing")
+    assert main(["run", *days, "--store", store, "--landing", empty, "--stages", "collect,normalize"]) == 0
+    assert main(["run", *days, "--store", store, "--level", "daily", "--landing", empty]) == 0
+    daily = [json.loads(line) for line in capsys.readouterr().out.splitlines()[-2:]]
+    assert all("extract_patterns" in d["stages"] for d in daily)
+    with transaction(connect(store)) as session:
+        rollups = session.execute(
+            select(HourlyRollup.n, HourlyRollup.quality_n, HourlyRollup.duration_n)
+        ).all()
+        assert sum(r.n for r in rollups) == 1500 and not any(r.quality_n or r.duration_n for r in rollups)
+    assert main(["run", *days[:2], "--end", "2026-11-18T01:00", "--store", store, "--landing", empty]) == 0
+    with transaction(connect(store)) as session:
+        switches = session.scalars(select(Improvement).where(Improvement.target_kind == "config")).all()
+    assert [s.change.get("model") for s in switches if "model" in s.change] == ["model-b"]

@@ -61,9 +61,7 @@ REQUIRED = (
     "user_id",
     "timestamp",
     "success",
-    "duration_s",
-    "quality_score",
-)
+)  # duration_s and quality_score are optional: outcome-only sources report neither
 IDS = ("event_id", "execution_id", "session_id", "user_id")
 LABELS = ("agent_tier", "task_type", "language")  # at most 64 characters
 NAMES = ("model", "prompt_id", "experiment_id")  # at most 128

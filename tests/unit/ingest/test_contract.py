@@ -28,9 +28,24 @@ def test_published_schema_is_valid_and_generated_from_the_contract():
         "user_id",
         "timestamp",
         "success",
-        "duration_s",
-        "quality_score",
     ]
+
+
+def test_an_outcome_only_event_is_valid():
+    """An agent benchmark's run: identity, time, outcome, model and task, nothing measured."""
+    fields = {
+        "event_id",
+        "execution_id",
+        "session_id",
+        "user_id",
+        "timestamp",
+        "success",
+        "model",
+        "task_type",
+    }
+    row = validate({k: v for k, v in event(TS).items() if k in fields})
+    assert row["duration_s"] is None and row["quality_score"] is None
+    assert row["success"] is True and row["model"] == "atlas-large"
 
 
 def test_valid_event_becomes_a_store_row():

@@ -309,7 +309,9 @@ def test_a_metric_without_variation_is_left_out_not_nan():
 
     def arm(n: int, successes: int) -> SegmentStats:
         # every quality score 0 in both arms: Welch's test has no variance to work with
-        return SegmentStats(n=n, successes=successes, log_duration_sum=2.0 * n, log_duration_sumsq=4.5 * n)
+        return SegmentStats(
+            n=n, successes=successes, log_duration_sum=2.0 * n, log_duration_sumsq=4.5 * n, duration_n=n
+        )
 
     results = compare_arms(arm(100, 70), arm(100, 80), 0.05)
     assert "quality_score" not in results

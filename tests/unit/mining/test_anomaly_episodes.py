@@ -88,9 +88,10 @@ def test_satisfaction_is_scored_by_its_ratings_not_its_events():
     assert performance.METRIC_BY_NAME["satisfaction"].volume == "satisfaction_n"
     rollups = week_of_rollups(4)
     volumes = performance.hourly_volumes(rollups, WINDOW)
-    assert list(volumes.columns) == ["duration_n", "n", "satisfaction_n"]
+    assert list(volumes.columns) == ["duration_n", "n", "quality_n", "satisfaction_n"]
     assert volumes["n"].sum() == rollups["n"].sum() and (volumes["satisfaction_n"] == 0).all()
     empty = performance.hourly_volumes(rollups.iloc[:0], WINDOW)
     assert len(empty) == 7 * 24 and (empty.to_numpy() == 0).all()
     assert performance.METRIC_BY_NAME["success_rate"].volume == "n"
     assert performance.LOG_DURATION.volume == "duration_n"  # durations are scanned as a mean of logs
+    assert performance.METRIC_BY_NAME["mean_quality"].volume == "quality_n"  # over the events reporting one

@@ -102,9 +102,14 @@ def test_rerunning_normalize_replaces_rather_than_adds(two_hours):
 def test_segment_stats_edge_cases():
     empty = SegmentStats()
     assert np.isnan(empty.success_rate)
-    one = SegmentStats(n=1, quality_sum=0.5, quality_sumsq=0.25)
+    one = SegmentStats(n=1, quality_sum=0.5, quality_sumsq=0.25, quality_n=1)
     mean, var = one.mean_var("quality")
     assert mean == 0.5 and np.isnan(var)
+    # Three events, two with a quality score (0.4 and 0.6): the mean and variance are theirs.
+    partly = SegmentStats(n=3, quality_sum=1.0, quality_sumsq=0.52, quality_n=2)
+    mean, var = partly.mean_var("quality")
+    assert mean == pytest.approx(0.5) and var == pytest.approx(0.02)
+    assert all(np.isnan(v) for v in SegmentStats(n=5).mean_var("duration"))  # none reported a duration
 
 
 def test_duration_histograms_merge_and_give_quantiles_within_a_bucket(two_hours):

@@ -103,7 +103,9 @@ def test_segment_metrics_drop_small_segments_and_compute_rates():
             "n": [100, 10],
             "successes": [70, 5],
             "quality_sum": [60.0, 5.0],
+            "quality_n": [80, 10],  # 20 events of the first segment reported no quality score
             "log_duration_sum": [200.0, 20.0],
+            "duration_n": [100, 10],
             "error_events": [30, 5],
             "security_events": [5, 0],
             "syntax_error_events": [3, 0],
@@ -116,5 +118,5 @@ def test_segment_metrics_drop_small_segments_and_compute_rates():
     metrics = segment_metrics(rollups)
     assert len(metrics) == 1
     row = metrics.iloc[0]
-    assert (row["success_rate"], row["mean_quality"], row["error_rate"]) == (0.7, 0.6, 0.3)
+    assert (row["success_rate"], row["mean_quality"], row["error_rate"]) == (0.7, 0.75, 0.3)
     assert np.isnan(row["mean_satisfaction"])

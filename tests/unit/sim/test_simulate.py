@@ -422,4 +422,4 @@ def test_malformed_records_are_planted_at_the_rate_and_break_the_contract(tmp_pa
             except ContractError as exc:
                 broken[exc.field] = broken.get(exc.field, 0) + 1
     assert sum(broken.values()) == report.malformed
-    assert set(broken) == {"event", "success", "quality_score"}
+    assert set(broken) == {"event", "success", "session_id"}
