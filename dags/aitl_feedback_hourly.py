@@ -31,7 +31,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, shards_task, stage_task
+from aitl_airflow.dagkit import DECISIONS, EXECUTION_TIMEOUTS, shards_task, stage_task
 from aitl_airflow.params import run_params
 
 HOURLY_ROLLUPS = Asset("aitl_hourly_rollups", uri="aitl://store/hourly_rollups")
@@ -68,7 +68,7 @@ def aitl_feedback_hourly():
     insights = stage("generate_insights")
     plan = stage("plan_actions", trigger_rule="none_failed_min_one_success")
     implement = stage("implement")
-    verify = stage("verify", trigger_rule="none_failed_min_one_success")
+    verify = stage("verify", trigger_rule="none_failed_min_one_success", outlets=[DECISIONS])
 
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
 

@@ -26,7 +26,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from aitl.cycles import stages_markdown
 from aitl_airflow.alerts import on_run_failure, on_task_failure, run_deadline
-from aitl_airflow.dagkit import EXECUTION_TIMEOUTS, stage_task, wait_for_last_hour
+from aitl_airflow.dagkit import DECISIONS, EXECUTION_TIMEOUTS, stage_task, wait_for_last_hour
 from aitl_airflow.params import run_params
 
 
@@ -78,7 +78,7 @@ def aitl_system_daily():
     insights = stage("generate_insights")
     plan = stage("plan_actions", trigger_rule="none_failed_min_one_success")
     implement = stage("implement")
-    verify = stage("verify", trigger_rule="none_failed_min_one_success")
+    verify = stage("verify", trigger_rule="none_failed_min_one_success", outlets=[DECISIONS])
     publish = stage("publish", trigger_rule="none_failed_min_one_success")
     prune = stage("prune", trigger_rule="none_failed_min_one_success")
 

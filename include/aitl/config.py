@@ -176,6 +176,13 @@ def default_home() -> Path:
     return Path(os.environ.get("AITL_HOME", Path.home() / ".aitl")).expanduser()
 
 
+# Where alerts go outside Airflow (inside it, the aitl_alerts connection wins).
+ALERT_WEBHOOK_ENV = "AITL_ALERT_WEBHOOK"
+# The AITL view's address, for the link every alert carries (make airflow's by default).
+VIEW_URL_ENV = "AITL_VIEW_URL"
+DEFAULT_VIEW_URL = "http://localhost:8080/aitl/"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the events come from and where results go, plus the thresholds.
@@ -208,6 +215,9 @@ class Settings:
     # The one shard of the hour a sharded stage works on (a mapped task's);
     # None: the whole hour. The shard count is the ``shards`` threshold.
     shard: Shard | None = None
+    # The webhook alerts on findings and decisions go to (aitl.publish.alerts); None: no alerts.
+    alert_webhook: str | None = field(default=None, repr=False)
+    view_url: str = DEFAULT_VIEW_URL
 
     @classmethod
     def from_env(
@@ -219,6 +229,7 @@ class Settings:
         dry_run: bool = False,
         sink_url: str | None = None,
         segment: dict[str, str] | None = None,
+        alert_webhook: str | None = None,
     ) -> Settings:
         home = default_home()
         privacy = os.environ.get("AITL_PRIVACY", "keep")
@@ -244,6 +255,8 @@ class Settings:
                 if name.strip()
             ),
             privacy=privacy,
+            alert_webhook=alert_webhook or os.environ.get(ALERT_WEBHOOK_ENV) or None,
+            view_url=os.environ.get(VIEW_URL_ENV) or DEFAULT_VIEW_URL,
         )
 
 

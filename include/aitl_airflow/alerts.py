@@ -25,29 +25,28 @@ The DAGs use it three ways (the helpers below):
   an ``AsyncCallback`` run by the triggerer if the run has not finished by then.
 
 Imported at DAG parse time (the callbacks are part of the DAG): standard
-library, Task SDK and ``httpx`` (a Task SDK dependency) only; the library's
-URL masking (``aitl.publish.urls``, standard library) is imported when an
-alert is posted.
+library, Task SDK and the library's webhook path (``aitl.publish.webhook``:
+``httpx``, a Task SDK dependency, and the standard library), shared with the
+alerts on what the loop finds (``aitl.publish.alerts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from airflow.sdk import AsyncCallback, BaseHook, BaseNotifier, DeadlineAlert, DeadlineReference
+
+from aitl.config import ALERT_WEBHOOK_ENV as WEBHOOK_ENV
+from aitl.publish.webhook import TIMEOUT_S, one_line, post
 
 log = logging.getLogger(__name__)
 
 ALERTS_CONN_ID = "aitl_alerts"
-WEBHOOK_ENV = "AITL_ALERT_WEBHOOK"
-TIMEOUT_S = 10.0
 EVENTS = ("task_failed", "run_failed", "deadline_missed")
 
 
@@ -74,11 +73,6 @@ def _field(obj: Any, *names: str) -> Any:
         if value not in (None, ""):
             return value
     return None
-
-
-def _one_line(text: Any, limit: int = 300) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def describe(event: str, context: dict[str, Any], detail: str = "") -> dict[str, Any]:
@@ -119,7 +113,7 @@ def describe(event: str, context: dict[str, Any], detail: str = "") -> dict[str,
         "run_id": run_id,
         "task_id": _field(ti, "task_id") if ti is not None else None,
         "state": state,
-        "reason": _one_line(reason),
+        "reason": one_line(reason),
         "log_url": log_url,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -133,31 +127,6 @@ def alert_line(alert: dict[str, Any]) -> str:
     if alert["log_url"]:
         parts.append(f"log={alert['log_url']}")
     return f"AITL ALERT {alert['event']}: " + " ".join(parts)
-
-
-def post(url: str, message: dict[str, Any], timeout_s: float = TIMEOUT_S) -> bool:
-    """POST ``message`` as JSON; True on a 2xx answer, redirects not followed.
-
-    Failures are logged with the webhook's scheme and host only, never raised.
-    """
-    from aitl.publish.urls import mask_httpx_log, url_origin  # on use: not at DAG parse time
-
-    mask_httpx_log()
-    try:
-        response = httpx.post(
-            url,
-            content=json.dumps(message, default=str).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "aitl-alerts"},
-            timeout=timeout_s,
-            follow_redirects=False,
-        )
-        if response.is_success:
-            return True
-        failure = f"HTTP {response.status_code} {response.reason_phrase}"
-    except Exception as exc:  # down, slow, refused, a malformed URL: log and go on
-        failure = f"{type(exc).__name__}: {exc}"
-    log.warning("AITL alert webhook %s failed: %s", url_origin(url), _one_line(failure))
-    return False
 
 
 class AitlAlert(BaseNotifier):
@@ -203,7 +172,7 @@ class AitlAlert(BaseNotifier):
             if url:
                 post(url, {"text": line, "alert": alert}, self.timeout_s)
         except Exception as exc:
-            log.warning("AITL alert not delivered: %s", _one_line(exc))
+            log.warning("AITL alert not delivered: %s", one_line(exc))
 
     async def async_notify(self, context: dict[str, Any]) -> None:
         """The triggerer's way (deadline alerts): the same, off the event loop."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import task
+from airflow.sdk import Asset, task
 
 from aitl.cycles import stage_doc
 
@@ -24,6 +24,10 @@ from aitl.cycles import stage_doc
 # all its hours (days) inside each task under the same limit: past it, use a
 # shorter window or a backfill. The daily wait is a deferred trigger firing at
 # its target time: the limit covers its worker side only, and it cannot hang.
+# Updated by every verify task (rollbacks on harm hourly, decision looks daily):
+# a platform's own DAG can be scheduled on the loop's decisions.
+DECISIONS = Asset("aitl_decisions", uri="aitl://store/decisions")
+
 EXECUTION_TIMEOUTS = {
     "hourly": timedelta(hours=1),
     "daily": timedelta(hours=3),

@@ -25,6 +25,7 @@ from aitl.publish.sinks import sink_from_url
 from aitl.shards import Shard, shard_list
 from aitl.store.database import StoreSchemaError, check_schema, connect, store_error, transaction
 from aitl.window import Window, parse_utc
+from aitl_airflow.alerts import webhook_url
 from aitl_airflow.connections import sink_url, store_url
 from aitl_airflow.metrics import emit
 from aitl_airflow.params import MAX_OVERRIDE_HOURS
@@ -161,6 +162,7 @@ def settings_of(context: dict[str, Any]) -> Settings:
             dry_run=bool(params.get("dry_run", False)),
             sink_url=sink_url(),
             segment=params.get("segment") or {},
+            alert_webhook=webhook_url(),  # the aitl_alerts connection, else AITL_ALERT_WEBHOOK
         )
     except ConfigError as exc:
         # An unknown threshold or segment key, or a value of the wrong kind.

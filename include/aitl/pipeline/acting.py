@@ -25,7 +25,7 @@ from aitl.loop.implementation import PAUSED, implement
 from aitl.loop.planning import plan
 from aitl.loop.verification import verify
 from aitl.pipeline.stage import StageResult, count_by, owned_by
-from aitl.publish import outbox, sinks
+from aitl.publish import alerts, outbox, sinks
 from aitl.store.database import connect
 from aitl.store.models import Effectiveness, Improvement
 from aitl.store.writes import insert_ignore, replace
@@ -144,7 +144,8 @@ def verify_stage(session: Session, window: Window, settings: Settings, *, level:
 
 
 def publish_stage(session: Session, window: Window, settings: Settings, *, level: str) -> StageResult:
-    """Deliver what the platform must learn of (launches, decisions, settings) through the sink.
+    """Deliver what the platform must learn of (launches, decisions, settings) through the sink,
+    and alert a person to what the run found and did (``aitl.publish.alerts``).
 
     A sink that is down is not a failure of the cycle: the messages stay in
     the outbox and the next run delivers them (see ``aitl.publish.outbox``).
@@ -155,6 +156,9 @@ def publish_stage(session: Session, window: Window, settings: Settings, *, level
     """
     if settings.dry_run:
         return StageResult({"dry_run": True}, stop="dry run: nothing to publish")
-    sink = sinks.sink_from_url(settings.sink_url)
-    summary = outbox.publish(connect(settings.store_url), sink, datetime.now(UTC))
-    return StageResult(summary, stop=None if summary["pending_before"] else "nothing to publish")
+    now = datetime.now(UTC)
+    engine = connect(settings.store_url)
+    summary = outbox.publish(engine, sinks.sink_from_url(settings.sink_url), now)
+    summary["alerts"] = alerts.notify(engine, settings, level, window, now)
+    sent = summary["alerts"].get("new", 0) or summary["alerts"].get("delivered", 0)
+    return StageResult(summary, stop=None if summary["pending_before"] or sent else "nothing to publish")

@@ -460,6 +460,25 @@ class Effectiveness(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class Alert(Base):
+    """An alert on what the loop found or did, and whether the webhook took it (``aitl.publish.alerts``).
+
+    One row per alerted subject (an insight, an outbox message) and severity:
+    what deduplicates a recurring insight, and counts each kind's alerts a day.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Id, index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    day: Mapped[datetime] = mapped_column(UTCDateTime)
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class OutboxMessage(Base):
     """A decision the platform must learn of, kept until a sink has delivered it.
 

@@ -49,9 +49,9 @@ from tests.conftest import fresh_store
 PREVIOUS_HEAD = "0003"
 UPGRADED = "0004"  # the revision whose upgrade the snapshot comparison checks
 NEW_TABLES = {"ingested_files", "late_arrivals"}  # created by 0004: nothing of theirs exists at 0003
-# Created later: a week is too short for retention (0006) to fill pruned_hours, and
-# normalize deletes the summary_parts (0007) it merges.
-LATER_TABLES = {"pruned_hours", "summary_parts"}
+# Created later: a week is too short for retention (0006) to fill pruned_hours,
+# normalize deletes the summary_parts (0007) it merges, and alerts (0009) need a webhook.
+LATER_TABLES = {"pruned_hours", "summary_parts", "alerts"}
 RATE = 30  # events an hour: low, and still enough to fill every table in a week
 SEED = 3
 WEEK = Window(datetime(2026, 11, 13, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
