@@ -100,7 +100,7 @@ def test_a_misspelt_param_fails_the_run_at_once_and_writes_nothing(dagbag, colle
         logical_date=pendulum.instance(END), run_conf={"dryrun": True}
     )
     assert run.state == "failed"
-    assert states(run)["collect"] == ("failed", 1)  # no retry: retrying cannot fix a conf
+    assert states(run)["shards"] == ("failed", 1)  # the first task; no retry: retrying cannot fix a conf
     assert snapshot(collected_hour) == before
 
 

@@ -46,7 +46,9 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's packages: nothing is ever downl
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DAG_ID = "aitl_feedback_hourly"
 TASKS = (
+    "shards",
     "collect",
+    "summarize",
     "normalize",
     "extract_patterns",
     "generate_insights",
@@ -319,7 +321,8 @@ def finished_run(airflow: Airflow) -> Run:
     assert state == "success", f"run {run_id} {state}: {states}"
     assert set(states) == set(TASKS)
     assert states["collect"] == "success"
-    collect = api.ok("GET", f"{path}/taskInstances/collect/xcomEntries/return_value")["value"]
+    # collect is mapped over the hour's shards (one, by default): its XCom is its instance 0's.
+    collect = api.ok("GET", f"{path}/taskInstances/collect/xcomEntries/return_value?map_index=0")["value"]
     if isinstance(collect, str):
         collect = json.loads(collect)
     assert collect["stored"] == airflow.simulated_events, collect
