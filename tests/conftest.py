@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,32 @@ def airflow_home() -> Path:
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ)
     return home
+
+
+# The tables derived from events: what a sharded run must write exactly as an unsharded one.
+DERIVED_TABLES = (
+    "hourly_rollups",
+    "hourly_signals",
+    "hourly_sequences",
+    "hourly_users",
+    "patterns",
+    "insights",
+    "insight_observations",
+    "improvements",
+    "experiments",
+    "prompt_versions",
+)
+
+
+def table_rows(url: str, name: str) -> list[tuple[Any, ...]]:
+    """Every row of a store table, wall-clock columns (``*_at``) left out, sorted."""
+    from sqlalchemy import select
+
+    from aitl.store.database import connect, transaction
+    from aitl.store.models import Base
+
+    table = Base.metadata.tables[name]
+    columns = [c for c in table.columns if not c.name.endswith("_at")]
+    with transaction(connect(url)) as session:
+        rows = session.execute(select(*columns)).all()
+    return sorted((tuple(row) for row in rows), key=repr)

@@ -28,7 +28,7 @@ from aitl.store.models import (
     PromptVersion,
 )
 from aitl.window import Window
-from tests.conftest import fresh_store
+from tests.conftest import DERIVED_TABLES, fresh_store, table_rows
 from tests.factories import event
 
 pytestmark = pytest.mark.airflow
@@ -216,18 +216,8 @@ def test_a_sharded_hour_through_airflow_writes_what_an_unsharded_run_does(deploy
         registry.ensure_registered(session, PROMPT, "Write a REST endpoint.", at=HOUR)
     settings = Settings.from_env(store_url=whole)
     run_cycle(Window(HOUR, HOUR + timedelta(hours=1)), settings)
-    for name in ("hourly_rollups", "hourly_signals", "hourly_sequences", "hourly_users", "patterns"):
-        assert derived_rows(url, name) == derived_rows(whole, name), name
-    for name in ("insights", "improvements", "experiments", "prompt_versions"):
-        assert derived_rows(url, name) == derived_rows(whole, name), name
-
-
-def derived_rows(url: str, name: str) -> list[str]:
-    """A table's rows without wall-clock columns (``*_at``), as sorted JSON."""
-    table = Base.metadata.tables[name]
-    with transaction(connect(url)) as session:
-        rows = session.execute(select(*(c for c in table.columns if not c.name.endswith("_at")))).all()
-    return sorted(json.dumps(list(r), default=str, sort_keys=True) for r in rows)
+    for name in DERIVED_TABLES:
+        assert table_rows(url, name) == table_rows(whole, name), name
 
 
 def test_next_hour_verifies_the_running_experiment(hourly_dag, deployment):

@@ -17,35 +17,14 @@ from aitl.pipeline.runner import run_cycle, run_stage
 from aitl.shards import GROUPS, WHOLE, Shard, session_bucket, shard_list
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction
-from aitl.store.base import Base
 from aitl.store.database import upgrade
 from aitl.store.locks import advisory_lock, lock_key
 from aitl.store.models import PipelineRun, SummaryPart
 from aitl.window import HOUR, Window
-from tests.conftest import fresh_store
+from tests.conftest import DERIVED_TABLES, fresh_store, table_rows
 from tests.factories import event
 
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
-DERIVED = (
-    "hourly_rollups",
-    "hourly_signals",
-    "hourly_sequences",
-    "hourly_users",
-    "patterns",
-    "insights",
-    "insight_observations",
-    "improvements",
-    "experiments",
-)
-
-
-def table_rows(url: str, name: str) -> list[tuple[Any, ...]]:
-    """Every row of a table, wall-clock columns (``*_at``) left out, sorted."""
-    table = Base.metadata.tables[name]
-    columns = [c for c in table.columns if not c.name.endswith("_at")]
-    with transaction(connect(url)) as session:
-        rows = session.execute(select(*columns)).all()
-    return sorted((tuple(row) for row in rows), key=repr)
 
 
 def new_store(tmp_path, name: str, kind: str = "sqlite") -> str:
@@ -80,7 +59,7 @@ def test_sharded_hours_write_the_same_derived_tables(landing, tmp_path, shards):
     collected = results[0]["collect"].summary["shards"]
     assert sum(s["stored"] for s in collected) == normalized["events"]
     assert all(s["files"] < 5 for s in collected)  # each shard read its own files
-    for name in DERIVED:
+    for name in DERIVED_TABLES:
         assert table_rows(split, name) == table_rows(whole, name), name
     with transaction(connect(split)) as session:
         assert session.scalars(select(SummaryPart.shard)).all() == []  # merged parts are deleted
@@ -95,7 +74,7 @@ def test_sharded_hours_on_postgresql(landing, tmp_path):
     split = new_store(tmp_path, "split", "postgresql")
     run_hours(whole, landing, 1)
     run_hours(split, landing, 4)
-    for name in DERIVED:
+    for name in DERIVED_TABLES:
         assert table_rows(split, name) == table_rows(whole, name), name
 
 
@@ -106,7 +85,7 @@ def test_chunks_of_any_size_give_identical_summaries(landing, tmp_path, monkeypa
     run_hours(whole, landing, 1)
     monkeypatch.setattr(summaries, "CHUNK_EVENTS", 40)
     run_hours(small, landing, 1)
-    for name in DERIVED[:4]:
+    for name in DERIVED_TABLES[:4]:
         assert table_rows(small, name) == table_rows(whole, name), name
 
 
@@ -133,7 +112,7 @@ def test_a_part_summarised_before_more_events_arrived_is_summarised_again(landin
     one = dataclasses.replace(settings, store_url=whole, thresholds=Thresholds.resolve())
     run_stage("collect", hour, one)
     run_stage("normalize", hour, one)
-    for name in DERIVED[:4]:
+    for name in DERIVED_TABLES[:4]:
         assert table_rows(url, name) == table_rows(whole, name), name
 
 
