@@ -170,13 +170,6 @@ def summarise(
     return Summaries.concat(parts)
 
 
-def rebuild(session: Session, window: Window) -> dict[str, int]:
-    """Every summary of the window's hours, from its events: the whole hour in one process."""
-    hours = list(window.hours())
-    counts = group_counts(session, hours)
-    return write(session, hours, summarise(session, hours, range(GROUPS), counts))
-
-
 def write(session: Session, hours: Sequence[datetime], summaries: Summaries) -> dict[str, int]:
     """Replace the hours' rows of every summary table by the merged summaries."""
     written = {}

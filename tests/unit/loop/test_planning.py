@@ -18,7 +18,7 @@ from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop.planning import plan
 from aitl.loop.tuning import ResourcePolicy, better_alternatives, configuration_plans, resource_use
-from aitl.mining import summaries
+from aitl.pipeline.hourly import normalize
 from aitl.pipeline.runner import run_cycle
 from aitl.shards import session_bucket
 from aitl.stats.hypothesis import two_proportions
@@ -47,7 +47,7 @@ def store_events(session, events: list[dict[str, Any]]) -> None:
         for e in events
     ]
     insert_ignore(session, Event.__table__, rows)
-    summaries.rebuild(session, WINDOW)
+    normalize(session, WINDOW, Settings(store_url="sqlite://", landing_dir=None))  # the stage itself
 
 
 def plan_window(session, insights=(), events=None, window=WINDOW, **kw):
