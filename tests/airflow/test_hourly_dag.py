@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -289,3 +290,28 @@ def test_the_store_can_come_from_the_aitl_store_connection(hourly_dag, deploymen
     assert not (landing.parent / "unused-default-home").exists()
     delivered = [json.loads(line)["payload"]["experiment_id"] for line in sink.read_text().splitlines()]
     assert launched and delivered == launched
+
+
+def test_the_hours_critical_finding_alerts_through_airflow(hourly_dag, deployment, monkeypatch):
+    """The publish task posts the run's critical insight to the webhook, once: a rerun sends nothing new."""
+    from tests.unit.publish.conftest import Platform
+
+    _, landing = deployment
+    land(landing, HOUR, planted_hour(HOUR))
+    platform = Platform()
+    thread = threading.Thread(target=platform.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("AITL_ALERT_WEBHOOK", platform.url)
+        run_hour(hourly_dag, HOUR)
+        run_hour(hourly_dag, HOUR)
+    finally:
+        platform.shutdown()
+        platform.server_close()
+        thread.join()
+    alerts = [r["alert"] for r in platform.requests]
+    findings = [a for a in alerts if a["kind"] == "insight"]
+    assert [(a["severity"], a["category"], a["subtype"]) for a in findings] == [
+        ("critical", "security", "input_validation")
+    ]
+    assert all(a["window_start"] == HOUR.isoformat() for a in alerts)
