@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aitl.ingest.collector import Collector
-from aitl.ingest.contract import FIELDS, MAX_MEASURE, ContractError
+from aitl.ingest.contract import FIELDS, MAX_MEASURE, REQUIRED, ContractError
 from aitl.ingest.readers import MAX_RECORD_BYTES, TRUNCATED, Progress, RawRecord, jsonl_record
 from aitl.shards import session_bucket
 from aitl.store.intake import Event
@@ -72,14 +72,6 @@ _STRINGS = {
     "prompt_id": (0, 128),
     "experiment_id": (0, 128),
     "comment": (0, 10000),
-}
-_REQUIRED = {
-    "event_id",
-    "execution_id",
-    "session_id",
-    "user_id",
-    "timestamp",
-    "success",
 }
 _INTS = {"prompt_version": 1, "size": 0, "syntax_errors": 0, "tokens_in": 0, "tokens_out": 0}  # -> minimum
 _FLOATS = {
@@ -125,7 +117,7 @@ def _checks_and_values(privacy: str) -> tuple[list[str], dict[str, str]]:
     for name, (low, high) in _STRINGS.items():
         f = _frag(name)
         ok = f"(starts_with({f}, '\"') AND strlen({f}) BETWEEN {low + 2} AND {high + 2})"
-        checks.append(ok if name in _REQUIRED else f"({_is_null(f)} OR {ok})")
+        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
         values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE {_string_value(f)} END"
     if privacy == "hash":
         values["comment"] = (
@@ -148,12 +140,12 @@ def _checks_and_values(privacy: str) -> tuple[list[str], dict[str, str]]:
         # A number (never NaN or Infinity), without a sign: a negative is valid only as -0, which
         # COPY's text would not keep.
         ok = f"({f} >= '0' AND {f} < ':' AND try_cast({f} AS DOUBLE) BETWEEN {low!r} AND {high!r})"
-        checks.append(ok if name in _REQUIRED else f"({_is_null(f)} OR {ok})")
+        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
         values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE try_cast({f} AS DOUBLE) END"
     for name in _BOOLS:
         f = _frag(name)
         ok = f"({f} IN ('true', 'false'))"
-        checks.append(ok if name in _REQUIRED else f"({_is_null(f)} OR {ok})")
+        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
         values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE {f} = 'true' END"
     f = _frag("arm")
     checks.append(f"({_is_null(f)} OR {f} IN ('\"control\"', '\"variant\"'))")
