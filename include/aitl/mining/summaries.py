@@ -62,17 +62,11 @@ class Summaries:
     def concat(cls, parts: Iterable[Summaries]) -> Summaries:
         """The rows of several partial summaries together (not yet added up)."""
         parts = list(parts)
-        return cls(
-            {
-                str(table.name): pd.concat(
-                    [p.frames[str(table.name)] for p in parts if len(p.frames[str(table.name)])],
-                    ignore_index=True,
-                )
-                if any(len(p.frames[str(table.name)]) for p in parts)
-                else _empty(table)
-                for table in BUILDERS
-            }
-        )
+        frames = {}
+        for table in BUILDERS:
+            held = [p.frames[str(table.name)] for p in parts if len(p.frames[str(table.name)])]
+            frames[str(table.name)] = pd.concat(held, ignore_index=True) if held else _empty(table)
+        return cls(frames)
 
     def merged(self) -> dict[str, pd.DataFrame]:
         """One row per table key: the groups' partial rows added up, in group order."""
@@ -131,9 +125,9 @@ def _added(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def group_counts(session: Session, hours: Sequence[datetime]) -> dict[str, dict[int, int]]:
     """Events per session group in each hour (ISO hour -> group -> events): chunk plans and staleness."""
-    counts: dict[str, dict[int, int]] = {hour.isoformat(): {} for hour in hours}
+    group = Event.session_bucket % GROUPS
+    counts: dict[str, dict[int, int]] = {}
     for hour in hours:
-        group = Event.session_bucket % GROUPS
         query = select(group, func.count()).where(Event.ts >= hour, Event.ts < hour + HOUR).group_by(group)
         counts[hour.isoformat()] = {int(g): int(n) for g, n in session.execute(query)}
     return counts
