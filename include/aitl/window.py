@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+# What one run of each cycle covers.
+UNITS = {"hourly": HOUR, "daily": DAY}
 
 
 def parse_utc(text: str) -> datetime:
@@ -58,6 +60,14 @@ class Window:
         while hour < self.end:
             yield hour
             hour += HOUR
+
+    def units(self, level: str) -> list[Window]:
+        """The window cut into the hours (``hourly``) or days (``daily``) a cycle runs on, from its start."""
+        unit, start, units = UNITS[level], self.start, []
+        while start < self.end:
+            units.append(Window(start, start + unit))
+            start += unit
+        return units
 
     def __str__(self) -> str:
         return f"[{self.start:%Y-%m-%dT%H:%M}Z, {self.end:%Y-%m-%dT%H:%M}Z)"

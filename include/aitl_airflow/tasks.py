@@ -24,7 +24,7 @@ from aitl.publish.outbox import publish
 from aitl.publish.sinks import sink_from_url
 from aitl.shards import Shard, shard_list
 from aitl.store.database import StoreSchemaError, check_schema, connect, store_error, transaction
-from aitl.window import Window, parse_utc
+from aitl.window import UNITS, Window, parse_utc
 from aitl_airflow.alerts import webhook_url
 from aitl_airflow.connections import sink_url, store_url
 from aitl_airflow.metrics import emit
@@ -33,7 +33,6 @@ from aitl_airflow.params import MAX_OVERRIDE_HOURS
 log = logging.getLogger(__name__)
 
 
-UNITS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -224,15 +223,6 @@ def _instant(name: str, text: Any) -> datetime:
         raise ParamError(f"param {name}: {text!r} is not an ISO 8601 date-time") from exc
 
 
-def units_of(window: Window, level: str) -> list[Window]:
-    """The hours (hourly) or days (daily) of an override window, each a window of its own."""
-    unit, start, units = UNITS[level], window.start, []
-    while start < window.end:
-        units.append(Window(start, start + unit))
-        start += unit
-    return units
-
-
 def run(stage: str, context: dict[str, Any], level: str = "hourly") -> dict[str, Any]:
     """Run one stage for the task's window; a stop becomes an AirflowSkipException.
 
@@ -311,7 +301,7 @@ def run_units(
         going = _continuing(context["ti"].xcom_pull(task_ids=previous))
     units: list[dict[str, Any]] = []
     totals: dict[str, int] = {}
-    for unit in units_of(window, level):
+    for unit in window.units(level):
         entry: dict[str, Any] = {"window_start": unit.start.isoformat(), "window_end": unit.end.isoformat()}
         if going is not None and entry["window_start"] not in going:
             units.append({**entry, "stop": f"{previous} did not continue", "ran": False})

@@ -47,24 +47,20 @@ def test_no_override_keeps_the_data_interval():
 
 
 def test_hours_is_the_hours_ending_at_the_interval_end():
-    from aitl_airflow.tasks import units_of
-
     window = override(hours=3)
     assert window == Window(END - timedelta(hours=3), END)
-    assert [u.start.hour for u in units_of(window, "hourly")] == [2, 3, 4]
+    assert [u.start.hour for u in window.units("hourly")] == [2, 3, 4]
 
 
 def test_an_explicit_window_is_read_as_utc():
-    from aitl_airflow.tasks import units_of
-
     window = override(window_start="2026-11-20T03:00:00+01:00", window_end="2026-11-20T04:00")
     assert window == Window(datetime(2026, 11, 20, 2, tzinfo=UTC), datetime(2026, 11, 20, 4, tzinfo=UTC))
     day = Window(DAY_END - timedelta(days=1), DAY_END)
     daily = override("daily", day, hours=72)
-    assert [u.start.day for u in units_of(daily, "daily")] == [17, 18, 19]
-    assert all(u.end - u.start == timedelta(days=1) for u in units_of(daily, "daily"))
+    assert [u.start.day for u in daily.units("daily")] == [17, 18, 19]
+    assert all(u.end - u.start == timedelta(days=1) for u in daily.units("daily"))
     explicit = override("daily", day, window_start="2026-11-17T00:00:00Z", window_end="2026-11-19T00:00:00Z")
-    assert [u.start.day for u in units_of(explicit, "daily")] == [17, 18]
+    assert [u.start.day for u in explicit.units("daily")] == [17, 18]
 
 
 @pytest.mark.parametrize(

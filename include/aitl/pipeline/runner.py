@@ -40,7 +40,7 @@ from aitl.store.database import check_schema, connect, rolled_back, transaction
 from aitl.store.locks import advisory_lock
 from aitl.store.models import PipelineRun
 from aitl.store.writes import replace
-from aitl.window import DAY, HOUR, Window
+from aitl.window import Window
 
 
 def stages_of(level: str) -> dict[str, Stage]:
@@ -153,11 +153,7 @@ def run_window(
     ``stages=("collect", "normalize")`` is what bringing history in needs: the
     events and the hourly summaries the daily analysis reads, without acting.
     """
-    unit = HOUR if level == "hourly" else DAY
-    start = window.start
-    while start < window.end:
-        unit_window = Window(start, start + unit)
-        start += unit
+    for unit_window in window.units(level):
         if stages is None:
             yield unit_window, run_cycle(unit_window, settings, level)
             continue
