@@ -478,9 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
     pub.set_defaults(func=cmd_publish)
 
     ing = with_store(
-        commands.add_parser("ingest", help="import JSONL/CSV exports, each event into its own hour")
+        commands.add_parser(
+            "ingest", help="import JSONL/CSV/OpenTelemetry exports, each event into its own hour"
+        )
     )
-    ing.add_argument("files", nargs="+", help="JSONL files (CSV by the .csv suffix)")
+    ing.add_argument(
+        "files",
+        nargs="+",
+        help="JSONL files (CSV by the .csv suffix, OTLP/JSON spans by .otlp.json or .otlp.jsonl)",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     quarantine = commands.add_parser("quarantine", help="work on quarantined records")

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from aitl.ingest.collector import Collector, IngestReport, Privacy, paused_gc
-from aitl.ingest.readers import read_file
+from aitl.ingest.files import read_file
 from aitl.window import Window
 
 
@@ -36,7 +36,11 @@ def check_readable(paths: Sequence[Path]) -> None:
 
 
 def import_files(session: Session, paths: Sequence[Path], now: datetime, privacy: Privacy) -> IngestReport:
-    """Validate and store the records of ``paths`` (JSONL, or CSV by suffix), each event in its own hour."""
+    """Validate and store the records of ``paths``, each event in its own hour.
+
+    JSONL, CSV by the ``.csv`` suffix, OpenTelemetry spans by ``.otlp.json``/``.otlp.jsonl``
+    (read as complete files: a trace whose root span is missing is quarantined).
+    """
     check_readable(paths)
     collector = Collector(session, Window.hour_of(now), None, now, privacy=privacy)
     for path in paths:

@@ -12,6 +12,13 @@ leaves the files to be read again.
 A last line still being written is quarantined as truncated and not
 consumed; when the grown file is read again that quarantine row is removed
 first, and the completed event is stored.
+
+OpenTelemetry span files (``*.otlp.json``, ``*.otlp.jsonl``, ``aitl.ingest.otel``)
+also hold back the lines of traces whose root span has not arrived. Such a
+file is *final*, and its rootless spans quarantined, once it has not been
+modified for the allowed lateness, or when this is the last run that reads
+its folder (the folder's hour is more than the allowed lateness before the
+next run's). A final file with held-back lines is read again even if unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,8 @@ from sqlalchemy.orm import Session
 from aitl.ids import stable_id
 from aitl.ingest.collector import Collector, paused_gc
 from aitl.ingest.columnar import COLUMNAR_MIN_BYTES, COLUMNAR_SWITCH, read_columnar
-from aitl.ingest.readers import HASH_CHUNK, TRUNCATED, Progress, read_file, scan_landing
+from aitl.ingest.files import read_file
+from aitl.ingest.readers import HASH_CHUNK, TRUNCATED, Progress, is_otlp, landing_hour_dir, scan_landing
 from aitl.shards import WHOLE, Shard
 from aitl.store.locks import advisory_lock
 from aitl.store.models import IngestedFile, Quarantine
@@ -45,12 +53,17 @@ def _prefix_hash(path: Path, length: int) -> Any:
     return digest
 
 
-def _progress(path: Path, known: IngestedFile | None) -> Progress | None:
-    """Where to start reading ``path``, or None when the manifest says it is unchanged."""
+def _progress(path: Path, known: IngestedFile | None, *, final: bool = False) -> Progress | None:
+    """Where to start reading ``path``, or None when the manifest says it is unchanged.
+
+    An unchanged file whose read stopped short of its end is read again when
+    ``final``: an OTLP file's held-back traces are then settled.
+    """
     info = path.stat()
     if known is None:
         return Progress()
-    if known.size == info.st_size and known.mtime_ns == info.st_mtime_ns:
+    unchanged = known.size == info.st_size and known.mtime_ns == info.st_mtime_ns
+    if unchanged and not (final and known.offset < known.size):
         return None
     if path.suffix != ".csv" and info.st_size >= known.offset:
         digest = _prefix_hash(path, known.offset)
@@ -83,8 +96,15 @@ def collect_landing(
         switch = os.environ.get(COLUMNAR_SWITCH, "auto")
         postgresql = session.get_bind().dialect.name == "postgresql"
         columnar = switch == "1" or (switch != "0" and postgresql)
-    scan = scan_landing(landing, iter(hours), min_file_age_s, now)
+    read_hours = list(hours)
+    scan = scan_landing(landing, iter(read_hours), min_file_age_s, now)
     table = IngestedFile.__table__
+    # The run's allowed lateness: how long an OTLP file may wait for a trace's root span, and
+    # the folders no later run reads (the next one starts at this one's end less the lateness).
+    lateness = collector.own.start - collector.accept.start if collector.accept else timedelta(0)
+    last_read = {
+        landing_hour_dir(landing, hour) for hour in read_hours if hour < collector.own.end - lateness
+    }
     for path in scan.files:
         relative = path.relative_to(landing).as_posix()
         if not shard.holds_file(relative):
@@ -95,7 +115,11 @@ def collect_landing(
         # locks never deadlock.
         advisory_lock(session, "landing-file", key)
         known = session.execute(select(IngestedFile).where(IngestedFile.path_key == key)).scalar_one_or_none()
-        progress = _progress(path, known)
+        otlp = is_otlp(path)
+        final = otlp and (
+            path.parent in last_read or now.timestamp() - path.stat().st_mtime >= lateness.total_seconds()
+        )
+        progress = _progress(path, known, final=final)
         if progress is None:
             continue
         info = path.stat()
@@ -107,10 +131,15 @@ def collect_landing(
         )
         collector.report.files += 1
         with paused_gc():
-            if columnar and path.suffix == ".jsonl" and info.st_size - progress.offset >= COLUMNAR_MIN_BYTES:
+            if (
+                columnar
+                and path.suffix == ".jsonl"
+                and not otlp
+                and info.st_size - progress.offset >= COLUMNAR_MIN_BYTES
+            ):
                 read_columnar(collector, path, source, progress)
             else:
-                for record in read_file(path, source, progress):
+                for record in read_file(path, source, progress, final=final):
                     collector.add(record)
         row = {
             "path_key": key,

@@ -1,7 +1,8 @@
 """Reading feedback records from where the platform leaves them.
 
 Two sources: a *landing directory* of JSONL/CSV files laid out by hour
-(``<landing>/YYYY-MM-DD/HH/*.jsonl``), and a *source SQL table* reached by a
+(``<landing>/YYYY-MM-DD/HH/*.jsonl``; OTLP/JSON span files there are read by
+``aitl.ingest.otel``), and a *source SQL table* reached by a
 SQLAlchemy URL. Each record comes out as a ``RawRecord``: where it was, its raw
 text, and either its store row or the problem that makes it quarantined
 (``aitl.ingest.collector`` stores both).
@@ -35,7 +36,9 @@ MAX_RECORD_BYTES = 1 << 20  # 1 MiB: no honest feedback event is larger
 # The CSV parser's own cell limit; records between the two are read and
 # quarantined whole as oversized, beyond it the cell is reported unread.
 MAX_CSV_CELL = 16 << 20
-LANDING_SUFFIXES = (".jsonl", ".csv")
+# OpenTelemetry span files (aitl.ingest.otel) are told from contract JSONL by their name.
+OTLP_SUFFIXES = (".otlp.json", ".otlp.jsonl")
+LANDING_SUFFIXES = (".jsonl", ".csv", *OTLP_SUFFIXES)
 T = TypeVar("T")
 BOM = b"\xef\xbb\xbf"
 TRUNCATED = "truncated"  # the reason's first word for a last line cut short
@@ -72,6 +75,11 @@ def validate_text(record: dict[str, Any]) -> dict[str, Any]:
     return validate(decode_list_cells(record), from_text=True)
 
 
+def is_otlp(path: Path | str) -> bool:
+    """Whether a file holds OTLP/JSON spans rather than contract events, by its name."""
+    return str(path).endswith(OTLP_SUFFIXES)
+
+
 def landing_hour_dir(landing: Path, hour: datetime) -> Path:
     return landing / f"{hour:%Y-%m-%d}" / f"{hour:%H}"
 
@@ -87,7 +95,7 @@ class LandingScan:
 def scan_landing(
     landing: Path, hours: Iterator[datetime], min_file_age_s: float, now: datetime
 ) -> LandingScan:
-    """The regular ``*.jsonl``/``*.csv`` files of the hours' folders, in a stable order.
+    """The regular ``*.jsonl``/``*.csv``/``*.otlp.json`` files of the hours' folders, in a stable order.
 
     Read are only regular files inside the landing folder, or symlinks to
     one. Dot-files and ``*.tmp`` (a producer's file being written, renamed
@@ -102,7 +110,7 @@ def scan_landing(
         if not directory.is_dir():
             continue
         for path in sorted(directory.iterdir()):
-            if path.name.startswith(".") or path.suffix not in LANDING_SUFFIXES:
+            if path.name.startswith(".") or not path.name.endswith(LANDING_SUFFIXES):
                 continue
             reason = _unreadable(path, root, min_file_age_s, now)
             if reason is None:
@@ -253,12 +261,6 @@ def csv_record(
     present = {name: text for name, text in zip(header, cells, strict=False) if text != ""}
     row, problem = isolated(validate_text, present)
     return RawRecord(source, locator, raw, row=row, problem=problem, header=header_line)
-
-
-def read_file(path: Path, source: str, progress: Progress | None = None) -> Iterator[RawRecord]:
-    """A landing or exported file's records, by its suffix (``.csv``, else JSONL)."""
-    reader = read_csv if path.suffix == ".csv" else read_jsonl
-    return reader(path, source, progress)
 
 
 def sql_record(record: dict[str, Any], source: str, locator: str) -> RawRecord:

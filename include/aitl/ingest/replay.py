@@ -2,10 +2,11 @@
 
 Records come back through the same reader and contract as when they were
 first read (a JSONL line, a CSV row with its file's header, a source-table
-row), so a record refused for a contract rule that has since changed, or only
-for arriving beyond the allowed lateness, is stored exactly as an on-time
-record would have been, and leaves the quarantine. Records whose raw text the
-privacy setting hashed or dropped cannot come back.
+row, an OpenTelemetry agent run's spans), so a record refused for a contract
+rule that has since changed, or only for arriving beyond the allowed
+lateness, is stored exactly as an on-time record would have been, and leaves
+the quarantine. Records whose raw text the privacy setting hashed or dropped
+cannot come back.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import orjson
 from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 
+from aitl.ingest import otel
 from aitl.ingest.collector import Collector, Privacy
 from aitl.ingest.contract import ContractError
-from aitl.ingest.readers import RawRecord, csv_record, isolated, jsonl_record, sql_record
+from aitl.ingest.readers import RawRecord, csv_record, is_otlp, isolated, jsonl_record, sql_record
 from aitl.store.models import Quarantine
 from aitl.window import Window
 
@@ -71,6 +73,8 @@ def reread(source: str, locator: str, data: bytes, header: str | None) -> RawRec
                 source, locator, data, problem=problem or ContractError("event", "not an object")
             )
         return sql_record(record, source, locator)
+    if is_otlp(source):
+        return otel.reread(source, locator, data)
     return jsonl_record(data, source, locator)
 
 
