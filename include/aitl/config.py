@@ -40,6 +40,10 @@ AITL_CONFIG: dict[str, Any] = {
     "safety_mode": True,
     "traffic_split": 0.5,
     "alpha": 0.05,
+    # Cost (not in the seed): a model or agent tier that is cheaper per success
+    # is recommended only if its success rate is worse by less than this
+    # (absolute), shown by a non-inferiority test (aitl.loop.choices).
+    "noninferiority_margin": 0.02,
     # Event time (not in the seed): how long after its hour an event is
     # still stored in that hour by the scheduled runs, and how old a landing
     # file must be before it is read (for producers that cannot
@@ -130,6 +134,7 @@ class Thresholds:
     safety_mode: bool
     traffic_split: float
     alpha: float
+    noninferiority_margin: float
     allowed_lateness: timedelta
     min_file_age_s: int
     retention_days: int
@@ -159,6 +164,8 @@ class Thresholds:
                     raise ConfigError(f"threshold {name!r}: {error}") from None
         if (days := values["retention_days"]) < 1:
             raise ConfigError(f"threshold 'retention_days' must be at least 1, got {days}")
+        if not 0 <= (margin := values["noninferiority_margin"]) < 1:
+            raise ConfigError(f"threshold 'noninferiority_margin' must be in [0, 1), got {margin}")
         if not 1 <= (shards := values["shards"]) <= MAX_SHARDS:
             raise ConfigError(f"threshold 'shards' must be 1 to {MAX_SHARDS}, got {shards}")
         return cls(**values)

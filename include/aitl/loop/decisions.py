@@ -35,13 +35,13 @@ by the daily cycle, one *decision look* per experiment per day, like this:
    a look on a sample that did not grow repeats them. Intervals are the
    repeated confidence intervals at the look's level ``alpha``.
 5. Guardrails: every metric of the experiment (success rate, error rate,
-   quality, log duration), by the sequential Holm within the experiment: step
-   ``j`` compares the ``j``-th smallest p-value with this look's nominal
-   level of the spending function run at ``alpha / (m - j + 1)`` (Maurer &
-   Bretz). A metric that is significantly worse *degrades*; one that degrades
-   by at least ``rollback_threshold`` (relative: more failures, more errors,
-   less quality, longer runs) rolls the variant back at once, whatever the
-   primary metric.
+   quality, log duration, cost per success), by the sequential Holm within
+   the experiment: step ``j`` compares the ``j``-th smallest p-value with this
+   look's nominal level of the spending function run at ``alpha / (m - j + 1)``
+   (Maurer & Bretz). A metric that is significantly worse *degrades*; one
+   that degrades by at least ``rollback_threshold`` (relative: more failures,
+   more errors, less quality, longer runs, dearer successes) rolls the variant
+   back at once, whatever the primary metric.
 6. Promotion: the primary metric against the boundary of the experiment's own
    level, which online FDR control over the loop's whole stream of
    experiments assigns at its start (LORD under asynchrony,
@@ -113,9 +113,9 @@ def relative_degradation(metric: str, control: float, effect: float) -> float:
 
     Rates are compared on their bad side (failures, errors) so that a drop
     from 95% to 90% success counts as twice the failures, not as 5% less
-    success; ``log_duration``'s effect is a log ratio of geometric means.
+    success; the effects of ``log_duration`` and ``cost_per_success`` are log ratios.
     """
-    if metric == "log_duration":
+    if metric in ("log_duration", "cost_per_success"):
         return math.expm1(effect)
     if metric == "quality_score":
         return -effect / abs(control) if control else 0.0
@@ -231,7 +231,9 @@ def _history(
         spent = record["guardrails"]
         if not spent["repeat"]:
             information = spent.get("information", guarded)
-            guardrails.append(_Spent(information, spent["fraction"], tuple(spent["boundaries"])))
+            # A look stored before cost per success joined the family kept one boundary fewer.
+            used = (*spent["boundaries"], *[None] * (FAMILY - len(spent["boundaries"])))
+            guardrails.append(_Spent(information, spent["fraction"], used))
         tested = record.get("promotion")
         if tested and not tested["repeat"]:
             promotion.append(

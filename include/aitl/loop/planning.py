@@ -34,8 +34,10 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitl.loop.choices import CostRule
 from aitl.loop.insights import describe_segment
-from aitl.loop.tuning import config_key, configuration_plans, improvement_row, priority_of
+from aitl.loop.proposals import config_key, improvement_row, priority_of
+from aitl.loop.tuning import configuration_plans
 from aitl.mining.frequency import complexity_band
 from aitl.store.models import Experiment, Improvement, Prompt
 from aitl.taxonomy import LEARNING_PATTERNS
@@ -169,13 +171,15 @@ def plan(
     level: str,
     alpha: float = 0.05,
     policy: TimeoutPolicy | None = None,
+    cost_rule: CostRule | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Improvement rows for this window and why other candidates were not planned.
 
     ``events`` (task type, complexity, size, success, duration) feeds the
     adaptive timeouts, and with ``cpu_s`` / ``memory_mb`` the batch size and
     concurrency settings; without it (``None``) those are left to the hourly
-    cycle. ``alpha`` is the level of the model and agent-tier comparisons.
+    cycle. ``alpha`` is the level of the model and agent-tier comparisons,
+    ``cost_rule`` how they weigh price.
     """
     policy = policy or TimeoutPolicy()
     skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
@@ -211,7 +215,7 @@ def plan(
                 reason=f"from insight: {insight['title']}",
             )
         )
-    for row in configuration_plans(session, window, level, events, alpha):
+    for row in configuration_plans(session, window, level, events, alpha, rule=cost_rule):
         if row["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
         else:

@@ -1,36 +1,23 @@
-"""Configuration improvements: which model and agent tier, what batch size and concurrency.
+"""Workflow settings: the batch size and concurrency limit each task type's resource use calls for.
 
 Planning turns *insights* (a failure concentrated in a segment) into changes.
 The seed's other improvement types have no insight behind them: they come from
-comparing alternatives that already run side by side in the window, and from
-the resources the window's executions used. This module computes them, so each
-row carries its own evidence (test, rates, n, interval, adjusted p) in its
-``modification`` and the new setting in its machine-readable ``change``.
+comparing alternatives that already run side by side in the window
+(``aitl.loop.choices``) and from the resources the window's executions used,
+here. Each row carries its own evidence in its ``modification`` and the new
+setting in its machine-readable ``change``.
 
-* ``model_selection`` / ``agent_configuration``: per task type, the model (agent
-  tier) whose success rate is significantly higher than that of the task type's
-  most-used one, read from the window's hourly rollups. Each alternative with
-  at least ``MIN_ARM_N`` executions is compared with the most-used value by a
-  two-proportion test; all comparisons of the window (models and tiers
-  together) are one family under Benjamini-Hochberg, since a window compares
-  many pairs and would otherwise "find" a better model by chance. The
-  comparison is pooled within a task type, so a value serving easier work
-  (a tier given simpler tasks, say) can look better than it is: that is one
-  more reason configuration changes are proposed for approval, never applied
-  by themselves.
-* ``workflow_optimization`` of batch size (the seed's IntelligentBatchSizer)
-  and of the concurrency limit per task type, from the p95 memory and CPU
-  footprint of the window's executions. Raw resource readings are not in the
-  rollups, so these need an events frame with ``cpu_s`` and ``memory_mb`` (the
-  hourly cycle); they are proposed only when they differ from the setting's
-  current value in the registry (``config_versions``) or, before any, from the
-  documented default of ``ResourcePolicy``.
+``workflow_optimization`` of batch size (the seed's IntelligentBatchSizer)
+and of the concurrency limit per task type come from the p95 memory and CPU
+footprint of the window's executions. Raw resource readings are not in the
+rollups, so these need an events frame with ``cpu_s`` and ``memory_mb`` (the
+hourly cycle); they are proposed only when they differ from the setting's
+current value in the registry (``config_versions``) or, before any, from the
+documented default of ``ResourcePolicy``.
 
 Airflow-free like the rest of ``aitl``: the DAGs call it through the planner.
 
-Method:
-docs/statistics.md#model-and-agent-tier-comparisons
-docs/statistics.md#workflow-settings
+Method: docs/statistics.md#workflow-settings
 """
 
 from __future__ import annotations
@@ -45,198 +32,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aitl.ids import stable_id
-from aitl.loop.insights import SEVERITY_WEIGHT
-from aitl.stats.hypothesis import TestResult, two_proportions
-from aitl.stats.multiple import adjust
+from aitl.loop.choices import CostRule, choice_rows
+from aitl.loop.proposals import config_key, improvement_row, priority_of
 from aitl.store.models import ConfigVersion
-from aitl.store.reads import rollup_frame_of
 from aitl.window import Window
-
-# Executions both the most-used value and an alternative need before they are
-# compared: below this the normal approximation and a rate's interval are too
-# loose for a platform-wide switch.
-MIN_ARM_N = 30
-
-# Success-rate gains (absolute) that rank a model or tier switch as a high or
-# medium severity change; smaller significant gains are low.
-HIGH_GAIN, MEDIUM_GAIN = 0.10, 0.05
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A setting chosen per task type among values that run side by side."""
-
-    kind: str  # the improvement type
-    column: str  # the rollup column, and the key of the change
-    noun: str  # how the modification text names it
-
-
-CHOICES = (
-    Choice("model_selection", "model", "model"),
-    Choice("agent_configuration", "agent_tier", "agent tier"),
-)
-_CHOICE = {choice.column: choice for choice in CHOICES}
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """A value significantly better than the task type's most-used one (control = most-used)."""
-
-    column: str
-    task_type: str
-    current: str
-    best: str
-    test: TestResult
-    p_adjusted: float
-    comparisons: int
-
-
-def priority_of(severity: str, confidence: float, rate: float) -> tuple[str, float]:
-    """Label and score shared by every improvement, so all kinds rank on one scale.
-
-    Planning imports it from here (planning depends on this module, not the reverse).
-    """
-    score = SEVERITY_WEIGHT[severity] * confidence * (0.5 + rate)
-    label = "high" if score >= 2.0 else "medium" if score >= 1.0 else "low"
-    return label, round(score, 6)
-
-
-def improvement_row(
-    level: str,
-    window: Window,
-    *,
-    insight_id: str,
-    kind: str,
-    target_kind: str,
-    target_id: str,
-    key: str,
-    modification: str,
-    change: dict[str, Any],
-    expected_effect: str,
-    priority: tuple[str, float],
-    confidence: float,
-    reason: str,
-) -> dict[str, Any]:
-    """One ``improvements`` row as planned; the same shape for insight-based and configuration changes."""
-    label, score = priority
-    return {
-        "id": stable_id("improvement", level, window.start.isoformat(), key),
-        "level": level,
-        "insight_id": insight_id,
-        "window_start": window.start,
-        "window_end": window.end,
-        "type": kind,
-        "target_kind": target_kind,
-        "target_id": target_id,
-        "dedupe_key": key,
-        "modification": modification,
-        "change": change,
-        "expected_effect": expected_effect,
-        "priority": label,
-        "priority_score": score,
-        "confidence": confidence,
-        "status": "planned",
-        "status_reason": reason,
-        "updated_at": window.end,
-    }
-
-
-def config_key(kind: str, target_id: str) -> str:
-    """Dedupe key of a configuration change: any active change to a target blocks another."""
-    return f"{kind}|{target_id}"
-
-
-# --------------------------------------------------------------------------- model and agent tier
-
-
-def choice_counts(session: Session, window: Window) -> pd.DataFrame:
-    """Executions and successes of the window per choice column, task type and value.
-
-    A long frame (``column``, ``task_type``, ``value``, ``n``, ``successes``),
-    so models and tiers go through one comparison.
-    """
-    columns = [choice.column for choice in CHOICES]
-    rollups = rollup_frame_of(session, window, ["task_type", *columns, "n", "successes"])
-    frames = [
-        rollups.groupby(["task_type", column], as_index=False)[["n", "successes"]]
-        .sum()
-        .rename(columns={column: "value"})
-        .assign(column=column)
-        for column in columns
-    ]
-    return pd.concat(frames, ignore_index=True)
-
-
-def better_alternatives(counts: pd.DataFrame, alpha: float, min_n: int = MIN_ARM_N) -> list[Alternative]:
-    """Per choice and task type, the best value significantly better than the most-used one.
-
-    ``counts`` is shaped like ``choice_counts``. Empty values (the event did not
-    say) are neither a current value nor an alternative. Among several
-    significant alternatives the one with the highest success rate wins.
-    """
-    known = counts[(counts["task_type"] != "") & (counts["value"] != "")]
-    compared: list[tuple[str, str, str, str, TestResult]] = []
-    for (column, task_type), group in known.groupby(["column", "task_type"], sort=True):
-        ordered = group.sort_values(["n", "value"], ascending=[False, True])
-        current = ordered.iloc[0]
-        if current["n"] < min_n:
-            continue
-        for other in ordered.iloc[1:].itertuples(index=False):
-            if other.n >= min_n:
-                test = two_proportions(
-                    int(current["successes"]), int(current["n"]), int(other.successes), int(other.n), alpha
-                )
-                compared.append((str(column), str(task_type), str(current["value"]), str(other.value), test))
-    if not compared:
-        return []
-    reject, adjusted = adjust([c[-1].p_value for c in compared], "fdr_bh", alpha)
-    best: dict[tuple[str, str], Alternative] = {}
-    for (column, task_type, current, value, test), significant, p_adjusted in zip(
-        compared, reject, adjusted, strict=True
-    ):
-        if not significant or test.effect <= 0:
-            continue
-        found = Alternative(column, task_type, current, value, test, float(p_adjusted), len(compared))
-        held = best.get((column, task_type))
-        if held is None or test.value_variant > held.test.value_variant:
-            best[(column, task_type)] = found
-    return [best[key] for key in sorted(best)]
-
-
-def _gain_severity(gain: float) -> str:
-    return "high" if gain >= HIGH_GAIN else "medium" if gain >= MEDIUM_GAIN else "low"
-
-
-def _alternative_row(found: Alternative, level: str, window: Window, alpha: float) -> dict[str, Any]:
-    choice, test = _CHOICE[found.column], found.test
-    target_id = f"{found.column}:{found.task_type}"
-    key = config_key(choice.kind, target_id)
-    confidence = round(min(max(1.0 - found.p_adjusted, 0.0), 1.0), 6)
-    return improvement_row(
-        level,
-        window,
-        insight_id=stable_id("finding", key),
-        kind=choice.kind,
-        target_kind="config",
-        target_id=target_id,
-        key=key,
-        modification=(
-            f"Use {choice.noun} {found.best} for {found.task_type} tasks instead of {found.current}: "
-            f"success rate {test.value_variant:.1%} (n={test.n_variant}) vs {test.value_control:.1%} "
-            f"(n={test.n_control}), {test.effect:+.1%} [{1 - alpha:.0%} CI {test.ci_low:+.1%} to "
-            f"{test.ci_high:+.1%}], {test.test} p={test.p_value:.2g}, Benjamini-Hochberg p="
-            f"{found.p_adjusted:.2g} over {found.comparisons} comparisons."
-        ),
-        change={found.column: found.best},
-        expected_effect=(
-            f"Raise the success rate of {found.task_type} tasks from {test.value_control:.1%} "
-            f"toward {test.value_variant:.1%}"
-        ),
-        priority=priority_of(_gain_severity(test.effect), confidence, test.effect),
-        confidence=confidence,
-        reason=f"{choice.noun} comparison: {found.best} beats the most-used {found.current}",
-    )
-
 
 # --------------------------------------------------------------------------- batch size and concurrency
 
@@ -468,17 +267,16 @@ def configuration_plans(
     events: pd.DataFrame | None,
     alpha: float,
     policy: ResourcePolicy | None = None,
+    rule: CostRule | None = None,
 ) -> list[dict[str, Any]]:
     """Candidate configuration improvements of the window, shaped like planning's rows.
 
-    Model and agent-tier switches come from the rollups at every level; batch
+    Model and agent-tier switches (``aitl.loop.choices``, weighing price by
+    ``rule``) come from the rollups at every level; batch
     size and concurrency only when ``events`` carries ``cpu_s`` and
     ``memory_mb``. Confidence threshold, dedupe and cap are the planner's.
     """
-    rows = [
-        _alternative_row(found, level, window, alpha)
-        for found in better_alternatives(choice_counts(session, window), alpha)
-    ]
+    rows = choice_rows(session, window, level, alpha, rule)
     if events is not None and {"cpu_s", "memory_mb"} <= set(events.columns):
         rows += resource_rows(session, window, level, events, alpha, policy or ResourcePolicy())
     return rows

@@ -11,6 +11,10 @@ tests the variant against control:
   the log scale they are close to normal, the effect is a ratio of geometric
   means (``exp(effect)``), and unlike Mann-Whitney it needs only the additive
   sums the rollups keep, not every raw duration;
+* ``cost_per_success``: cost over successes, of the executions that carry a
+  cost (reported, or tokens at the model's price), by a z-test of the log
+  ratio with the delta-method variance (``aitl.stats.cost``); its effect is
+  that log ratio;
 * ``sample_ratio``: whether the arm sizes fit the planned split (chi-square). A
   mismatch (p < 0.001) means the assignment is broken, and every other verdict
   of that look becomes ``blocked_by_srm``.
@@ -33,6 +37,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitl.stats.cost import CostSums, cost_per_success
 from aitl.stats.hypothesis import SRM_ALPHA, TestResult, sample_ratio, two_proportions, welch_from_stats
 from aitl.store.models import Experiment, ExperimentResult
 from aitl.store.reads import SegmentStats, merged_stats
@@ -42,7 +47,20 @@ from aitl.window import Window
 MIN_PER_ARM = 30  # below this no verdict, only the running numbers
 
 # Which direction of each metric is an improvement.
-HIGHER_IS_BETTER = {"success_rate": True, "error_rate": False, "quality_score": True, "log_duration": False}
+HIGHER_IS_BETTER = {
+    "success_rate": True,
+    "error_rate": False,
+    "quality_score": True,
+    "log_duration": False,
+    "cost_per_success": False,
+}
+
+
+def cost_sums(stats: SegmentStats) -> CostSums:
+    """The cost sums of a set of rollups, for ``aitl.stats.cost``."""
+    return CostSums(
+        stats.cost_n, stats.cost_sum, stats.cost_sumsq, stats.cost_successes, stats.cost_success_sum
+    )
 
 
 def _verdict(result: TestResult, alpha: float, higher_is_better: bool) -> str:
@@ -68,11 +86,17 @@ def compare_arms(control: SegmentStats, variant: SegmentStats, alpha: float) -> 
         results["error_rate"] = two_proportions(
             control.error_events, control.n, variant.error_events, variant.n, alpha
         )
-    if control.n >= 2 and variant.n >= 2:
-        for metric, column in (("quality_score", "quality"), ("log_duration", "log_duration")):
+    # Over the executions that reported the metric (outcome-only sources report neither).
+    for metric, column, count in (
+        ("quality_score", "quality", "quality_n"),
+        ("log_duration", "log_duration", "duration_n"),
+    ):
+        n_c, n_v = getattr(control, count), getattr(variant, count)
+        if min(n_c, n_v) >= 2:
             mean_c, var_c = control.mean_var(column)
             mean_v, var_v = variant.mean_var(column)
-            results[metric] = welch_from_stats(mean_c, var_c, control.n, mean_v, var_v, variant.n, alpha)
+            results[metric] = welch_from_stats(mean_c, var_c, n_c, mean_v, var_v, n_v, alpha)
+    results["cost_per_success"] = cost_per_success(cost_sums(control), cost_sums(variant), alpha)
     # A metric without variation in either arm (all durations equal) has no
     # test: it is left out rather than carried as a NaN p-value.
     return {metric: r for metric, r in results.items() if math.isfinite(r.p_value)}

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aitl.mining.prices import model_prices, priced_cost
 from aitl.shards import SESSION_GROUP
 from aitl.store.models import SEGMENT_COLUMNS, HourlyRollup
 
@@ -88,13 +89,16 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
     quality = pd.to_numeric(events["quality_score"], errors="coerce")
     tokens_in = pd.to_numeric(events["tokens_in"], errors="coerce").astype(float)
     tokens_out = pd.to_numeric(events["tokens_out"], errors="coerce").astype(float)
-    cost = pd.to_numeric(events["cost_usd"], errors="coerce")
+    # The reported cost, else the tokens at the model's price (aitl.mining.prices).
+    cost = pd.to_numeric(events["cost_usd"], errors="coerce").astype(float)
+    cost = cost.fillna(priced_cost(events["model"], tokens_in, tokens_out, model_prices()))
+    success = events["success"].astype(bool).astype(int)
     n_errors = _list_len(events["errors"])
     satisfaction = pd.to_numeric(events["satisfaction"], errors="coerce")
     accepted = events["accepted"]
     frame = frame.assign(
         n=1,
-        successes=events["success"].astype(bool).astype(int),
+        successes=success,
         duration_n=duration.notna().astype(int),
         duration_sum=duration.fillna(0.0),
         duration_sumsq=duration.fillna(0.0) ** 2,
@@ -118,7 +122,10 @@ def rollup_frame(events: pd.DataFrame) -> pd.DataFrame:
         tokens_out_n=tokens_out.notna().astype(int),
         tokens_out_sum=tokens_out.fillna(0.0),
         cost_n=cost.notna().astype(int),
-        cost_sum=cost.fillna(0.0).astype(float),
+        cost_sum=cost.fillna(0.0),
+        cost_sumsq=cost.fillna(0.0) ** 2,
+        cost_successes=success.where(cost.notna(), 0),
+        cost_success_sum=(cost * success).fillna(0.0),
     )
     keys = ["hour", *SEGMENT_COLUMNS, *_grouped(events, frame)]
     sums = frame.groupby(keys, sort=True)[list(STAT_COLUMNS)].sum()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from aitl.config import SEGMENT_FILTER_KEYS, Settings
 from aitl.loop import decisions, harm, impact
+from aitl.loop.choices import CostRule
 from aitl.loop.effectiveness import effectiveness
 from aitl.loop.implementation import PAUSED, implement
 from aitl.loop.planning import plan
@@ -81,6 +82,7 @@ def plan_and_store(
         max_per_cycle=sys.maxsize if segment else thresholds.max_improvements_per_cycle,
         level=level,
         alpha=thresholds.alpha,
+        cost_rule=CostRule(thresholds.noninferiority_margin, thresholds.rollback_threshold),
     )
     if segment:
         within = [r for r in rows if r["target_kind"] != "config" or in_segment(config_scope(r), segment)]

@@ -87,6 +87,12 @@ class Traffic:
     quality_sd: float = 0.12
     log_duration_mean: float = 3.0
     log_duration_sd: float = 0.6
+    # Mean cost of an execution (USD, log-normal with COST_LOG_SD), independent of its outcome;
+    # None: not reported.
+    cost_mean: float | None = None
+
+
+COST_LOG_SD = 0.8  # a skewed cost: the p99 execution costs about 6x the mean
 
 
 def synthetic_rollup(
@@ -97,6 +103,7 @@ def synthetic_rollup(
     log_duration = rng.normal(traffic.log_duration_mean, traffic.log_duration_sd, n)
     duration = np.exp(log_duration)
     errors = int(rng.binomial(n, traffic.error))
+    successes = int(rng.binomial(n, traffic.success))
     return {
         "hour": hour,
         "agent_tier": "",
@@ -108,7 +115,7 @@ def synthetic_rollup(
         "experiment_id": experiment_id,
         "arm": arm,
         "n": n,
-        "successes": int(rng.binomial(n, traffic.success)),
+        "successes": successes,
         "duration_n": n,
         "quality_n": n,
         "duration_sum": float(duration.sum()),
@@ -120,10 +127,31 @@ def synthetic_rollup(
         "error_events": errors,
         "error_count": errors,
         **dict.fromkeys(("security_events", "syntax_error_events", "satisfaction_n", "accepted_n"), 0),
-        **dict.fromkeys(("accepted_count", "tokens_in_n", "tokens_out_n", "cost_n"), 0),
-        **dict.fromkeys(("tokens_in_sum", "tokens_out_sum"), 0.0),
-        **dict.fromkeys(("satisfaction_sum", "satisfaction_sumsq", "cost_sum"), 0.0),
+        **dict.fromkeys(("accepted_count", "tokens_in_n", "tokens_out_n"), 0),
+        **dict.fromkeys(("tokens_in_sum", "tokens_out_sum", "satisfaction_sum", "satisfaction_sumsq"), 0.0),
+        **_cost_sums(rng, n, successes, traffic.cost_mean),
         "duration_hist": [0] * BUCKETS,
+    }
+
+
+def _cost_sums(rng: np.random.Generator, n: int, successes: int, mean: float | None) -> dict[str, Any]:
+    """The cost columns of ``n`` executions costing ``mean`` on average (none reported without a mean).
+
+    Costs are drawn after everything else, so a traffic without cost draws
+    exactly what it drew before costs existed. Costs do not depend on the
+    outcome, so the first ``successes`` draws may stand for the successful executions.
+    """
+    if mean is None:
+        return dict.fromkeys(("cost_n", "cost_successes"), 0) | dict.fromkeys(
+            ("cost_sum", "cost_sumsq", "cost_success_sum"), 0.0
+        )
+    cost = rng.lognormal(np.log(mean) - COST_LOG_SD**2 / 2, COST_LOG_SD, n)
+    return {
+        "cost_n": n,
+        "cost_sum": float(cost.sum()),
+        "cost_sumsq": float((cost**2).sum()),
+        "cost_successes": successes,
+        "cost_success_sum": float(cost[:successes].sum()),
     }
 
 

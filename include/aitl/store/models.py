@@ -86,6 +86,10 @@ class HourlyRollup(Base):
     tokens_out_sum: Mapped[float] = mapped_column(Float)
     cost_n: Mapped[int] = mapped_column(BigInteger)
     cost_sum: Mapped[float] = mapped_column(Float)
+    # Cost per success and its test (aitl.stats.cost), over the executions that carry a cost.
+    cost_sumsq: Mapped[float] = mapped_column(Float)
+    cost_successes: Mapped[int] = mapped_column(BigInteger)
+    cost_success_sum: Mapped[float] = mapped_column(Float)
     # Counts per fixed log-spaced duration bucket (aitl.mining.rollups.DURATION_EDGES):
     # quantiles such as p95 are not additive, histograms are.
     duration_hist: Mapped[list[int]] = mapped_column(JSON)

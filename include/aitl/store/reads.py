@@ -109,6 +109,12 @@ class SegmentStats:
     # Events that reported a duration / a quality score (outcome-only sources report neither).
     duration_n: int = 0
     quality_n: int = 0
+    # Cost per success (aitl.stats.cost): over the events that carry a cost, reported or priced.
+    cost_n: int = 0
+    cost_sum: float = 0.0
+    cost_sumsq: float = 0.0
+    cost_successes: int = 0
+    cost_success_sum: float = 0.0
 
     def __add__(self, other: SegmentStats) -> SegmentStats:
         return SegmentStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))

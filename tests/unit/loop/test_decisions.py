@@ -470,13 +470,15 @@ def test_a_look_on_the_same_data_repeats_its_boundaries(sqlite_url):
 def test_guardrails_use_the_sequential_holm_levels(sqlite_url):
     with transaction(connect(sqlite_url)) as session:
         setup_experiment(session)
-    run_days(sqlite_url, Traffic(), days=1, n=(300, 300))
+    reported = Traffic(cost_mean=0.02)  # every guardrail metric has a test
+    run_days(sqlite_url, reported, days=1, n=(300, 300), control=reported)
     (row,) = stored(sqlite_url)
     bounds = row.details["sequential"]["guardrails"]["boundaries"]
-    steps = sorted(float(2 * sps.norm.sf(c)) for c in bounds)  # alpha / 4 first
+    assert len(bounds) == FAMILY == 5
+    steps = sorted(float(2 * sps.norm.sf(c)) for c in bounds)  # alpha / 5 first
     metrics = sorted(row.details[m]["p_value"] for m in ("success_rate", "error_rate", "quality_score"))
     ranked = sorted(
-        ("success_rate", "error_rate", "quality_score", "log_duration"),
+        ("success_rate", "error_rate", "quality_score", "log_duration", "cost_per_success"),
         key=lambda m: row.details[m]["p_value"],
     )
     assert [row.details[m]["holm_level"] for m in ranked] == pytest.approx(steps, rel=1e-9)

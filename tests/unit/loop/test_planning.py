@@ -17,7 +17,8 @@ from sqlalchemy import select
 from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop.planning import plan
-from aitl.loop.tuning import ResourcePolicy, better_alternatives, configuration_plans, resource_use
+from aitl.loop.choices import better_alternatives
+from aitl.loop.tuning import ResourcePolicy, configuration_plans, resource_use
 from aitl.pipeline.hourly import normalize
 from aitl.pipeline.runner import run_cycle
 from aitl.shards import session_bucket

@@ -299,6 +299,9 @@ def rollup(arm: str, n: int, successes: int, hour) -> dict:
         "tokens_out_sum": 0.0,
         "cost_n": 0,
         "cost_sum": 0.0,
+        "cost_sumsq": 0.0,
+        "cost_successes": 0,
+        "cost_success_sum": 0.0,
         "duration_hist": [0] * BUCKETS,
     }
 
