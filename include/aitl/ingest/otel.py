@@ -162,7 +162,8 @@ def parse_span(raw: Any, container: _Container, line: int, offset: int) -> Span:
     trace_id = _span_id(raw.get("traceId"), 16, "traceId")
     span_id = _span_id(raw.get("spanId"), 8, "spanId")
     parent = raw.get("parentSpanId") or ""
-    parent_id = _span_id(parent, 8, "parentSpanId") if parent else ""
+    # Empty means a root span; some producers write a root's parent as zeros instead.
+    parent_id = "" if not parent or set(parent) == {"0"} else _span_id(parent, 8, "parentSpanId")
     start = _uint(raw.get("startTimeUnixNano"), "startTimeUnixNano")
     end = _uint(raw.get("endTimeUnixNano"), "endTimeUnixNano")
     if end < start:
@@ -315,7 +316,8 @@ class Assembler:
                 runs.append((span, above))
                 continue
             stack.extend((child, [span, *above]) for child in children.get(span.span_id, ()))
-        if not runs:
+        if not runs and root.trace_id not in self.completed:
+            # A trace without agent spans is one run; the part of another process above them is not.
             runs = [(root, [])]
         for span in below(root):
             del trace.spans[span.span_id]
@@ -331,27 +333,25 @@ class Assembler:
     def finish(self, final: bool) -> tuple[Iterator[RawRecord], Span | None]:
         """The records of traces left without a root, and the first span of those still held (or None).
 
-        Spans of a trace completed earlier in this read came after their root
-        and are quarantined now; the others wait for their root, unless the
-        file is ``final``.
+        Such spans wait for their root unless the file is ``final``. Spans that
+        came after their root (a child ending after its parent) look the same
+        as the part of a trace another process has yet to finish, so they wait
+        too: at worst lines are read once more.
         """
-        records: list[RawRecord] = []
-        held: list[Span] = []
+        if not final:
+            firsts = [trace.first() for trace in self.pending.values()]
+            return iter(()), min(firsts, key=lambda s: s.offset, default=None)
+        records = []
         for trace_id, trace in self.pending.items():
             first = trace.first()
+            reason = f"{len(trace.spans)} span(s) of trace {trace_id} never got their root span"
+            reason += " (one without parentSpanId), and the file is final"
             if trace_id in self.completed:
-                reason = f"arrived after its root span (line {self.completed[trace_id]}): not part of its run"
-            elif final:
-                reason = "never got their root span (one without parentSpanId), and the file is final"
-            else:
-                held.append(first)
-                continue
-            problem = ContractError("trace", f"{len(trace.spans)} span(s) of trace {trace_id} {reason}")
+                reason += f"; a root of this trace at line {self.completed[trace_id]} came before them"
             locator = f"line:{first.line}/trace:{trace_id}"
-            records.append(
-                RawRecord(self.source, locator, request_json(trace.spans.values()), problem=problem)
-            )
-        return iter(records), min(held, key=lambda s: s.offset, default=None)
+            raw = request_json(trace.spans.values())
+            records.append(RawRecord(self.source, locator, raw, problem=ContractError("trace", reason)))
+        return iter(records), None
 
 
 def read_otlp(
@@ -364,9 +364,9 @@ def read_otlp(
 ) -> Iterator[RawRecord]:
     """The runs and quarantined parts of an OTLP/JSON file from ``progress`` on, advancing it.
 
-    Not ``final``, the consumed offset stops before the first line holding a
-    span of a trace still waiting for its root, so those lines are read again
-    next time; a last line without its newline that does not parse is
+    Unless ``final``, the consumed offset stops before the first line holding
+    a span of a trace still waiting for its root, so those lines are read
+    again next time; a last line without its newline that does not parse is
     quarantined as truncated and (unless ``final``) not consumed.
     """
     progress = progress or Progress()
@@ -421,8 +421,7 @@ def reread(source: str, locator: str, data: bytes) -> RawRecord:
     orphans, _ = assembler.finish(final=True)
     records.extend(orphans)
     wanted = locator.rsplit("/", 1)[-1]
-    for record in records:
-        if record.locator.rsplit("/", 1)[-1] == wanted or len(records) == 1:
-            return record._replace(locator=locator)
-    problem = records[0].problem if records else ContractError("event", "no span to read")
-    return RawRecord(source, locator, data, problem=problem)
+    found = [record for record in records if record.locator.rsplit("/", 1)[-1] == wanted] or records
+    if not found:
+        return RawRecord(source, locator, data, problem=ContractError("event", "no span to read"))
+    return found[0]._replace(locator=locator)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from aitl.cli.main import main
 from aitl.config import Settings
 from aitl.ids import stable_id
-from aitl.ingest import otel_map
+from aitl.ingest import landing, otel_map
 from aitl.ingest.collector import Privacy
 from aitl.ingest.otel import read_otlp
 from aitl.ingest.readers import Progress, landing_hour_dir, scan_landing
@@ -29,6 +29,7 @@ from aitl.pipeline.runner import run_stage
 from aitl.store import connect, transaction
 from aitl.store.models import Event, IngestedFile, Quarantine
 from aitl.window import Window
+from tests.unit.ingest import otel_traffic
 from tests.unit.ingest.otel_traffic import Traffic, lines, otlp_json
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -435,3 +436,31 @@ def test_a_read_that_holds_lines_hashes_only_what_it_consumed(tmp_path):
     assert (progress.offset, progress.lines) == (0, 0)
     records = list(read_otlp(path, "x", Progress(), final=True))
     assert [r.problem.field for r in records] == ["trace"]
+
+
+def test_columnar_ingest_leaves_otlp_files_to_their_reader(sqlite_url, tmp_path, monkeypatch):
+    """Forced columnar, with any file large enough for it: span files still go through the OTLP reader."""
+    monkeypatch.setenv("AITL_INGEST_COLUMNAR", "1")
+    monkeypatch.setattr(landing, "COLUMNAR_MIN_BYTES", 0)
+    traffic = Traffic(rng=random.Random(9))
+    traffic.hour(HOURS[-1], 8)
+    write_hours(traffic, tmp_path / "landing", name="spans.otlp.jsonl")
+
+    summary = run_stage("collect", LAST, settings(sqlite_url, tmp_path / "landing")).summary
+
+    assert (summary["read"], summary["stored"], summary["quarantined"]) == (8, 8, 0)
+    assert stored_events(sqlite_url) == expected_events(traffic.spans())
+
+
+def test_a_value_that_breaks_the_contract_is_quarantined_naming_its_attribute(tmp_path):
+    traffic = Traffic()
+    start = otel_traffic.ns(HOURS[0])
+    attributes = {"session.id": "s-1", "user.id": "u-1", "llm.prompt_template.version": "v1.0"}
+    traffic.tracer.start_span("chat", start_time=start, attributes=attributes).end(end_time=start + 10**9)
+    path = tmp_path / "x.otlp.jsonl"
+    path.write_bytes(b"".join(lines(traffic.spans(), random.Random(0))))
+
+    (record,) = read_otlp(path, "x")
+
+    assert record.problem.field == "prompt_version"
+    assert str(record.problem).endswith("(from attribute llm.prompt_template.version)")
