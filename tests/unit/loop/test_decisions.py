@@ -168,6 +168,28 @@ def test_a_degraded_guardrail_blocks_promotion_and_rolls_back(sqlite_url):
     assert final.decision == "rolled_back" and final.metric == "log_duration"
 
 
+@pytest.mark.parametrize(("success", "reported"), [(0.75, True), (0.85, True), (0.85, False)])
+def test_a_variant_that_raises_cost_per_success_by_half_is_not_promoted(sqlite_url, success, reported):
+    """Equal success or 10 points better, at +50% cost per success: rolled back. Without costs: promoted."""
+    # cost per success = cost per execution / success rate: the variant's is 1.5 x the control's
+    control = Traffic(cost_mean=0.04 if reported else None)
+    variant = Traffic(success=success, cost_mean=0.04 * 1.5 * success / 0.75 if reported else None)
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session)
+    run_days(sqlite_url, variant, days=6, control=control)
+    decisions = stored(sqlite_url)
+    final = decisions[-1]
+    if not reported:
+        assert final.decision == "promoted"
+        return
+    assert "promoted" not in {d.decision for d in decisions}
+    assert final.decision == "rolled_back" and final.metric == "cost_per_success", final.reason
+    assert final.details["cost_per_success"]["degradation"] == pytest.approx(0.5, abs=0.2)
+    assert "cost_per_success degraded" in final.reason
+    with transaction(connect(sqlite_url)) as session:
+        assert registry.current(session, "p").version == 1
+
+
 def test_small_significant_degradation_blocks_promotion_without_rollback(sqlite_url):
     with transaction(connect(sqlite_url)) as session:
         setup_experiment(session, planned=4000)

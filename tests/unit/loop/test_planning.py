@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
-from aitl.loop.planning import plan
 from aitl.loop.choices import better_alternatives
+from aitl.loop.planning import plan
 from aitl.loop.tuning import ResourcePolicy, configuration_plans, resource_use
 from aitl.pipeline.hourly import normalize
 from aitl.pipeline.runner import run_cycle
@@ -380,3 +380,107 @@ def test_an_hour_without_signals_still_compares_models_and_tiers(sqlite_url, tmp
     assert results["plan_actions"].stop is None
     assert results["plan_actions"].summary["by_type"] == {"agent_configuration": 1, "model_selection": 1}
     assert results["implement"].summary["considered"] == 2
+
+
+# --------------------------------------------------------------------------- cost: the cost-success frontier
+
+
+def priced_runs(rng: np.random.Generator, model: str, n: int, p: float, **cost: Any) -> list[dict[str, Any]]:
+    """``n`` simulated api_endpoint runs of ``model`` in the window, successful with chance ``p``.
+
+    ``cost`` is either ``cost_usd=<mean>`` (reported, log-normal) or
+    ``tokens=<mean input tokens>`` (no cost reported: priced from the tokens).
+    """
+    success = rng.random(n) < p
+    runs = []
+    for i in range(n):
+        if "cost_usd" in cost:
+            fields = {"cost_usd": float(rng.lognormal(np.log(cost["cost_usd"]) - 0.32, 0.8))}
+        else:
+            tokens_in = int(rng.lognormal(np.log(cost["tokens"]), 0.5))
+            fields = {"cost_usd": None, "tokens_in": tokens_in, "tokens_out": tokens_in // 4}
+        at = WINDOW.start + timedelta(seconds=int(rng.integers(3600)))
+        runs.append(event(at, task_type="api_endpoint", model=model, success=bool(success[i]), **fields))
+    return runs
+
+
+def test_an_equally_good_cheaper_model_is_recommended_with_its_saving(store_url, tmp_path, monkeypatch):
+    """nova-mid succeeds as often as the most-used atlas-large at about 40% of its cost per success.
+
+    atlas-large reports its cost; nova-mid reports only tokens, priced by the
+    deployment's price table (AITL_MODEL_PRICES).
+    """
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."nova-mid"]\ninput_per_mtok = 10.0\noutput_per_mtok = 40.0\n')
+    monkeypatch.setenv("AITL_MODEL_PRICES", str(prices))
+    rng = np.random.default_rng(2024)
+    # Non-inferiority at 2 points needs thousands of runs a side: a busy hour.
+    runs = priced_runs(rng, "atlas-large", 12000, 0.72, cost_usd=0.05)
+    runs += priced_runs(rng, "nova-mid", 10000, 0.72, tokens=1000)  # 1000 x 10 + 250 x 40 per 1M: $0.02
+    with transaction(connect(store_url)) as session:
+        store_events(session, runs)
+        rows, _ = plan_window(session)
+    (row,) = [r for r in rows if r["type"] == "model_selection"]
+    assert row["change"] == {"model": "nova-mid"}
+    assert "non-inferior at a margin of 2%" in row["modification"]
+    large = [r["cost_usd"] for r in runs if r["model"] == "atlas-large"]
+    nova = [(r["tokens_in"] * 10.0 + r["tokens_out"] * 40.0) / 1e6 for r in runs if r["model"] == "nova-mid"]
+    per_day = 12000 * 24  # the window is one hour
+    saving = (np.mean(large) - np.mean(nova)) * per_day
+    assert saving > 500
+    assert f"saves about ${saving:,.2f} a day" in row["modification"]
+    assert f"about ${saving:,.2f} a day" in row["expected_effect"]
+    assert row["confidence"] > 0.99 and row["priority"] in ("medium", "high")
+
+
+def frontier_counts(rng: np.random.Generator, arms: list[tuple[str, int, float, float]]) -> pd.DataFrame:
+    """The counts frame of simulated api_endpoint model arms: (value, n, success rate, mean cost)."""
+    rows = []
+    for value, n, p, mean in arms:
+        success = rng.random(n) < p
+        cost = rng.lognormal(np.log(mean) - 0.32, 0.8, n)
+        rows.append(
+            {
+                "column": "model",
+                "task_type": "api",
+                "value": value,
+                "n": n,
+                "successes": int(success.sum()),
+                "cost_n": n,
+                "cost_sum": cost.sum(),
+                "cost_sumsq": (cost**2).sum(),
+                "cost_successes": int(success.sum()),
+                "cost_success_sum": cost[success].sum(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_no_switch_when_price_and_success_are_the_same_across_seeds():
+    hits = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        arms = [("big", 1000, 0.7, 0.03), ("mid", 600, 0.7, 0.03), ("small", 400, 0.7, 0.03)]
+        hits += bool(better_alternatives(frontier_counts(rng, arms), alpha=0.05))
+    assert hits <= 3  # 40 seeds x 4 claims at FDR 5%
+
+
+def test_a_cheaper_model_that_is_clearly_worse_is_not_recommended():
+    rng = np.random.default_rng(8)
+    arms = [("big", 10000, 0.72, 0.05), ("cheap", 10000, 0.68, 0.02)]  # 60% cheaper, 4 points worse
+    assert better_alternatives(frontier_counts(rng, arms), alpha=0.05) == []
+    # The same price cut at equal success is a switch, and says so.
+    equal = [arms[0], ("cheap", 10000, 0.72, 0.02)]
+    (found,) = better_alternatives(frontier_counts(rng, equal), alpha=0.05)
+    assert (found.best, found.claim) == ("cheap", "cheaper")
+    assert found.daily_saving == pytest.approx(10000 * (0.05 - 0.02), rel=0.1)  # a one-day window
+
+
+def test_a_better_model_at_a_much_higher_cost_per_success_is_not_recommended():
+    rng = np.random.default_rng(9)
+    dear = [("big", 2000, 0.70, 0.02), ("premium", 2000, 0.78, 0.04)]  # +8 points, cost per success +80%
+    assert better_alternatives(frontier_counts(rng, dear), alpha=0.05) == []
+    fair = [("big", 2000, 0.70, 0.02), ("premium", 2000, 0.78, 0.0225)]  # cost per success about +1%
+    (found,) = better_alternatives(frontier_counts(rng, fair), alpha=0.05)
+    assert (found.best, found.claim) == ("premium", "better")
+    assert found.daily_gain == pytest.approx(2000 * 0.08, abs=60)
