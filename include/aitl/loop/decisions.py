@@ -12,10 +12,10 @@ by the daily cycle, one *decision look* per experiment per day, like this:
    broken, often by the variant itself (it crashes, or loses events). The
    guardrails are checked first, so a harmful variant is still rolled back.
    Otherwise the look is ``blocked``: it promotes nothing (its guardrail
-   check counts as a look of the guardrails); a mismatch that
-   persists (two looks in a row, or one at p < ``SRM_STOP_P``) or an
-   experiment at ``MAX_EXPERIMENT_DAYS`` stops it as ``stopped_srm``: the
-   control is served, and the platform hears it with the arms' counts.
+   check counts as a look of the guardrails); a mismatch that persists (two
+   looks in a row, or one at p < ``SRM_STOP_P``), or one at the final look
+   or at ``MAX_EXPERIMENT_DAYS``, stops it as ``stopped_srm``: the control
+   is served, and the platform hears it with the arms' counts.
 3. The information ``I`` is the share of the planned sample size (both arms)
    collected so far, uncapped. The final look needs the planned size and
    ``ab_test_duration`` of running time, or ``MAX_EXPERIMENT_DAYS``. The
@@ -80,7 +80,13 @@ from aitl.config import Thresholds
 from aitl.durations import format_duration
 from aitl.loop import registry
 from aitl.loop.sizing import alpha_share
-from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
+from aitl.loop.verification import (
+    HIGHER_IS_BETTER,
+    MIN_PER_ARM,
+    arm_stats,
+    compare_arms,
+    relative_degradation,
+)
 from aitl.publish import outbox
 from aitl.stats.alpha_spending import (
     MIN_GROWTH,
@@ -106,23 +112,6 @@ SRM_STOP_P = 1e-6
 # The guardrail family: every metric compare_arms can test, present at a look or not.
 FAMILY = len(HIGHER_IS_BETTER)
 SEQUENTIAL = "sequential"  # the details key of a look's boundaries (the others are metrics)
-
-
-def relative_degradation(metric: str, control: float, effect: float) -> float:
-    """How much worse ``control + effect`` is than ``control``, relative (positive = worse).
-
-    Rates are compared on their bad side (failures, errors) so that a drop
-    from 95% to 90% success counts as twice the failures, not as 5% less
-    success; the effects of ``log_duration`` and ``cost_per_success`` are log ratios.
-    """
-    if metric in ("log_duration", "cost_per_success"):
-        return math.expm1(effect)
-    if metric == "quality_score":
-        return -effect / abs(control) if control else 0.0
-    bad, change = (1 - control, -effect) if metric == "success_rate" else (control, effect)
-    if bad == 0:
-        return math.inf if change > 0 else 0.0
-    return change / bad
 
 
 @dataclass
@@ -354,9 +343,16 @@ def _mismatch(session: Session, look: Look, srm: TestResult, window: Window, age
         f"(p = {srm.p_value:.2g}; {look.control.n} control / {look.variant.n} variant)"
     )
     look.results = {"sample_ratio": srm, **look.results}
-    look.metric, look.number, look.final = "sample_ratio", 0, False
-    if again or srm.p_value < SRM_STOP_P or age >= timedelta(days=MAX_EXPERIMENT_DAYS):
-        why = "again" if again else ("far beyond chance" if srm.p_value < SRM_STOP_P else "at the time limit")
+    # At the final look nothing is left to wait for: a mismatch then ends the experiment.
+    final, look.metric, look.number, look.final = look.final, "sample_ratio", 0, False
+    stops = (
+        (again, "again"),
+        (srm.p_value < SRM_STOP_P, "far beyond chance"),
+        (final, "at the final look"),
+        (age >= timedelta(days=MAX_EXPERIMENT_DAYS), "at the time limit"),
+    )
+    why = next((text for stop, text in stops if stop), None)
+    if why is not None:
         look.decision = "stopped_srm"
         look.reason = f"sample ratio mismatch {why}: {share}; stopped, the control is served"
     else:

@@ -36,8 +36,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from aitl.config import Thresholds
-from aitl.loop.decisions import apply_decision, promotion_levels, relative_degradation, rollback_total
-from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, arm_stats, compare_arms
+from aitl.loop.decisions import apply_decision, promotion_levels, rollback_total
+from aitl.loop.verification import (
+    HIGHER_IS_BETTER,
+    MIN_PER_ARM,
+    arm_stats,
+    compare_arms,
+    relative_degradation,
+)
 from aitl.stats.checks import check_alpha
 from aitl.stats.hypothesis import TestResult
 from aitl.store.models import Decision, Experiment, ExperimentResult

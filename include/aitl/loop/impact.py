@@ -63,8 +63,7 @@ from sqlalchemy.orm import Session
 
 from aitl.config import Thresholds
 from aitl.loop import registry
-from aitl.loop.decisions import relative_degradation
-from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM
+from aitl.loop.verification import HIGHER_IS_BETTER, MIN_PER_ARM, relative_degradation
 from aitl.publish import outbox
 from aitl.stats.alpha_spending import look_threshold
 from aitl.stats.hypothesis import TestResult

@@ -56,6 +56,23 @@ HIGHER_IS_BETTER = {
 }
 
 
+def relative_degradation(metric: str, control: float, effect: float) -> float:
+    """How much worse ``control + effect`` is than ``control``, relative (positive = worse).
+
+    Rates are compared on their bad side (failures, errors) so that a drop
+    from 95% to 90% success counts as twice the failures, not as 5% less
+    success; the effects of ``log_duration`` and ``cost_per_success`` are log ratios.
+    """
+    if metric in ("log_duration", "cost_per_success"):
+        return math.expm1(effect)
+    if metric == "quality_score":
+        return -effect / abs(control) if control else 0.0
+    bad, change = (1 - control, -effect) if metric == "success_rate" else (control, effect)
+    if bad == 0:
+        return math.inf if change > 0 else 0.0
+    return change / bad
+
+
 def cost_sums(stats: SegmentStats) -> CostSums:
     """The cost sums of a set of rollups, for ``aitl.stats.cost``."""
     return CostSums(

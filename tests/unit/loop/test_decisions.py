@@ -15,8 +15,9 @@ from sqlalchemy import select
 from aitl.config import Thresholds
 from aitl.durations import parse_duration
 from aitl.loop import registry
-from aitl.loop.decisions import FAMILY, decide, promotion_levels, relative_degradation
+from aitl.loop.decisions import FAMILY, decide, promotion_levels
 from aitl.loop.sizing import alpha_share
+from aitl.loop.verification import relative_degradation
 from aitl.sim.evaluate import Traffic, synthetic_rollup
 from aitl.stats.alpha_spending import MAX_BOUNDARY, crossing_probabilities, sequential_boundaries
 from aitl.stats.online_fdr import gamma, initial_wealth
@@ -250,6 +251,18 @@ def test_a_mismatch_far_beyond_chance_stops_at_once(sqlite_url):
     run_days(sqlite_url, Traffic(), days=1, n=(300, 180))  # p = 4e-8
     (decision,) = stored(sqlite_url)
     assert decision.decision == "stopped_srm" and "far beyond chance" in decision.reason
+
+
+def test_a_mismatch_at_the_final_look_stops_at_once(sqlite_url):
+    """At the planned size nothing is left to wait for: one mismatched look there ends the experiment.
+
+    Before, it was blocked and ran on (up to 12 days in the 0.46-share harness) until a second look agreed.
+    """
+    with transaction(connect(sqlite_url)) as session:
+        setup_experiment(session, planned=250)
+    run_days(sqlite_url, Traffic(), days=1, n=(310, 220))  # the planned 500 reached; p = 9e-5
+    (decision,) = stored(sqlite_url)
+    assert decision.decision == "stopped_srm" and "at the final look" in decision.reason
 
 
 def test_a_harmful_variant_is_rolled_back_even_under_a_mismatch(sqlite_url):
