@@ -7,8 +7,8 @@ needed |z| >= 4.88, so a variant cutting success by 10 points kept half the
 traffic for about two days. Harm gets a test of its own, separate from the
 efficacy boundary:
 
-* one-sided, on the bad side of every guardrail metric (failures, errors,
-  lower quality, longer runs);
+* one-sided, on the bad side of every guardrail metric users feel (failures,
+  errors, lower quality, longer runs; cost per success is left to the daily look);
 * at every hourly look, with its own alpha ``ALPHA_HARM`` spent by a
   Pocock-type function ``alpha * ln(1 + (e - 1) t)`` over the information
   fraction ``t``, which spends early; ``t`` is the share of the size
@@ -51,6 +51,10 @@ from aitl.store.writes import insert_ignore
 from aitl.window import Window
 
 ALPHA_HARM = 0.01
+# The guardrails harm is watched on hourly: what users feel. A dearer variant
+# (cost per success) costs money, not users' work: the daily guardrails roll
+# it back, and splitting ALPHA_HARM five ways would slow every other rollback.
+HARM_METRICS = tuple(metric for metric in HIGHER_IS_BETTER if metric != "cost_per_success")
 HOURLY = "hourly"
 
 
@@ -83,12 +87,12 @@ def harm_at_look(
 ) -> Harm | None:
     """The worst guardrail harmed at a look moving from ``previous`` to ``fraction`` (of the plan), if any."""
     spend = pocock_spent(fraction, alpha) - pocock_spent(previous, alpha)
-    level = spend / len(HIGHER_IS_BETTER)
+    level = spend / len(HARM_METRICS)
     if level <= 0:
         return None
     harmed = []
     for metric, result in results.items():
-        if metric not in HIGHER_IS_BETTER or min(result.n_control, result.n_variant) < MIN_PER_ARM:
+        if metric not in HARM_METRICS or min(result.n_control, result.n_variant) < MIN_PER_ARM:
             continue
         p_one = one_sided_worse(metric, result)
         degradation = relative_degradation(metric, result.value_control, result.effect)

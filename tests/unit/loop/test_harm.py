@@ -14,6 +14,7 @@ from aitl.loop import harm
 from aitl.loop.harm import ALPHA_HARM, harm_at_look, pocock_spent
 from aitl.loop.verification import verify
 from aitl.sim.evaluate import Traffic, synthetic_rollup
+from aitl.stats.cost import CostSums, cost_per_success
 from aitl.stats.hypothesis import two_proportions
 from aitl.store import connect, transaction
 from aitl.store.models import Decision, Experiment, HourlyRollup, OutboxMessage
@@ -43,6 +44,14 @@ def test_a_look_that_adds_no_information_cannot_roll_back():
 def test_a_significant_harm_below_the_rollback_threshold_is_not_rolled_back():
     small = two_proportions(9000, 10000, 8900, 10000)  # failures 10% -> 11%: +10%, significant
     assert harm_at_look({"success_rate": small}, 0.0, 0.5, ALPHA_HARM, 0.2) is None
+
+
+def test_a_dearer_variant_waits_for_the_daily_look():
+    """Cost per success is no hourly harm: ALPHA_HARM is split over the four metrics users feel."""
+    dear = cost_per_success(CostSums(1000, 10.0, 0.2, 800, 8.0), CostSums(1000, 30.0, 1.8, 800, 24.0))
+    assert math.expm1(dear.effect) == pytest.approx(2.0) and dear.p_value < 1e-12  # three times the cost
+    assert harm.HARM_METRICS == ("success_rate", "error_rate", "quality_score", "log_duration")
+    assert harm_at_look({"cost_per_success": dear}, 0.0, 0.5, ALPHA_HARM, 0.2) is None
 
 
 def _hourly(p_control: float, p_variant: float, per_hour: int, hours: int, rng) -> tuple[bool, int]:
