@@ -35,8 +35,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from aitl.config import AITL_CONFIG, Thresholds
 from aitl.ids import stable_id
 from aitl.loop.proposals import config_key, improvement_row, priority_of
+from aitl.stats.cost import COLUMNS as COST_SUMS
 from aitl.stats.cost import CostSums, cheaper_p, cost_per_success, noninferior_p
 from aitl.stats.hypothesis import TestResult, two_proportions
 from aitl.stats.multiple import adjust
@@ -82,8 +84,13 @@ class CostRule:
       ``rollback_threshold``, which bounds an experiment's cost guardrail too).
     """
 
-    margin: float = 0.02
-    max_increase: float = 0.2
+    margin: float = AITL_CONFIG["noninferiority_margin"]
+    max_increase: float = AITL_CONFIG["rollback_threshold"]
+
+    @classmethod
+    def of(cls, thresholds: Thresholds) -> CostRule:
+        """The rule a run's thresholds set."""
+        return cls(thresholds.noninferiority_margin, thresholds.rollback_threshold)
 
 
 @dataclass(frozen=True)
@@ -120,9 +127,6 @@ class Alternative:
         return self.test.effect * self.per_day
 
 
-COST_SUMS = ("cost_n", "cost_sum", "cost_sumsq", "cost_successes", "cost_success_sum")
-
-
 def choice_counts(session: Session, window: Window) -> pd.DataFrame:
     """Executions, successes and cost sums of the window per choice column, task type and value.
 
@@ -140,10 +144,6 @@ def choice_counts(session: Session, window: Window) -> pd.DataFrame:
         for column in columns
     ]
     return pd.concat(frames, ignore_index=True)
-
-
-def _cost_sums(row: Any) -> CostSums:
-    return CostSums(*(getattr(row, name) for name in COST_SUMS))
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _candidates(current: Any, other: Any, alpha: float, rule: CostRule, min_n: i
     test = two_proportions(int(current.successes), int(current.n), int(other.successes), int(other.n), alpha)
     cost = None
     if min(current.cost_n, other.cost_n) >= min_n:
-        compared = cost_per_success(_cost_sums(current), _cost_sums(other), alpha)
+        compared = cost_per_success(CostSums.of(current), CostSums.of(other), alpha)
         cost = compared if math.isfinite(compared.p_value) else None
     key = (current.column, current.task_type, current, other)
     # Every comparison made is in the family, whatever its direction; only a
@@ -228,7 +228,7 @@ def better_alternatives(
             len(candidates),
             found.claim,
             found.cost,
-            (_cost_sums(current).per_execution, _cost_sums(other).per_execution),
+            (CostSums.of(current).per_execution, CostSums.of(other).per_execution),
             current.n / days,
         )
         held = best.get((alternative.column, alternative.task_type))

@@ -73,13 +73,6 @@ def relative_degradation(metric: str, control: float, effect: float) -> float:
     return change / bad
 
 
-def cost_sums(stats: SegmentStats) -> CostSums:
-    """The cost sums of a set of rollups, for ``aitl.stats.cost``."""
-    return CostSums(
-        stats.cost_n, stats.cost_sum, stats.cost_sumsq, stats.cost_successes, stats.cost_success_sum
-    )
-
-
 def _verdict(result: TestResult, alpha: float, higher_is_better: bool) -> str:
     if min(result.n_control, result.n_variant) < MIN_PER_ARM:
         return "insufficient_data"
@@ -113,7 +106,7 @@ def compare_arms(control: SegmentStats, variant: SegmentStats, alpha: float) -> 
             mean_c, var_c = control.mean_var(column)
             mean_v, var_v = variant.mean_var(column)
             results[metric] = welch_from_stats(mean_c, var_c, n_c, mean_v, var_v, n_v, alpha)
-    results["cost_per_success"] = cost_per_success(cost_sums(control), cost_sums(variant), alpha)
+    results["cost_per_success"] = cost_per_success(CostSums.of(control), CostSums.of(variant), alpha)
     # A metric without variation in either arm (all durations equal) has no
     # test: it is left out rather than carried as a NaN p-value.
     return {metric: r for metric, r in results.items() if math.isfinite(r.p_value)}

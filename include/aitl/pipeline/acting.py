@@ -82,7 +82,7 @@ def plan_and_store(
         max_per_cycle=sys.maxsize if segment else thresholds.max_improvements_per_cycle,
         level=level,
         alpha=thresholds.alpha,
-        cost_rule=CostRule(thresholds.noninferiority_margin, thresholds.rollback_threshold),
+        cost_rule=CostRule.of(thresholds),
     )
     if segment:
         within = [r for r in rows if r["target_kind"] != "config" or in_segment(config_scope(r), segment)]

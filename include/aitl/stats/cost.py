@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from scipy.special import ndtr, ndtri
 from statsmodels.stats.proportion import test_proportions_2indep
 
 from aitl.stats.hypothesis import TestResult
+
+# The rollup columns that hold ``CostSums``, in its field order (``hourly_rollups``).
+COLUMNS = ("cost_n", "cost_sum", "cost_sumsq", "cost_successes", "cost_success_sum")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class CostSums:
     cost_sq: float = 0.0
     successes: int = 0
     cost_success: float = 0.0  # sum of cost over the successful executions
+
+    @classmethod
+    def of(cls, source: Any) -> CostSums:
+        """The sums of anything with the rollup's ``COLUMNS`` as attributes (merged stats, a frame row)."""
+        return cls(*(getattr(source, name) for name in COLUMNS))
 
     @property
     def per_success(self) -> float:
