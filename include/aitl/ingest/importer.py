@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from aitl.ingest.collector import Collector, IngestReport, Privacy, paused_gc
-from aitl.ingest.files import read_file
+from aitl.ingest.collector import Collector, IngestReport, Privacy
+from aitl.ingest.files import collect_file, columnar_default
+from aitl.ingest.readers import Progress
 from aitl.window import Window
 
 
@@ -39,13 +40,13 @@ def import_files(session: Session, paths: Sequence[Path], now: datetime, privacy
     """Validate and store the records of ``paths``, each event in its own hour.
 
     JSONL, CSV by the ``.csv`` suffix, OpenTelemetry spans by ``.otlp.json``/``.otlp.jsonl``
-    (read as complete files: a trace whose root span is missing is quarantined).
+    (read as complete files: a trace whose root span is missing is quarantined). Large JSONL
+    files are read columnar where a scheduled collect would read them so (``files.columnar_default``).
     """
     check_readable(paths)
     collector = Collector(session, Window.hour_of(now), None, now, privacy=privacy)
+    columnar = columnar_default(session)
     for path in paths:
         collector.report.files += 1
-        with paused_gc():
-            for record in read_file(path, f"file:{path.resolve().as_posix()}"):
-                collector.add(record)
+        collect_file(collector, path, f"file:{path.resolve().as_posix()}", Progress(), columnar=columnar)
     return collector.close()

@@ -24,7 +24,6 @@ next run's). A final file with held-back lines is read again even if unchanged.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,9 +33,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aitl.ids import stable_id
-from aitl.ingest.collector import Collector, paused_gc
-from aitl.ingest.columnar import COLUMNAR_MIN_BYTES, COLUMNAR_SWITCH, read_columnar
-from aitl.ingest.files import read_file
+from aitl.ingest.collector import Collector
+from aitl.ingest.files import collect_file, columnar_default
 from aitl.ingest.readers import HASH_CHUNK, TRUNCATED, Progress, is_otlp, landing_hour_dir, scan_landing
 from aitl.shards import WHOLE, Shard
 from aitl.store.locks import advisory_lock
@@ -85,17 +83,12 @@ def collect_landing(
 ) -> dict[str, str]:
     """Feed the new and changed files of the hours' folders to ``collector``; return what was skipped.
 
-    A shard of a sharded run reads only the files it holds (``Shard.holds_file``). With ``columnar``
-    JSONL files with at least ``COLUMNAR_MIN_BYTES`` new bytes are read columnar
-    (``aitl.ingest.columnar``), the others and CSV record by record, with the same result. By default
-    (``AITL_INGEST_COLUMNAR`` unset or ``auto``) that is on PostgreSQL, where ``COPY`` makes collect
-    about five times faster; on SQLite the per-record path is still faster end to end (BENCHMARKS.md,
-    ``ingest_columnar``). ``AITL_INGEST_COLUMNAR=1`` or ``0`` forces either way.
+    A shard of a sharded run reads only the files it holds (``Shard.holds_file``). Large JSONL
+    files are read columnar (``files.collect_file``) when ``columnar`` says so, by default
+    ``files.columnar_default``.
     """
     if columnar is None:
-        switch = os.environ.get(COLUMNAR_SWITCH, "auto")
-        postgresql = session.get_bind().dialect.name == "postgresql"
-        columnar = switch == "1" or (switch != "0" and postgresql)
+        columnar = columnar_default(session)
     read_hours = list(hours)
     scan = scan_landing(landing, iter(read_hours), min_file_age_s, now)
     table = IngestedFile.__table__
@@ -130,17 +123,7 @@ def collect_landing(
             )
         )
         collector.report.files += 1
-        with paused_gc():
-            if (
-                columnar
-                and path.suffix == ".jsonl"
-                and not otlp
-                and info.st_size - progress.offset >= COLUMNAR_MIN_BYTES
-            ):
-                read_columnar(collector, path, source, progress)
-            else:
-                for record in read_file(path, source, progress, final=final):
-                    collector.add(record)
+        collect_file(collector, path, source, progress, columnar=columnar, final=final)
         row = {
             "path_key": key,
             "path": relative,

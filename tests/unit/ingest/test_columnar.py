@@ -29,11 +29,14 @@ from sqlalchemy import MetaData, Table, select
 
 from aitl.config import Settings
 from aitl.ingest import columnar as columnar_module
-from aitl.ingest import landing as landing_module
+from aitl.ingest import files as files_module
+from aitl.ingest.collector import Privacy
+from aitl.ingest.importer import import_files
 from aitl.ingest.readers import landing_hour_dir
 from aitl.pipeline.runner import run_stage
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
+from aitl.store import transaction
 from aitl.store.database import connect
 from aitl.window import Window
 from tests.conftest import fresh_store
@@ -187,7 +190,7 @@ def both_paths(tmp_path: Path, kind: str, seed: int, privacy: str, monkeypatch: 
         root = tmp_path / ("columnar" if columnar else "records")
         shutil.copytree(base, root / "landing")
         url = fresh_store(kind, root)
-        monkeypatch.setattr(landing_module, "COLUMNAR_MIN_BYTES", 0)
+        monkeypatch.setattr(files_module, "COLUMNAR_MIN_BYTES", 0)
         monkeypatch.setenv(columnar_module.COLUMNAR_SWITCH, "1" if columnar else "0")
         accepted: list[int] = []
         monkeypatch.setattr(columnar_module, "check_lines", partial(spy, real=CHECK_LINES, accepted=accepted))
@@ -223,3 +226,28 @@ def test_columnar_equals_per_record_on_postgresql(tmp_path, monkeypatch, kind):
     records, columnar = both_paths(tmp_path, kind, 21, "keep", monkeypatch)
     for key in records:
         assert columnar[key] == records[key], key
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_import_columnar_equals_per_record(tmp_path, monkeypatch, kind):
+    """``aitl ingest`` of the messy files (JSONL and CSV, several hours) stores the same either way."""
+    messy_hour(5, tmp_path / "export")
+    paths = sorted(path for path in (tmp_path / "export").rglob("*") if path.suffix in {".jsonl", ".csv"})
+    monkeypatch.setattr(files_module, "COLUMNAR_MIN_BYTES", 0)
+    outcomes = []
+    for columnar in (False, True):
+        (tmp_path / str(columnar)).mkdir()
+        url = fresh_store(kind, tmp_path / str(columnar))
+        monkeypatch.setenv(columnar_module.COLUMNAR_SWITCH, "1" if columnar else "0")
+        accepted: list[int] = []
+        monkeypatch.setattr(columnar_module, "check_lines", partial(spy, real=CHECK_LINES, accepted=accepted))
+        with transaction(connect(url)) as session:
+            report = import_files(session, paths, HOUR + timedelta(days=3), Privacy()).as_dict()
+        assert (sum(accepted) > report["stored"] // 2) if columnar else not accepted
+        state = store_state(url)
+        assert not state.pop("ingested_files")  # an import keeps no manifest: it reads what it is given
+        outcomes.append({"report": report, **state})
+    records, columnar_outcome = outcomes
+    assert records["report"]["quarantined"] > 100 and len(records["report"]["hours"]) >= 2
+    for key in records:
+        assert columnar_outcome[key] == records[key], key

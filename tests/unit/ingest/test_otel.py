@@ -20,7 +20,7 @@ from sqlalchemy import select
 from aitl.cli.main import main
 from aitl.config import Settings
 from aitl.ids import stable_id
-from aitl.ingest import landing, otel_map
+from aitl.ingest import files, otel_map
 from aitl.ingest.collector import Privacy
 from aitl.ingest.otel import read_otlp
 from aitl.ingest.readers import Progress, landing_hour_dir, scan_landing
@@ -441,7 +441,7 @@ def test_a_read_that_holds_lines_hashes_only_what_it_consumed(tmp_path):
 def test_columnar_ingest_leaves_otlp_files_to_their_reader(sqlite_url, tmp_path, monkeypatch):
     """Forced columnar, with any file large enough for it: span files still go through the OTLP reader."""
     monkeypatch.setenv("AITL_INGEST_COLUMNAR", "1")
-    monkeypatch.setattr(landing, "COLUMNAR_MIN_BYTES", 0)
+    monkeypatch.setattr(files, "COLUMNAR_MIN_BYTES", 0)
     traffic = Traffic(rng=random.Random(9))
     traffic.hour(HOURS[-1], 8)
     write_hours(traffic, tmp_path / "landing", name="spans.otlp.jsonl")
