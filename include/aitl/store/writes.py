@@ -8,7 +8,6 @@ transaction) so a rerun rewrites instead of duplicating.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -49,21 +48,53 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     return len(rows)
 
 
-@functools.lru_cache(maxsize=4)  # a batch shares one ingested_at: convert it once
 def _utc_text(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite text for a UTC datetime: ``YYYY-MM-DD HH:MM:SS.ffffff``, naive.
+
+    Spelled out field by field: ``isoformat`` of an aware datetime costs half as much again.
+    """
     if value is None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest spelling, measured)
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+def _repeating(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` that reuses its last result for the same object (a batch's one ``ingested_at``)."""
+    last: list[Any] = [object(), None]
+
+    def converted(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return converted
+
+
+def _json_value(value: Any) -> str:
+    """The engine's JSON text (``json_text``), with the values most rows hold spelled out."""
+    if value is None:
+        return "null"  # as SQLAlchemy stores a None in a JSON column
+    if value == []:
+        return "[]"
+    return json_text(value)
 
 
 def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
     """How SQLAlchemy's SQLite dialect binds this column's values (None: as they are)."""
     if isinstance(column.type, UTCDateTime):
-        return _utc_text
+        return _repeating(_utc_text)
     if isinstance(column.type, JSON):
-        return json_text  # the engine's serializer; None becomes JSON null, as SQLAlchemy stores it
+        return _json_value
     return None
 
 
