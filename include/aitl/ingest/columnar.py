@@ -48,7 +48,7 @@ from aitl.ingest.contract import FIELDS, MAX_MEASURE, REQUIRED, ContractError
 from aitl.ingest.readers import MAX_RECORD_BYTES, TRUNCATED, Progress, RawRecord, jsonl_record
 from aitl.shards import session_bucket
 from aitl.store.intake import Event
-from aitl.store.writes import copy_insert_ignore, row_converter, sqlite_insert_rows
+from aitl.store.writes import copy_insert_ignore, row_converter, sqlite_insert_rows, utc_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -318,10 +318,6 @@ ADDED = ("session_bucket", "source", "ingested_at")  # columns the reader adds t
 CHECKED = [name for name in _event_columns() if name not in ADDED]
 
 
-def _utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 def _hour_of(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC)
 
@@ -345,7 +341,7 @@ class ColumnarReader:
         self.collector = collector
         self.con = connect_duckdb()
         accept = collector.accept
-        self.accept = None if accept is None else (_utc_text(accept.start), _utc_text(accept.end))
+        self.accept = None if accept is None else (utc_text(accept.start), utc_text(accept.end))
         self.names = _event_columns()
         self.convert = row_converter(Event.__table__, self.names)
         self.dialect = collector.session.get_bind().dialect.name
@@ -455,7 +451,7 @@ class ColumnarReader:
         )
         con.register("buckets", buckets)
         offered = dict(con.execute("SELECT hour, count(*) FROM rows GROUP BY hour").fetchall())
-        ingested = _utc_text(collector.ingested_at)
+        ingested = utc_text(collector.ingested_at)
         select = ", ".join(
             "b.bucket"
             if name == "session_bucket"

@@ -48,7 +48,7 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     return len(rows)
 
 
-def _utc_text(value: datetime | None) -> str | None:
+def utc_text(value: datetime | None) -> str | None:
     """SQLAlchemy's SQLite text for a UTC datetime: ``YYYY-MM-DD HH:MM:SS.ffffff``, naive.
 
     Spelled out field by field: ``isoformat`` of an aware datetime costs half as much again.
@@ -92,7 +92,7 @@ def _json_value(value: Any) -> str:
 def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
     """How SQLAlchemy's SQLite dialect binds this column's values (None: as they are)."""
     if isinstance(column.type, UTCDateTime):
-        return _repeating(_utc_text)
+        return _repeating(utc_text)
     if isinstance(column.type, JSON):
         return _json_value
     return None
