@@ -103,7 +103,10 @@ def snapshot(url: str) -> dict[str, list]:
     ``events.ingested_at`` is when an event first arrived; ``pipeline_runs`` keeps
     one row per stage whose numbers describe the latest run (a rerun reads the
     same events as duplicates), so only its keys are compared; delivery to the
-    sink happens on the wall clock.
+    sink happens on the wall clock. A quarantined record is identified by its
+    ``key``: its serial ``id`` only orders the rows, and a PostgreSQL sequence
+    does not roll back with the transaction that drew from it (a killed collect
+    leaves a gap).
     """
     volatile = {
         "events": {"ingested_at"},
@@ -115,6 +118,7 @@ def snapshot(url: str) -> dict[str, list]:
         # when late events came and their hour was re-normalized
         "ingested_files": {"read_at", "mtime_ns"},
         "late_arrivals": {"last_at", "normalized_at"},
+        "quarantine": {"id"},
     }
     tables = {}
     with transaction(connect(url)) as session:
