@@ -18,12 +18,14 @@ the hourly looks (the harm boundary) and each day by the daily decision look.
   are rolled back;
 * the closed loop (``aitl evaluate loop``) over ``--weeks`` simulated weeks
   for each of ``--seeds``: the confusion matrix of true effect x decision,
-  wrong decisions per week and the daily success rate.
+  wrong decisions per week and the daily success rate; once on the default
+  scenario and once (``causes``) on the null scenario with ``--causes``
+  failure causes and remedy effects drawn from each seed (docs/simulator.md).
 
 ``--only`` picks the parts.
-Recorded through bench/writer.py as three benchmarks, ``decisions`` (the synthetic
-experiments), ``decisions_aa`` (A/A under real traffic) and ``loop`` (the closed
-loop): BENCHMARKS.md and bench/results/.
+Recorded through bench/writer.py as four benchmarks, ``decisions`` (the synthetic
+experiments), ``decisions_aa`` (A/A under real traffic), ``loop`` and
+``loop_causes`` (the closed loop): BENCHMARKS.md and bench/results/.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from writer import Column, Target, record
 from aitl.config import Thresholds
 from aitl.loop.decisions import FINAL
 from aitl.sim.evaluate import evaluate_experiments, run_loop
+from aitl.sim.scenario import Scenario
 
 RUNS = [("A/A", 0.0, 400, 1), ("power", 0.05, 200, 2), ("power", 0.03, 200, 3)]
 RUNS += [("harm", -0.10, 200, 4), ("harm", -0.05, 200, 5)]
-PARTS = ("decisions", "aa", "loop")
+PARTS = ("decisions", "aa", "loop", "causes")
 EXPERIMENT_COLUMNS = (
     Column("experiments", "{experiments} {kind}", text=True),
     Column("true effect", "{effect:+.2f}"),
@@ -237,20 +240,35 @@ def aa_targets(rows: list[dict]) -> list[Target]:
     return targets
 
 
-def loop_run(scratch: Path, weeks: int, seed: int) -> tuple[list[dict], dict, float]:
-    """The confusion matrix's rows (with the seed), run_loop's result and the minutes it took."""
+def loop_run(scratch: Path, weeks: int, seed: int, causes: int) -> tuple[list[dict], dict, float]:
+    """The confusion matrix's rows (with the seed), run_loop's result and the minutes it took.
+
+    ``causes`` 0: the default loop scenario; else the null scenario plus that
+    many causes drawn from ``seed``.
+    """
     started = time.perf_counter()
+    scenario = Scenario.named("null").with_random_causes(causes, seed) if causes else None
     result = run_loop(
-        scratch / f"loop-{seed}", days=7 * weeks, seed=seed, progress=lambda day: print(day, flush=True)
+        scratch / f"loop-{seed}-{causes}",
+        days=7 * weeks,
+        seed=seed,
+        scenario=scenario,
+        progress=lambda day: print(day, flush=True),
     )
     minutes = (time.perf_counter() - started) / 60
     rows = [{"seed": seed, "truth": truth, **counts} for truth, counts in result["confusion_matrix"].items()]
     return rows, result, minutes
 
 
-def loop_notes(weeks: int, runs: dict[int, tuple[dict, float]]) -> str:
+def loop_notes(weeks: int, runs: dict[int, tuple[dict, float]], causes: int) -> str:
+    scenario = (
+        f"the null scenario plus {causes} failure causes and every remedy's direct effect drawn from "
+        "the seed (docs/simulator.md, 'Drawn causes')"
+        if causes
+        else "default loop scenario"
+    )
     parts = [
-        f"{weeks} simulated weeks at 1,000 events/h per seed, profile development, default loop scenario. "
+        f"{weeks} simulated weeks at 1,000 events/h per seed, profile development, {scenario}. "
         "Every experiment with its true change is in the history line. Truth: the variant's expected "
         "change in success rate, helpful at +1 point or more, harmful at -1 or less, null in between; "
         "experiments are sized for +5 points, so a helpful change of 1-2 points is mostly inconclusive."
@@ -335,6 +353,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8], help="closed-loop seeds")
     parser.add_argument("--only", choices=PARTS, nargs="+", default=PARTS, help="benchmarks to run")
     parser.add_argument("--jobs", type=int, default=2, help="A/A runs at a time")
+    parser.add_argument("--causes", type=int, default=8, help="drawn failure causes of loop_causes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aitl-bench-decisions-") as scratch:
         if "decisions" in args.only:
@@ -359,32 +378,38 @@ def main() -> int:
                 targets=aa_targets(rows),
                 params={"runs": AA_RUNS},
             )
-        if "loop" not in args.only:
-            return 0
-        rows, runs = [], {}
-        for seed in args.seeds:
-            seed_rows, result, minutes = loop_run(Path(scratch), args.weeks, seed)
-            rows += seed_rows
-            runs[seed] = (result, minutes)
+        for part, name, causes in (("loop", "loop", 0), ("causes", "loop_causes", args.causes)):
+            if part in args.only:
+                loop_record(Path(scratch), name, args.weeks, args.seeds, causes)
+    return 0
+
+
+def loop_record(scratch: Path, name: str, weeks: int, seeds: list[int], causes: int) -> None:
+    """Run the closed loop for every seed and record it as benchmark ``name``."""
+    rows, runs = [], {}
+    for seed in seeds:
+        seed_rows, result, minutes = loop_run(scratch, weeks, seed, causes)
+        rows += seed_rows
+        runs[seed] = (result, minutes)
     record(
-        "loop",
+        name,
         rows,
-        title="Closed loop (`bench/decisions.py`)",
+        title=f"Closed loop{', drawn causes' if causes else ''} (`bench/decisions.py`)",
         columns=LOOP_COLUMNS,
-        notes=loop_notes(args.weeks, runs),
-        targets=loop_targets(rows, args.weeks),
-        params={"weeks": args.weeks, "seeds": args.seeds, "rate": 1000, "profile": "development"},
+        notes=loop_notes(weeks, runs, causes),
+        targets=loop_targets(rows, weeks),
+        params={"weeks": weeks, "seeds": seeds, "rate": 1000, "profile": "development", "causes": causes},
         details={
             str(seed): {
                 "minutes": round(minutes, 2),
                 "wrong_decisions_per_week": result["wrong_decisions_per_week"],
                 "daily_success_rate": result["daily_success_rate"],
+                "causes": result["causes"],
                 "experiments": result["decisions"],
             }
             for seed, (result, minutes) in runs.items()
         },
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -176,10 +176,10 @@ def test_hourly_cycle_finds_the_pattern_and_launches_an_experiment(hourly_dag, d
             PROMPT,
             "running",
         )
-        assert "parameterize queries" in improvement.modification
+        assert ": add validation." in improvement.modification  # the first remedy
         variant = session.get(PromptVersion, (PROMPT, 2))
         assert variant.parent_version == 1 and variant.improvement_id == improvement.id
-        assert "+" in variant.diff and "parameterize queries" in variant.diff
+        assert "+" in variant.diff and "add validation" in variant.diff
         assert session.get(registry.Prompt, PROMPT).current_version == 1  # variant is not live for all
         experiment = session.scalars(select(Experiment)).one()
         assert (experiment.control_version, experiment.variant_version, experiment.status) == (

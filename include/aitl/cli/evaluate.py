@@ -42,17 +42,23 @@ def _aa_conditions(args: argparse.Namespace) -> dict[str, object]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from aitl.sim import evaluate
+    from aitl.sim.scenario import Scenario
 
     with tempfile.TemporaryDirectory(prefix="aitl-evaluate-") as scratch:
         if args.what == "loop":
             if args.weeks < 1:
                 raise UsageError(f"--weeks: must be at least 1, got {args.weeks}")
+            if args.causes < 0:
+                raise UsageError(f"--causes: must be at least 0, got {args.causes}")
+            planted = scenario(args.scenario)
+            if args.causes:
+                planted = (planted or Scenario()).with_random_causes(args.causes, args.seed)
             result = evaluate.run_loop(
                 Path(scratch),
                 days=7 * args.weeks,
                 seed=args.seed,
                 rate=args.rate,
-                scenario=scenario(args.scenario),
+                scenario=planted,
                 profile=args.profile,
                 progress=lambda day: print(json.dumps(day), file=sys.stderr),
             )
@@ -133,6 +139,12 @@ def add_evaluate_parser(commands: Any) -> None:
     loop.add_argument("--seed", type=int, default=7)
     loop.add_argument("--rate", type=float, default=1000.0, help="mean events per hour")
     loop.add_argument("--scenario", help="preset or JSON scenario file (docs/simulator.md, 'Scenario files')")
+    loop.add_argument(
+        "--causes",
+        type=int,
+        default=0,
+        help="add this many failure causes drawn from --seed, with drawn remedy effects (docs/simulator.md)",
+    )
     loop.add_argument("--profile", default="development", help="environment profile of the loop")
     loop.add_argument("--output", help="JSON file to write (default: standard output)")
     loop.set_defaults(func=cmd_evaluate)

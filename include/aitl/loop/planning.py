@@ -3,9 +3,11 @@
 Two kinds are planned from a window's insights:
 
 * ``prompt_refinement`` for any insight with a prompt to blame: a new
-  instruction built from the taxonomy's remedies for that subtype, naming the
-  signal and the evidence, appended to the prompt in a new version
-  (change ``{"append": text}``);
+  instruction built from *one* of the taxonomy's remedies for that subtype,
+  naming the signal and the evidence, appended to the prompt in a new version
+  (change ``{"append": text}``). One remedy per experiment, so that a verdict
+  says which instruction helped or hurt; a cause that persists gets the next
+  remedy once the last one has ended without success (``next_remedy``);
 * ``workflow_optimization`` for timeouts: the seed's adaptive timeout for the
   task type and complexity band (p95 x 1.2 over at least 5 samples, a
   complexity heuristic below that, within bounds; change ``{"timeout_s": n}``).
@@ -16,10 +18,11 @@ are ranked together by priority (severity x confidence x rate) and capped at
 ``max_improvements_per_cycle``.
 
 An improvement is not planned again while one with the same dedupe key is
-planned, proposed, running or applied, or was rejected in the last week. A
-prompt refinement's key names its finding (two findings may refine one
-prompt); a setting's key is its target alone, so one change at a time per
-setting.
+planned, proposed, running or applied, or for a while after it ended without
+success (``MEMORY``). A prompt refinement's key names its finding and its
+remedy (two findings may refine one prompt), and no remedy of a finding is
+planned while another one is being tested; a setting's key is its target
+alone, so one change at a time per setting.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ class TimeoutPolicy:
         return max(self.min_s, min(value, self.max_s)), basis
 
 
-def refinement_text(insight: dict[str, Any]) -> str:
+def refinement_text(insight: dict[str, Any], remedy: str) -> str:
+    """The instruction appended to the blamed prompt: scope, signal, the subtype's description, one remedy."""
     spec = LEARNING_PATTERNS[insight["category"]][insight["subtype"]]
     segment = insight["segment"]
     scope = (
@@ -105,11 +109,10 @@ def refinement_text(insight: dict[str, Any]) -> str:
         )
         or "all"
     )
-    remedies = "; ".join(str(r) for r in spec["improvements"])
     evidence = insight["evidence"]
     return (
         f"When generating {scope} code, avoid {insight['signal']} "
-        f"({spec['description'].lower()}): {remedies}. "
+        f"({spec['description'].lower()}): {remedy}. "
         f"[AITL: seen in {evidence['rate']:.0%} of recent executions]"
     )
 
@@ -123,21 +126,22 @@ class Planned:
     target_id: str
     modification: str
     change: dict[str, Any]
+    remedy: str = ""
 
     def key(self, insight: dict[str, Any]) -> str:
         if self.kind == "prompt_refinement":
-            return (
-                f"{self.kind}|{self.target_id}|{insight['category']}/{insight['subtype']}|{insight['signal']}"
-            )
+            finding = f"{insight['category']}/{insight['subtype']}|{insight['signal']}"
+            return f"{self.kind}|{self.target_id}|{finding}|{self.remedy}"
         return config_key(self.kind, self.target_id)
 
 
-def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy) -> Planned | None:
+def _options(insight: dict[str, Any], events: pd.DataFrame | None, policy: TimeoutPolicy) -> list[Planned]:
+    """What an insight could lead to, in the order to try: a timeout setting, or a refinement per remedy."""
     segment = insight["segment"]
     signal_kind = insight["evidence"].get("signal_kind")
     if signal_kind == "error_type" and insight["signal"] == "timeout" and segment:
         if events is None:
-            return None
+            return []
         task_type, band = segment.get("task_type", ""), segment.get("complexity_band", "unknown")
         mask = (events["task_type"].fillna("") == task_type) & (events["band"] == band)
         ok = mask & events["success"].astype(bool)
@@ -145,7 +149,7 @@ def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: Time
         complexity = float(events.loc[mask, "complexity"].astype(float).mean() or 0.5)
         size = float(events.loc[mask, "size"].astype(float).mean() or 100.0)
         seconds, basis = policy.timeout(durations, complexity, size)
-        return Planned(
+        setting = Planned(
             "workflow_optimization",
             "workflow",
             f"timeout:{task_type}:{band}",
@@ -153,11 +157,16 @@ def _plan_one(insight: dict[str, Any], events: pd.DataFrame | None, policy: Time
             f"{seconds:.0f} s ({basis}, bounds {policy.min_s:.0f}-{policy.max_s:.0f} s).",
             {"timeout_s": round(seconds)},
         )
+        return [setting]
     prompt_id = segment.get("prompt_id")
-    if prompt_id:
-        text = refinement_text(insight)
-        return Planned("prompt_refinement", "prompt", prompt_id, text, {"append": text})
-    return None
+    if not prompt_id:
+        return []
+    remedies = LEARNING_PATTERNS[insight["category"]][insight["subtype"]]["improvements"]
+    texts = [(str(remedy), refinement_text(insight, str(remedy))) for remedy in remedies]
+    return [
+        Planned("prompt_refinement", "prompt", prompt_id, text, {"append": text}, remedy)
+        for remedy, text in texts
+    ]
 
 
 def plan(
@@ -190,9 +199,13 @@ def plan(
         if insight["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
             continue
-        planned = _plan_one(insight, events, policy)
-        if planned is None:
+        options = _options(insight, events, policy)
+        if not options:
             skipped["no_target"] += 1
+            continue
+        planned = next_remedy(session, options, insight, window, level)
+        if planned is None:
+            skipped["already_active"] += 1
             continue
         candidates.append(
             improvement_row(
@@ -238,28 +251,66 @@ def _bands(events: pd.DataFrame) -> pd.Series:
     return complexity_band(events["complexity"]) if len(events) else pd.Series(dtype=object)
 
 
+def next_remedy(
+    session: Session, options: list[Planned], insight: dict[str, Any], window: Window, level: str
+) -> Planned | None:
+    """The first option not yet tried, or None while one of them is active or all were tried.
+
+    A remedy counts as tried once it was promoted (the prompt holds it
+    already) or while ``_blocked`` remembers it ended without success. No
+    option is offered while another is active: two remedies of one finding
+    would queue on one prompt and be re-planned every hour until it is free.
+    """
+    keys = [option.key(insight) for option in options]
+    history = _history(session, keys, window, level)
+    if any(row.status in ACTIVE_STATUSES for row in history):
+        return None
+    for option, key in zip(options, keys, strict=True):
+        tried = [row for row in history if row.dedupe_key == key]
+        if not any(row.status == "promoted" or _remembered(session, row, window) for row in tried):
+            return option
+    return None
+
+
 def _blocked(session: Session, key: str, window: Window, level: str) -> bool:
-    """Another run's improvement with this key is still active, or ended without success recently.
+    """Another run's improvement with this key is still active, or ended without success recently."""
+    return any(
+        row.status in ACTIVE_STATUSES or _remembered(session, row, window)
+        for row in _history(session, [key], window, level)
+    )
+
+
+def _history(session: Session, keys: list[str], window: Window, level: str) -> list[Any]:
+    """Other runs' improvements with these keys, up to this window, with the control they were tested against.
 
     Any level counts (a daily plan must not repeat what an hourly run launched);
-    this run's own earlier plans do not, so a rerun plans the same again. A
-    change tested against a control the prompt no longer serves (a release
-    or a promotion came since) is a new question and may be tested again.
+    this run's own earlier plans do not, so a rerun plans the same again.
     """
     query = (
-        select(Improvement.status, Improvement.updated_at, Experiment.prompt_id, Experiment.control_version)
+        select(
+            Improvement.dedupe_key,
+            Improvement.status,
+            Improvement.updated_at,
+            Experiment.prompt_id,
+            Experiment.control_version,
+        )
         .outerjoin(Experiment, Experiment.improvement_id == Improvement.id)
         .where(
-            Improvement.dedupe_key == key,
+            Improvement.dedupe_key.in_(keys),
             ~((Improvement.level == level) & (Improvement.window_start == window.start)),
             Improvement.window_start < window.end,
         )
     )
-    for status, updated_at, prompt_id, control_version in session.execute(query):
-        if status in ACTIVE_STATUSES:
-            return True
-        if status in MEMORY and window.end - updated_at <= MEMORY[status]:
-            served = session.get(Prompt, prompt_id) if prompt_id else None
-            if served is None or served.current_version == control_version:
-                return True
-    return False
+    return list(session.execute(query))
+
+
+def _remembered(session: Session, row: Any, window: Window) -> bool:
+    """The change ended without success within ``MEMORY`` and its control is still served.
+
+    A change tested against a control the prompt no longer serves (a release
+    or a promotion came since) is a new question and may be tested again.
+    """
+    if row.status not in MEMORY or window.end - row.updated_at > MEMORY[row.status]:
+        return False
+    served = session.get(Prompt, row.prompt_id) if row.prompt_id else None
+    return served is None or served.current_version == row.control_version

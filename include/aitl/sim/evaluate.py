@@ -448,7 +448,11 @@ def run_loop(
         )
         if progress is not None:
             progress(daily_success[-1])
-    return {"daily_success_rate": daily_success, **score(store_url, scenario, days=days)}
+    return {
+        "daily_success_rate": daily_success,
+        "causes": [cause.as_dict() for cause in scenario.causes],
+        **score(store_url, scenario, days=days),
+    }
 
 
 def score(store_url: str, scenario: Scenario, *, days: int) -> dict[str, Any]:

@@ -113,8 +113,9 @@ def expected_success_change(
     The ground truth ``aitl evaluate loop`` scores decisions against: the
     effects of both texts on that prompt's traffic (security fix on the
     planted segment's share, fewer timeouts on the complex share, the
-    regression's penalty after its release, direct success effects), to first
-    order: clipping of probabilities is ignored.
+    regression's penalty after its release, each planted cause of the prompt
+    cured on its share, direct success effects), to first order: clipping of
+    probabilities is ignored.
     """
     from scipy.stats import beta
 
@@ -133,6 +134,9 @@ def expected_success_change(
         value -= _COMPLEX_SUCCESS * timeouts * complex_share
         if released and REGRESSION_LINE in text:
             value -= scenario.regression_success_drop * effects.get("regression_factor", 1.0)
+        for cause in scenario.causes:
+            if cause.task_type == TASK_TYPES[task]:
+                value -= cause.success_drop * cause.rate * cause.share() * cause.factor(text)
         return value
 
     return success_of(variant_text) - success_of(control_text)
@@ -194,6 +198,25 @@ def truth_report(
                 ),
             }
             for hour in sc.anomaly_hours
+        ),
+        *(
+            {
+                "name": "planted_cause",
+                "kind": "indicator",
+                "signal": cause.indicator,
+                "segment": {
+                    "task_type": cause.task_type,
+                    "prompt_id": f"{cause.task_type}-gen",
+                    **({"language": cause.language} if cause.language else {}),
+                },
+                "rate": cause.rate,
+                "description": (
+                    f"{cause.indicator!r} in {cause.rate:.0%} of {cause.task_type}"
+                    f"{'/' + cause.language if cause.language else ''} events; those succeed "
+                    f"{cause.success_drop:.2f} less often and score 0.10 lower; cures {cause.cures}"
+                ),
+            }
+            for cause in sc.causes
         ),
         {
             "name": "prompt_regression",

@@ -31,6 +31,11 @@ JSON (``Scenario.from_json``) and the ground-truth file can record it
    string, ``session_id`` missing. ``SimulationReport.malformed`` counts
    them; collection must quarantine exactly these.
 
+6. Causes: ``causes`` [none], any number of further planted failure causes
+   (``aitl.sim.causes.Cause``: an indicator in a share of one prompt's
+   executions, costing success, cured by some of its remedies);
+   ``with_random_causes`` draws them from a seed.
+
 Seasonality (``daily_amplitude`` [0.6], ``peak_hour`` [15], ``weekend_factor``
 [0.5]), the user pool (``users`` [400]) and ``success_effects`` (remedy phrase ->
 change of success probability) complete it.
@@ -46,12 +51,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aitl.sim.catalogue import BASELINE_PROMPTS, LANGUAGES, SECURITY_INDICATORS, TASK_TYPES
+from aitl.sim.causes import Cause, random_causes, random_success_effects
 from aitl.window import parse_utc
 
 
@@ -97,6 +103,7 @@ class Scenario:
     # change of success probability: the platform's ground truth of which
     # instructions help and which hurt, for ``aitl evaluate loop``.
     success_effects: dict[str, float] = field(default_factory=dict)
+    causes: tuple[Cause, ...] = ()
 
     def __post_init__(self) -> None:
         hours = tuple(
@@ -144,6 +151,14 @@ class Scenario:
         folded = text.lower()
         return sum(delta for phrase, delta in self.success_effects.items() if phrase.lower() in folded)
 
+    def with_random_causes(self, count: int, seed: int) -> Scenario:
+        """This scenario plus ``count`` causes drawn from ``seed``, and every remedy's direct effect too."""
+        return replace(
+            self,
+            causes=self.causes + random_causes(seed, count),
+            success_effects=random_success_effects(seed),
+        )
+
     @classmethod
     def from_json(cls, path: Path) -> Scenario:
         """Read a JSON object with any of the fields (ISO 8601 timestamps)."""
@@ -169,6 +184,10 @@ class Scenario:
                     ):
                         raise TypeError("expected an object of phrase -> number")
                     kwargs[name] = {str(k): float(v) for k, v in value.items()}
+                elif name == "causes":
+                    if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+                        raise TypeError("expected a list of objects")
+                    kwargs[name] = tuple(Cause(**c) for c in value)
                 elif name == "users":
                     if isinstance(value, bool) or not isinstance(value, int):
                         raise TypeError("expected an integer")
@@ -193,6 +212,8 @@ class Scenario:
                 value = [iso(h) for h in value]
             elif isinstance(value, datetime):
                 value = iso(value)
+            elif f.name == "causes":
+                value = [cause.as_dict() for cause in value]
             out[f.name] = value
         return out
 

@@ -31,6 +31,10 @@ window and writes the files.
   performance and prompt_optimization indicator in ``style_issues`` at
   0.3-0.8%, every security indicator at 0.3%) are the same in every
   segment, below the 1% platform-wide threshold of ``aitl.mining.frequency``.
+* Planted causes (``scenario.causes``): each shows its indicator in its rate
+  (x the cure factor of the served text) of its prompt's executions in its
+  language, costing them its success drop and 0.10 quality; their failures
+  report background error types, so the indicator is the one trace.
 * Broken records: ``scenario.malformed_rate`` of the lines, corrupted in turn
   (cut short, ``success`` as a string, ``session_id`` missing).
 """
@@ -149,7 +153,10 @@ def new_context(seed: int, rate: float, scenario: Scenario, serving: Serving) ->
 
 
 def _effect_arrays(ctx: Context, hour: datetime):
-    """Per (prompt, arm) effect tables; arm 0 = no experiment, 1 control, 2 variant."""
+    """Per (prompt, arm) effect tables; arm 0 = no experiment, 1 control, 2 variant.
+
+    ``cure`` is per (cause, prompt, arm): the factor on each planted cause's rate.
+    """
     sc = ctx.scenario
     shape = (len(PROMPT_IDS), 3)
     version = np.ones(shape, dtype=np.int64)
@@ -157,6 +164,7 @@ def _effect_arrays(ctx: Context, hour: datetime):
     timeout = np.ones(shape)
     success = np.zeros(shape)
     regression = np.zeros(shape)
+    cure = np.ones((len(sc.causes), *shape))
     experiments: list[RunningExperiment | None] = []
     for p, pid in enumerate(PROMPT_IDS):
         control, running = ctx.serving.plan(pid, hour, sc)
@@ -172,7 +180,9 @@ def _effect_arrays(ctx: Context, hour: datetime):
             success[p, arm] = effects.get("success_delta", 0.0) + sc.success_effect(served_version.text)
             if REGRESSION_LINE in served_version.text:
                 regression[p, arm] = effects.get("regression_factor", 1.0)
-    return version, security, timeout, success, regression, experiments
+            for c, cause in enumerate(sc.causes):
+                cure[c, p, arm] = cause.factor(served_version.text)
+    return version, security, timeout, success, regression, cure, experiments
 
 
 def _hour_seed(seed: int, hour: datetime) -> np.random.Generator:
@@ -210,7 +220,7 @@ def simulate_hour(ctx: Context, hour: datetime) -> tuple[bytes, int, int, dict[s
     tier_s = _pick(rng, TIER_P, band_s)
     model_s = _pick(rng, MODEL_P, tier_s)
 
-    version_t, security_t, timeout_t, success_t, regression_t, experiments = _effect_arrays(ctx, hour)
+    version_t, security_t, timeout_t, success_t, regression_t, cure_t, experiments = _effect_arrays(ctx, hour)
     # Events. Execution ids number the events as generated (``exec_prefix`` +
     # index), so each execution's arm is known before its outcome is drawn.
     user, task, lang, cx = user_s[sess], task_s[sess], lang_s[sess], cx_s[sess]
@@ -231,6 +241,21 @@ def simulate_hour(ctx: Context, hour: datetime) -> tuple[bytes, int, int, dict[s
     other_hits = rng.random((n, len(others))) < sc.background_security_rate
     style_hits = rng.random((n, len(STYLE_INDICATORS))) < STYLE_RATES
     any_security = planted | other_hits.any(axis=1)
+    caused = np.zeros(n, dtype=bool)
+    cause_drop = np.zeros(n)
+    for c, cause in enumerate(sc.causes):
+        reach = task == TASK_TYPES.index(cause.task_type)
+        if cause.language is not None:
+            reach &= lang == LANGUAGES.index(cause.language)
+        hit = reach & (rng.random(n) < cause.rate * cure_t[c, task, arm])
+        caused |= hit
+        cause_drop += cause.success_drop * hit
+        if cause.indicator == sc.security_indicator:
+            planted |= hit
+        elif cause.security:
+            other_hits[:, others.index(cause.indicator)] |= hit
+        else:
+            style_hits[:, STYLE_INDICATORS.index(cause.indicator)] |= hit
 
     timeout_p = (
         np.where(cx >= sc.timeout_complexity, sc.timeout_rate, sc.background_timeout_rate)
@@ -247,7 +272,7 @@ def simulate_hour(ctx: Context, hour: datetime) -> tuple[bytes, int, int, dict[s
     harm_drop = -success_t[task, arm]
     regression_scale = regression_t[task, arm]
     regression_drop = sc.regression_success_drop * regression_scale
-    p = np.clip(p0 - security_drop - harm_drop - regression_drop, 0.02, 0.99)
+    p = np.clip(p0 - security_drop - harm_drop - regression_drop - cause_drop, 0.02, 0.99)
     u = rng.random(n)
     success = (u < p) & ~timed_out
     failed = ~success & ~timed_out
@@ -283,6 +308,7 @@ def simulate_hour(ctx: Context, hour: datetime) -> tuple[bytes, int, int, dict[s
         - 0.15 * any_security
         - sc.regression_quality_drop * regression_scale
         - 0.05 * (harm_drop > 0)
+        - 0.10 * caused
         - 0.18 * ~success
     )
     quality = np.clip(quality_mean + rng.normal(0.0, 0.07, n), 0.0, 1.0)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
+from aitl.loop import registry
 from aitl.loop.choices import better_alternatives
 from aitl.loop.planning import plan
 from aitl.loop.tuning import ResourcePolicy, configuration_plans, resource_use
@@ -27,6 +28,7 @@ from aitl.store import connect, transaction
 from aitl.store.models import ConfigVersion, Event, Improvement
 from aitl.store.writes import insert_ignore
 from aitl.window import Window
+from tests import factories
 from tests.factories import event
 
 WINDOW = Window(datetime(2026, 11, 20, 5, tzinfo=UTC), datetime(2026, 11, 20, 6, tzinfo=UTC))
@@ -301,7 +303,59 @@ def test_prompt_refinement_change_is_the_appended_instruction(sqlite_url):
         (row,), _ = plan_window(session, [insight()])
     assert (row["type"], row["target_id"]) == ("prompt_refinement", "hot")
     assert row["change"] == {"append": row["modification"]}
-    assert "parameterize queries" in row["change"]["append"]
+    # one remedy per experiment, the taxonomy's first for the subtype
+    assert "avoid sql injection" in row["change"]["append"]
+    assert ": add validation." in row["change"]["append"]
+    assert "parameterize queries" not in row["change"]["append"]
+
+
+def test_a_persistent_finding_gets_its_next_remedy_once_the_last_has_ended(sqlite_url):
+    """add validation -> (tested) -> parameterize queries -> (promoted) -> escape output -> nothing left."""
+    finding = insight()
+
+    def planned(window: Window) -> str | None:
+        rows, _ = plan_window(session, [finding], window=window)
+        return rows[0]["change"]["append"].split(": ")[1].split(".")[0] if rows else None
+
+    def tried(row: dict[str, Any], status: str, control: int) -> None:
+        session.add(Improvement(**row | {"status": status}))
+        session.add(
+            factories.experiment(
+                row["window_end"],
+                id=f"exp-{row['id']}",
+                improvement_id=row["id"],
+                prompt_id="hot",
+                control_version=control,
+                variant_version=control + 1,
+                status=status,
+            )
+        )
+        session.flush()
+
+    hours = [Window(WINDOW.start + timedelta(hours=h), WINDOW.end + timedelta(hours=h)) for h in range(6)]
+    with transaction(connect(sqlite_url)) as session:
+        registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
+        (first,), _ = plan_window(session, [finding])
+        assert planned(hours[0]) == "add validation"
+        tried(first, "running", 1)
+        # while one remedy is tested, no other remedy of the finding is planned (nor the same one)
+        rows, skipped = plan_window(session, [finding], window=hours[1])
+        assert rows == [] and skipped["already_active"] == 1
+        session.get(Improvement, first["id"]).status = "inconclusive"
+        session.flush()
+        (second,), _ = plan_window(session, [finding], window=hours[2])
+        assert "parameterize queries" in second["modification"]
+        tried(second, "promoted", 1)
+        registry.ensure_registered(session, "hot", "Write an endpoint. v2", at=hours[2].end)
+        # the promotion changed the control: the inconclusive first remedy is a new question again
+        assert planned(hours[3]) == "add validation"
+        (again,), _ = plan_window(session, [finding], window=hours[3])
+        tried(again | {"id": "again"}, "rolled_back", 2)
+        assert planned(hours[4]) == "escape output"
+        (third,), _ = plan_window(session, [finding], window=hours[4])
+        tried(third, "inconclusive", 2)
+        rows, skipped = plan_window(session, [finding], window=hours[5])
+        assert rows == [] and skipped["already_active"] == 1  # every remedy tried against this control
 
 
 def test_candidates_rank_together_under_one_threshold_and_cap(store_url):

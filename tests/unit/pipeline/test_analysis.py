@@ -151,7 +151,7 @@ def test_planning_refines_the_blamed_prompt_and_never_repeats_an_active_plan(sql
         assert [(r["type"], r["target_id"], r["status"]) for r in rows] == [
             ("prompt_refinement", "hot", "planned")
         ]
-        assert "parameterize queries" in rows[0]["modification"]
+        assert ": add validation." in rows[0]["modification"]
         session.add(Improvement(**rows[0]))
         later = Window(WINDOW.end, WINDOW.end + timedelta(hours=1))
         again, skipped = planned_rows(session, events, window=later)
