@@ -273,6 +273,11 @@ def loop_notes(weeks: int, runs: dict[int, tuple[dict, float]], causes: int) -> 
         "change in success rate, helpful at +1 point or more, harmful at -1 or less, null in between; "
         "experiments are sized for +5 points, so a helpful change of 1-2 points is mostly inconclusive."
     ]
+    experiments = [item for result, _ in runs.values() for item in result["decisions"]]
+    for label, low, high in (("+5 points or more", 0.05, 1.0), ("+1 to +5 points", 0.01, 0.05)):
+        band = [item for item in experiments if low <= item["true_change"] < high]
+        promoted = sum(item["decision"] == "promoted" for item in band)
+        parts.append(f"Helpful by {label} (seeds pooled): {promoted} of {len(band)} promoted.")
     for seed, (result, minutes) in runs.items():
         parts.append(
             f"Seed {seed}: {len(result['decisions'])} experiments, {minutes:.1f} min, wrong decisions per "
