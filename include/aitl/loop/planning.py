@@ -7,7 +7,11 @@ Two kinds are planned from a window's insights:
   naming the signal and the evidence, appended to the prompt in a new version
   (change ``{"append": text}``). One remedy per experiment, so that a verdict
   says which instruction helped or hurt; a cause that persists gets the next
-  remedy once the last one has ended without success (``next_remedy``);
+  remedy once the last one has ended without success (``next_remedy``).
+  Once the prompt serves a new version, remedies tested against the old one
+  may be tested again, but only when no finding of that prompt has a remedy
+  never tested: otherwise the prompt's most severe finding would be retested
+  after every promotion and its other findings never get their turn;
 * ``workflow_optimization`` for timeouts: the seed's adaptive timeout for the
   task type and complexity band (p95 x 1.2 over at least 5 samples, a
   complexity heuristic below that, within bounds; change ``{"timeout_s": n}``).
@@ -22,7 +26,10 @@ planned, proposed, running or applied, or for a while after it ended without
 success (``MEMORY``). A prompt refinement's key names its finding and its
 remedy (two findings may refine one prompt), and no remedy of a finding is
 planned while another one is being tested; a setting's key is its target
-alone, so one change at a time per setting.
+alone, so one change at a time per setting. Nothing is planned for a prompt
+while an experiment runs on it (``prompt_busy``): it could not be launched,
+and a finding re-planned and deferred every hour until the prompt is free
+would fill the improvements table with copies.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ STATUSES = (
     "rejected",
 )
 ACTIVE_STATUSES = ("planned", "proposed", "running", "applied")
+# Why a candidate was not planned, as ``plan_actions``' summary counts them.
+SKIP_REASONS = ("low_confidence", "no_target", "already_active", "prompt_busy", "retest_later", "over_cap")
 # How long a change that ended without success is not planned again. A
 # reviewer's rejection is remembered for a week; a change that was tested and
 # rolled back, or tested without a significant effect, for a month:
@@ -191,10 +200,12 @@ def plan(
     ``cost_rule`` how they weigh price.
     """
     policy = policy or TimeoutPolicy()
-    skipped = {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
+    busy = set(session.scalars(select(Experiment.prompt_id).where(Experiment.status == "running")))
     if events is not None:
         events = events.assign(band=_bands(events))
     candidates: list[dict[str, Any]] = []
+    retests: set[str] = set()  # keys of remedies tested before, against an older control
     for insight in insights:
         if insight["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
@@ -203,10 +214,16 @@ def plan(
         if not options:
             skipped["no_target"] += 1
             continue
-        planned = next_remedy(session, options, insight, window, level)
-        if planned is None:
+        chosen_option = next_remedy(session, options, insight, window, level)
+        if chosen_option is None:
             skipped["already_active"] += 1
             continue
+        planned, retest = chosen_option
+        if planned.target_kind == "prompt" and planned.target_id in busy:
+            skipped["prompt_busy"] += 1
+            continue
+        if retest:
+            retests.add(planned.key(insight))
         candidates.append(
             improvement_row(
                 level,
@@ -228,6 +245,10 @@ def plan(
                 reason=f"from insight: {insight['title']}",
             )
         )
+    fresh = {row["target_id"] for row in candidates if row["dedupe_key"] not in retests}
+    kept = [row for row in candidates if row["dedupe_key"] not in retests or row["target_id"] not in fresh]
+    skipped["retest_later"] = len(candidates) - len(kept)
+    candidates = kept
     for row in configuration_plans(session, window, level, events, alpha, rule=cost_rule):
         if row["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
@@ -253,23 +274,31 @@ def _bands(events: pd.DataFrame) -> pd.Series:
 
 def next_remedy(
     session: Session, options: list[Planned], insight: dict[str, Any], window: Window, level: str
-) -> Planned | None:
-    """The first option not yet tried, or None while one of them is active or all were tried.
+) -> tuple[Planned, bool] | None:
+    """The option to try next and whether it is a retest; None while one is active or all were tried.
 
     A remedy counts as tried once it was promoted (the prompt holds it
-    already) or while ``_blocked`` remembers it ended without success. No
-    option is offered while another is active: two remedies of one finding
-    would queue on one prompt and be re-planned every hour until it is free.
+    already) or while ``_remembered`` says it ended without success against
+    the control still served. Options no experiment has tested come first,
+    in order (a plan that was only deferred or proposed is not a test); then
+    those tested against an older control (retests). No option is offered
+    while another is active: two remedies of one finding would queue on one
+    prompt.
     """
     keys = [option.key(insight) for option in options]
     history = _history(session, keys, window, level)
     if any(row.status in ACTIVE_STATUSES for row in history):
         return None
+    retests = []
     for option, key in zip(options, keys, strict=True):
         tried = [row for row in history if row.dedupe_key == key]
-        if not any(row.status == "promoted" or _remembered(session, row, window) for row in tried):
-            return option
-    return None
+        if any(row.status == "promoted" or _remembered(session, row, window) for row in tried):
+            continue
+        if any(row.control_version is not None for row in tried):  # an experiment tested it
+            retests.append(option)
+        else:
+            return option, False
+    return (retests[0], True) if retests else None
 
 
 def _blocked(session: Session, key: str, window: Window, level: str) -> bool:

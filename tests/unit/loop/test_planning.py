@@ -18,14 +18,14 @@ from aitl.config import Settings, Thresholds
 from aitl.ingest.contract import validate
 from aitl.loop import registry
 from aitl.loop.choices import better_alternatives
-from aitl.loop.planning import plan
+from aitl.loop.planning import SKIP_REASONS, plan
 from aitl.loop.tuning import ResourcePolicy, configuration_plans, resource_use
 from aitl.pipeline.hourly import normalize
 from aitl.pipeline.runner import run_cycle
 from aitl.shards import session_bucket
 from aitl.stats.hypothesis import two_proportions
 from aitl.store import connect, transaction
-from aitl.store.models import ConfigVersion, Event, Improvement
+from aitl.store.models import ConfigVersion, Event, Experiment, Improvement
 from aitl.store.writes import insert_ignore
 from aitl.window import Window
 from tests import factories
@@ -84,7 +84,8 @@ def test_a_clearly_better_model_and_tier_become_configuration_changes(store_url)
         "agent_tier:refactor": {"agent_tier": "T3"},
         "model:api_endpoint": {"model": "atlas-small"},
     }
-    assert skipped == {"low_confidence": 0, "no_target": 0, "already_active": 0, "over_cap": 0}
+    assert tuple(skipped) == SKIP_REASONS
+    assert not any(skipped.values())
     tier, model = rows
     p_tier, p_model = two_proportions(120, 200, 90, 100).p_value, two_proportions(120, 200, 85, 100).p_value
     assert model["dedupe_key"] == "model_selection|model:api_endpoint"
@@ -310,14 +311,27 @@ def test_prompt_refinement_change_is_the_appended_instruction(sqlite_url):
 
 
 def test_a_persistent_finding_gets_its_next_remedy_once_the_last_has_ended(sqlite_url):
-    """add validation -> (tested) -> parameterize queries -> (promoted) -> escape output -> nothing left."""
+    """add validation -> parameterize queries (promoted) -> escape output -> add validation again -> none.
+
+    After the promotion a remedy tested against the old control may be
+    retested, but only once no finding of the prompt has a remedy never tested.
+    """
     finding = insight()
+    documentation = insight(
+        id="ins-docs",
+        category="quality",
+        subtype="documentation",
+        signal="missing docstrings",
+        severity="medium",
+        evidence={"signal_kind": "indicator", "rate": 0.1, "baseline_rate": 0.02},
+    )
 
-    def planned(window: Window) -> str | None:
-        rows, _ = plan_window(session, [finding], window=window)
-        return rows[0]["change"]["append"].split(": ")[1].split(".")[0] if rows else None
+    def remedies(window: Window, *findings: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+        rows, skipped = plan_window(session, list(findings or [finding]), window=window)
+        return [row["change"]["append"].split(": ")[1].split(".")[0] for row in rows], skipped
 
-    def tried(row: dict[str, Any], status: str, control: int) -> None:
+    def tried(window: Window, status: str, control: int, *findings: dict[str, Any]) -> dict[str, Any]:
+        row = plan_window(session, list(findings or [finding]), window=window)[0][0]
         session.add(Improvement(**row | {"status": status}))
         session.add(
             factories.experiment(
@@ -331,31 +345,34 @@ def test_a_persistent_finding_gets_its_next_remedy_once_the_last_has_ended(sqlit
             )
         )
         session.flush()
+        return row
 
-    hours = [Window(WINDOW.start + timedelta(hours=h), WINDOW.end + timedelta(hours=h)) for h in range(6)]
+    hours = [Window(WINDOW.start + timedelta(hours=h), WINDOW.end + timedelta(hours=h)) for h in range(8)]
     with transaction(connect(sqlite_url)) as session:
         registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
-        (first,), _ = plan_window(session, [finding])
-        assert planned(hours[0]) == "add validation"
-        tried(first, "running", 1)
-        # while one remedy is tested, no other remedy of the finding is planned (nor the same one)
-        rows, skipped = plan_window(session, [finding], window=hours[1])
-        assert rows == [] and skipped["already_active"] == 1
+        assert remedies(hours[0])[0] == ["add validation"]
+        first = tried(hours[0], "running", 1)
+        # while one remedy is tested, no other remedy of the finding is planned (nor the same one),
+        # and no other finding's remedy for the busy prompt either
+        planned, skipped = remedies(hours[1], finding, documentation)
+        assert planned == [] and skipped["already_active"] == 1 and skipped["prompt_busy"] == 1
         session.get(Improvement, first["id"]).status = "inconclusive"
+        session.get(Experiment, f"exp-{first['id']}").status = "inconclusive"
         session.flush()
-        (second,), _ = plan_window(session, [finding], window=hours[2])
-        assert "parameterize queries" in second["modification"]
-        tried(second, "promoted", 1)
+        assert remedies(hours[2])[0] == ["parameterize queries"]
+        tried(hours[2], "promoted", 1)
         registry.ensure_registered(session, "hot", "Write an endpoint. v2", at=hours[2].end)
-        # the promotion changed the control: the inconclusive first remedy is a new question again
-        assert planned(hours[3]) == "add validation"
-        (again,), _ = plan_window(session, [finding], window=hours[3])
-        tried(again | {"id": "again"}, "rolled_back", 2)
-        assert planned(hours[4]) == "escape output"
-        (third,), _ = plan_window(session, [finding], window=hours[4])
-        tried(third, "inconclusive", 2)
-        rows, skipped = plan_window(session, [finding], window=hours[5])
-        assert rows == [] and skipped["already_active"] == 1  # every remedy tried against this control
+        # a new control: the remedy never tested comes before the inconclusive one
+        assert remedies(hours[3])[0] == ["escape output"]
+        tried(hours[3], "rolled_back", 2)
+        # only a retest is left for the security finding; while the prompt's
+        # documentation finding has a remedy never tested, the retest waits
+        planned, skipped = remedies(hours[4], finding, documentation)
+        assert planned == ["add docstrings"] and skipped["retest_later"] == 1
+        assert remedies(hours[4])[0] == ["add validation"]  # alone, the retest goes ahead
+        tried(hours[5], "inconclusive", 2)
+        planned, skipped = remedies(hours[6])
+        assert planned == [] and skipped["already_active"] == 1  # every remedy tried against this control
 
 
 def test_candidates_rank_together_under_one_threshold_and_cap(store_url):
