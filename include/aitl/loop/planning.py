@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from aitl.loop.choices import CostRule
@@ -201,7 +201,7 @@ def plan(
     """
     policy = policy or TimeoutPolicy()
     skipped = dict.fromkeys(SKIP_REASONS, 0)
-    busy = set(session.scalars(select(Experiment.prompt_id).where(Experiment.status == "running")))
+    busy = _busy_prompts(session, window, level)
     if events is not None:
         events = events.assign(band=_bands(events))
     candidates: list[dict[str, Any]] = []
@@ -324,13 +324,25 @@ def _history(session: Session, keys: list[str], window: Window, level: str) -> l
             Experiment.control_version,
         )
         .outerjoin(Experiment, Experiment.improvement_id == Improvement.id)
-        .where(
-            Improvement.dedupe_key.in_(keys),
-            ~((Improvement.level == level) & (Improvement.window_start == window.start)),
-            Improvement.window_start < window.end,
-        )
+        .where(Improvement.dedupe_key.in_(keys), Improvement.window_start < window.end)
+        .where(_other_runs(window, level))
     )
     return list(session.execute(query))
+
+
+def _busy_prompts(session: Session, window: Window, level: str) -> set[str]:
+    """Prompts with an experiment running that another run launched (a rerun plans what it planned)."""
+    query = (
+        select(Experiment.prompt_id)
+        .outerjoin(Improvement, Improvement.id == Experiment.improvement_id)
+        .where(Experiment.status == "running", or_(Improvement.id.is_(None), _other_runs(window, level)))
+    )
+    return set(session.scalars(query))
+
+
+def _other_runs(window: Window, level: str) -> ColumnElement[bool]:
+    """Improvements not planned by this run (its level and window)."""
+    return ~((Improvement.level == level) & (Improvement.window_start == window.start))
 
 
 def _remembered(session: Session, row: Any, window: Window) -> bool:

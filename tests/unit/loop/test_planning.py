@@ -352,6 +352,8 @@ def test_a_persistent_finding_gets_its_next_remedy_once_the_last_has_ended(sqlit
         registry.ensure_registered(session, "hot", "Write an endpoint.", at=WINDOW.start)
         assert remedies(hours[0])[0] == ["add validation"]
         first = tried(hours[0], "running", 1)
+        # a rerun of the hour that launched it plans the same: its own experiment leaves the prompt free
+        assert remedies(hours[0])[0] == ["add validation"]
         # while one remedy is tested, no other remedy of the finding is planned (nor the same one),
         # and no other finding's remedy for the busy prompt either
         planned, skipped = remedies(hours[1], finding, documentation)
