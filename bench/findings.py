@@ -9,11 +9,16 @@
   one insight at its segment (security hotspot, complex tasks' timeouts, the
   anomalous hour as one incident, the prompt regression in the hourly runs
   after it ships). Target: 4/4 and 4/4;
+* **drawn causes**: the null scenario plus 8 failure causes drawn from the
+  seed (any taxonomy indicator, on a random prompt and, for half of them, one
+  language; docs/simulator.md), three days through every hourly cycle and
+  the last day's daily cycle: each cause scored as above, over the insights
+  of both levels, and the insights about none of them counted;
 * **outcome-only hour**: an hour whose events report no error type and no
   indicator, through the hourly cycle: pattern extraction stops, and planning
   (models, tiers, resources) must still run.
 
-Seeds not used in development (51-54). The measuring code is
+Seeds not used in development (51-57). The measuring code is
 ``aitl.sim.discovery``; its short versions are in the tests. Recorded through
 bench/writer.py (BENCHMARKS.md and bench/results/findings.jsonl).
 """
@@ -27,11 +32,13 @@ from datetime import UTC, datetime
 
 from writer import Column, Target, record
 
-from aitl.sim.discovery import null_run, outcome_only_hour, planted_run
+from aitl.sim.discovery import drawn_run, null_run, outcome_only_hour, planted_run
 from aitl.window import Window
 
 NULL_WEEK = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC))
 PLANTED = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
+DRAWN = Window(datetime(2026, 11, 13, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
+DRAWN_CAUSES = 8
 OUTCOME_HOUR = Window(datetime(2026, 11, 18, 14, tzinfo=UTC), datetime(2026, 11, 18, 15, tzinfo=UTC))
 OUTCOME_RATE = 2000  # one hour: enough executions per model and tier to compare
 RATE = 400
@@ -47,6 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--null-seeds", type=int, nargs="+", default=[51, 52])
     parser.add_argument("--planted-seeds", type=int, nargs="+", default=[53, 54])
+    parser.add_argument("--drawn-seeds", type=int, nargs="+", default=[56, 57])
     args = parser.parse_args()
     rows, started = [], time.perf_counter()
     nulls = []
@@ -79,6 +87,23 @@ def main() -> int:
                 ),
             }
         )
+    drawn = []
+    for seed in args.drawn_seeds:
+        result = drawn_run(DRAWN, rate=RATE, seed=seed, causes=DRAWN_CAUSES)
+        drawn.append(result)
+        causes = result["causes"]
+        found = sum(c["found"] for c in causes)
+        once = sum(c["exactly_one_at_segment"] for c in causes)
+        each = [f"{c['cause']}: {c['insights']} insight(s) {c['segments']}" for c in causes]
+        rows.append(
+            {
+                "run": "drawn causes",
+                "seed": seed,
+                "result": f"found {found}/{len(causes)}, exactly one at its segment {once}/{len(causes)}; "
+                f"{result['other_insights']} other insight(s)",
+                "detail": "; ".join(each) + f"; other: {result['other_kinds']}",
+            }
+        )
     outcomes = outcome_only_hour(OUTCOME_HOUR, rate=OUTCOME_RATE, seed=55)
     planning_ran = outcomes["planned"] is not None
     rows.append(
@@ -93,13 +118,17 @@ def main() -> int:
     per_week = max(r["launched_per_week"] for r in nulls)
     all_found = all(c["found"] for run in planted for c in run)
     all_once = all(c["exactly_one_at_segment"] for run in planted for c in run)
+    drawn_causes = [c for run in drawn for c in run["causes"]]
+    drawn_found = sum(c["found"] for c in drawn_causes)
+    drawn_once = sum(c["exactly_one_at_segment"] for c in drawn_causes)
     record(
         "findings",
         rows,
         title="Findings on a null week and on planted causes (`bench/findings.py`)",
         columns=COLUMNS,
         notes=f"{RATE} events/hour. Null week {NULL_WEEK} (insights counted on the days the daily cycle ran, "
-        f"from the third); planted causes {PLANTED}. {time.perf_counter() - started:.0f} s.",
+        f"from the third); planted causes {PLANTED}; drawn causes {DRAWN}. "
+        f"{time.perf_counter() - started:.0f} s.",
         targets=(
             Target(
                 "insights per day on a null week <= 2 (worst seed)", "#12", f"{per_day:.2f}", per_day <= 2
@@ -118,14 +147,26 @@ def main() -> int:
                 all_found and all_once,
             ),
             Target(
+                f"drawn causes ({DRAWN_CAUSES} a seed): found, and each exactly one insight at its segment",
+                "#12",
+                f"found {drawn_found}/{len(drawn_causes)}, once {drawn_once}/{len(drawn_causes)} "
+                f"({len(drawn)} seeds)",
+                drawn_found == drawn_once == len(drawn_causes),
+            ),
+            Target(
                 "hourly cycle with events that carry no error types: model comparison runs",
                 "#12",
                 "yes" if planning_ran else "no",
                 planning_ran,
             ),
         ),
-        params={"rate": RATE, "null_seeds": args.null_seeds, "planted_seeds": args.planted_seeds},
-        details={"null": nulls, "planted": planted, "outcome_only": outcomes},
+        params={
+            "rate": RATE,
+            "null_seeds": args.null_seeds,
+            "planted_seeds": args.planted_seeds,
+            "drawn_seeds": args.drawn_seeds,
+        },
+        details={"null": nulls, "planted": planted, "drawn": drawn, "outcome_only": outcomes},
     )
     return 0
 

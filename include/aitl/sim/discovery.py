@@ -14,7 +14,10 @@ Two measurements, shared by the tests (short) and ``bench/findings.py`` (long):
   found, and as reported by exactly one insight at the planted segment (the
   security hotspot and the complex tasks' timeouts by the daily cycle, the
   anomalous hour as one incident, the regression by the hourly cycles in the
-  hours after it ships).
+  hours after it ships);
+* ``drawn_run``: the null scenario plus failure causes drawn from the seed
+  (``aitl.sim.causes``), through the hourly cycles and a daily cycle: each
+  cause scored the same way, and the insights about none of them counted.
 """
 
 from __future__ import annotations
@@ -115,6 +118,52 @@ def _at(segment: dict[str, Any], planted: dict[str, Any]) -> bool:
     )
 
 
+def _scored(insights: list[Insight], name: str, signal: str, segment: dict[str, Any]) -> dict[str, Any]:
+    """One cause: found at its segment, and whether exactly one insight is about its signal."""
+    about = [i for i in insights if i.signal == signal and i.segment]
+    return {
+        "cause": name,
+        "found": any(_at(i.segment, segment) for i in about),
+        "insights": len(about),
+        "exactly_one_at_segment": len(about) == 1 and _at(about[0].segment, segment),
+        "segments": [i.segment for i in about],
+    }
+
+
+def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[str, Any]:
+    """``causes`` drawn causes on null traffic: each scored, and the other insights of the last day.
+
+    Every hour runs the full hourly cycle; the last day also runs the daily
+    cycle (after two days of history). A cause planted in one language is
+    looked for at its prompt and language, one in every language at its prompt.
+    """
+    scenario = Scenario.named("null").with_random_causes(causes, seed)
+    with tempfile.TemporaryDirectory(prefix="aitl-drawn-") as work:
+        settings = _store(Path(work))
+        simulate(settings.landing_dir, window, rate=rate, seed=seed, scenario=scenario)
+        for _ in run_window(window, settings):
+            pass
+        run_cycle(Window(window.end - DAY, window.end), settings, level="daily")
+        with transaction(connect(settings.store_url)) as session:
+            insights = session.scalars(select(Insight)).all()
+    rows = [
+        _scored(
+            insights,
+            f"{c.indicator} in {c.rate:.0%} of {c.task_type}{'/' + c.language if c.language else ''}",
+            c.indicator,
+            {"prompt_id": f"{c.task_type}-gen", **({"language": c.language} if c.language else {})},
+        )
+        for c in scenario.causes
+    ]
+    planted = {c.indicator for c in scenario.causes}
+    others = [i for i in insights if i.signal not in planted]
+    return {
+        "causes": rows,
+        "other_insights": len(others),
+        "other_kinds": dict(Counter(i.evidence.get("finding", "?") for i in others)),
+    }
+
+
 def planted_run(window: Window, *, rate: float, seed: int) -> list[dict[str, Any]]:
     """Each planted cause of the default scenario: found, and reported once at its segment."""
     scenario = Scenario()
@@ -141,18 +190,7 @@ def planted_run(window: Window, *, rate: float, seed: int) -> list[dict[str, Any
         ("complex tasks' timeouts", "timeout", {"complexity_band": "high"}),
         ("prompt regression (hourly)", "misunderstood_task", {"prompt_id": scenario.regression_prompt}),
     ]
-    rows = []
-    for name, signal, segment in causes:
-        about = [i for i in insights if i.signal == signal and i.segment]
-        rows.append(
-            {
-                "cause": name,
-                "found": any(_at(i.segment, segment) for i in about),
-                "insights": len(about),
-                "exactly_one_at_segment": len(about) == 1 and _at(about[0].segment, segment),
-                "segments": [i.segment for i in about],
-            }
-        )
+    rows = [_scored(insights, name, signal, segment) for name, signal, segment in causes]
     hour = scenario.anomaly_hours[0].isoformat()[:13]
     episodes = [
         i
