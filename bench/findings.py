@@ -13,7 +13,8 @@
   seed (any taxonomy indicator, on a random prompt and, for half of them, one
   language; docs/simulator.md), three days through every hourly cycle and
   the last day's daily cycle: each cause scored as above, over the insights
-  of both levels, and the insights about none of them counted;
+  of both levels and over the daily cycle's alone, and the insights about
+  none of them counted;
 * **outcome-only hour**: an hour whose events report no error type and no
   indicator, through the hourly cycle: pattern extraction stops, and planning
   (models, tiers, resources) must still run.
@@ -94,13 +95,14 @@ def main() -> int:
         causes = result["causes"]
         found = sum(c["found"] for c in causes)
         once = sum(c["exactly_one_at_segment"] for c in causes)
+        daily_once = sum(c["daily"]["exactly_one_at_segment"] for c in causes)
         each = [f"{c['cause']}: {c['insights']} insight(s) {c['segments']}" for c in causes]
         rows.append(
             {
                 "run": "drawn causes",
                 "seed": seed,
-                "result": f"found {found}/{len(causes)}, exactly one at its segment {once}/{len(causes)}; "
-                f"{result['other_insights']} other insight(s)",
+                "result": f"found {found}/{len(causes)}, exactly one at its segment {once}/{len(causes)} "
+                f"(daily cycle: {daily_once}/{len(causes)}); {result['other_insights']} other insight(s)",
                 "detail": "; ".join(each) + f"; other: {result['other_kinds']}",
             }
         )
@@ -121,6 +123,7 @@ def main() -> int:
     drawn_causes = [c for run in drawn for c in run["causes"]]
     drawn_found = sum(c["found"] for c in drawn_causes)
     drawn_once = sum(c["exactly_one_at_segment"] for c in drawn_causes)
+    drawn_daily = sum(c["daily"]["exactly_one_at_segment"] for c in drawn_causes)
     record(
         "findings",
         rows,
@@ -150,7 +153,7 @@ def main() -> int:
                 f"drawn causes ({DRAWN_CAUSES} a seed): found, and each exactly one insight at its segment",
                 "#12",
                 f"found {drawn_found}/{len(drawn_causes)}, once {drawn_once}/{len(drawn_causes)} "
-                f"({len(drawn)} seeds)",
+                f"(daily cycle alone {drawn_daily}/{len(drawn_causes)}; {len(drawn)} seeds)",
                 drawn_found == drawn_once == len(drawn_causes),
             ),
             Target(

@@ -131,11 +131,13 @@ def _scored(insights: list[Insight], name: str, signal: str, segment: dict[str, 
 
 
 def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[str, Any]:
-    """``causes`` drawn causes on null traffic: each scored, and the other insights of the last day.
+    """``causes`` drawn causes on null traffic: each scored, and the insights about none of them.
 
     Every hour runs the full hourly cycle; the last day also runs the daily
     cycle (after two days of history). A cause planted in one language is
     looked for at its prompt and language, one in every language at its prompt.
+    Each cause is scored over the insights of both levels and, as
+    ``daily``, over those the daily cycle observed.
     """
     scenario = Scenario.named("null").with_random_causes(causes, seed)
     with tempfile.TemporaryDirectory(prefix="aitl-drawn-") as work:
@@ -146,15 +148,15 @@ def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[st
         run_cycle(Window(window.end - DAY, window.end), settings, level="daily")
         with transaction(connect(settings.store_url)) as session:
             insights = session.scalars(select(Insight)).all()
-    rows = [
-        _scored(
-            insights,
-            f"{c.indicator} in {c.rate:.0%} of {c.task_type}{'/' + c.language if c.language else ''}",
-            c.indicator,
-            {"prompt_id": f"{c.task_type}-gen", **({"language": c.language} if c.language else {})},
-        )
-        for c in scenario.causes
-    ]
+            by_daily = select(InsightObservation.insight_id).where(InsightObservation.level == "daily")
+            daily = set(session.scalars(by_daily))
+    rows = []
+    for c in scenario.causes:
+        name = f"{c.indicator} in {c.rate:.0%} of {c.task_type}{'/' + c.language if c.language else ''}"
+        segment = {"prompt_id": f"{c.task_type}-gen", **({"language": c.language} if c.language else {})}
+        row = _scored(insights, name, c.indicator, segment)
+        row["daily"] = _scored([i for i in insights if i.id in daily], name, c.indicator, segment)
+        rows.append(row)
     planted = {c.indicator for c in scenario.causes}
     others = [i for i in insights if i.signal not in planted]
     return {
