@@ -86,6 +86,8 @@ def _indicators(*categories: str) -> tuple[str, ...]:
     )
 
 
+# Any integer seed, negative ones too, as numpy's generators take it (seed & SEED_MASK).
+SEED_MASK = (1 << 64) - 1
 SECURITY_INDICATORS = _indicators("security")
 STYLE_INDICATORS = _indicators("quality", "performance", "prompt_optimization")
 # Background rates 0.3%..0.8%, fixed per indicator and equal in every segment.

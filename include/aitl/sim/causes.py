@@ -27,18 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from aitl.sim.catalogue import LANGUAGE_P, LANGUAGES, TASK_TYPES
+from aitl.sim.catalogue import (
+    LANGUAGE_P,
+    LANGUAGES,
+    SECURITY_INDICATORS,
+    SEED_MASK,
+    STYLE_INDICATORS,
+    TASK_TYPES,
+)
 from aitl.taxonomy import LEARNING_PATTERNS, classify_indicator
 
-
-def _every(key: str) -> tuple[str, ...]:
-    """Every subtype's ``indicators`` or ``improvements``, in taxonomy order."""
-    specs = [spec for subtypes in LEARNING_PATTERNS.values() for spec in subtypes.values()]
-    return tuple(str(x) for spec in specs for x in spec[key])
-
-
-INDICATORS = _every("indicators")
-REMEDIES = _every("improvements")
+INDICATORS = SECURITY_INDICATORS + STYLE_INDICATORS  # the whole taxonomy's, in its order
+REMEDIES = tuple(
+    str(remedy)
+    for subtypes in LEARNING_PATTERNS.values()
+    for spec in subtypes.values()
+    for remedy in spec["improvements"]
+)
 _SALT = 0x43415553  # "CAUS": the draws of causes, apart from the traffic's
 
 
@@ -104,7 +109,7 @@ class Cause:
 
 def random_causes(seed: int, count: int) -> tuple[Cause, ...]:
     """``count`` causes drawn from ``seed`` (module docstring for the distributions)."""
-    rng = np.random.default_rng([seed, _SALT])
+    rng = np.random.default_rng([seed & SEED_MASK, _SALT])
     causes: list[Cause] = []
     while len(causes) < count:
         task = int(rng.integers(len(TASK_TYPES)))
@@ -132,7 +137,7 @@ def random_causes(seed: int, count: int) -> tuple[Cause, ...]:
 
 def random_success_effects(seed: int) -> dict[str, float]:
     """A direct success effect per taxonomy remedy phrase, drawn from ``seed`` (0 for about half)."""
-    rng = np.random.default_rng([seed, _SALT, 1])
+    rng = np.random.default_rng([seed & SEED_MASK, _SALT, 1])
     effects = {}
     for remedy in REMEDIES:
         nil, value = rng.random() < 0.5, float(np.clip(rng.normal(0.0, 0.04), -0.12, 0.12))

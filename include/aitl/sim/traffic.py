@@ -78,6 +78,7 @@ from aitl.sim.catalogue import (
     PROMPT_IDS,
     REGRESSION_LINE,
     SECURITY_INDICATORS,
+    SEED_MASK,
     SESSION_LENGTH_P,
     SIZE_BASE,
     STYLE_INDICATORS,
@@ -91,8 +92,6 @@ from aitl.sim.catalogue import (
 from aitl.sim.ground_truth import text_effects
 from aitl.sim.scenario import Scenario
 from aitl.sim.serving import RunningExperiment, Serving
-
-_MASK64 = (1 << 64) - 1
 
 _ERROR_OBJECTS = [
     [{"type": name, "message": message} for message in ERROR_MESSAGES[name]] for name in ERROR_TYPE_NAMES
@@ -138,7 +137,7 @@ class Context:
 
 def new_context(seed: int, rate: float, scenario: Scenario, serving: Serving) -> Context:
     """The run's context, with its user pool drawn from ``seed`` alone."""
-    users = np.random.default_rng([seed & _MASK64, 0x55534552])
+    users = np.random.default_rng([seed & SEED_MASK, 0x55534552])
     skill = users.beta(5.0, 3.0, size=scenario.users)
     activity = users.lognormal(0.0, 0.9, size=scenario.users)
     return Context(
@@ -187,7 +186,7 @@ def _effect_arrays(ctx: Context, hour: datetime):
 
 def _hour_seed(seed: int, hour: datetime) -> np.random.Generator:
     index = int(hour.timestamp()) // 3600
-    return np.random.default_rng([seed & _MASK64, index & _MASK64, 0x484F5552])
+    return np.random.default_rng([seed & SEED_MASK, index & SEED_MASK, 0x484F5552])
 
 
 def simulate_hour(ctx: Context, hour: datetime) -> tuple[bytes, int, int, dict[str, list[int]]]:
@@ -508,7 +507,7 @@ def corrupt(data: bytes, rate: float, seed: int, hour: datetime) -> tuple[bytes,
         return data, 0
     lines = data.splitlines()
     index = int(hour.timestamp()) // 3600
-    rng = np.random.default_rng([seed & _MASK64, index & _MASK64, 0x4241_4421])
+    rng = np.random.default_rng([seed & SEED_MASK, index & SEED_MASK, 0x4241_4421])
     broken = np.flatnonzero(rng.random(len(lines)) < rate)
     for position in broken:
         lines[position] = _CORRUPTIONS[position % len(_CORRUPTIONS)](lines[position])
