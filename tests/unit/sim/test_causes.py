@@ -11,17 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from aitl.cli.main import main
-from aitl.loop import registry
 from aitl.sim.catalogue import BASELINE_PROMPTS, LANGUAGE_P, LANGUAGES, TASK_TYPES
 from aitl.sim.causes import INDICATORS, REMEDIES, Cause, random_causes, random_success_effects
 from aitl.sim.ground_truth import expected_success_change
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
-from aitl.store.models import Experiment, Insight
+from aitl.store.models import Insight
 from aitl.taxonomy import classify_indicator
 from aitl.window import Window
-from tests.unit.sim.test_simulate import rate, read_events
+from tests.unit.sim.test_simulate import rate, read_events, start_experiment
 
 CAUSE = Cause(
     task_type="unit_tests",
@@ -111,26 +110,7 @@ def test_a_planted_cause_shows_in_its_prompt_costs_success_and_its_cure_works_as
     upgrade(store)
     window = Window.parse("2026-11-10T00:00", "2026-11-11T00:00")
     scenario = replace(Scenario.named("null"), causes=(CAUSE,))
-    simulate(tmp_path / "setup", Window.hour_of(window.start), rate=1, seed=1, store_url=store)
-    with transaction(connect(store)) as session:
-        variant = registry.add_version(
-            session, PROMPT, CURED, at=window.start, reason="test", make_current=False
-        )
-        session.add(
-            Experiment(
-                id="exp-docs",
-                improvement_id="imp-docs",
-                prompt_id=PROMPT,
-                control_version=1,
-                variant_version=variant.version,
-                assignment_unit="execution_id",
-                traffic_split=0.5,
-                primary_metric="success_rate",
-                planned_n_per_arm=1000,
-                status="running",
-                started_at=window.start,
-            )
-        )
+    start_experiment(tmp_path, store, window, PROMPT, CURED, id="exp-docs", improvement_id="imp-docs")
     simulate(tmp_path / "landing", window, rate=2500, seed=5, store_url=store, scenario=scenario)
     events = read_events(tmp_path / "landing")
     flagged = lambda e: "missing docstrings" in (e["style_issues"] or [])  # noqa: E731

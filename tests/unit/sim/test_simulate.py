@@ -19,9 +19,10 @@ from aitl.sim.ground_truth import text_effects
 from aitl.sim.scenario import Scenario
 from aitl.sim.simulate import simulate
 from aitl.store import connect, transaction, upgrade
-from aitl.store.models import Experiment, Prompt, PromptVersion
+from aitl.store.models import Prompt, PromptVersion
 from aitl.window import Window
 from aitl.window import parse_utc as parse_timestamp
+from tests import factories
 
 NO_ANOMALY = Scenario(anomaly_hours=())
 
@@ -348,36 +349,40 @@ def test_publishes_baselines_and_the_release_once(tmp_path, store):
     assert read_events(tmp_path / "d") == read_events(tmp_path / "b")
 
 
+def start_experiment(
+    tmp_path: Path, store: str, window: Window, prompt_id: str, variant_text: str, **fields
+) -> int:
+    """Publish the baselines (a setup hour), add ``variant_text`` to ``prompt_id`` and A/B test it.
+
+    The experiment starts at ``window.start``; ``fields`` override
+    ``tests.factories.experiment``'s (``id`` names it). Returns the variant's version.
+    """
+    simulate(tmp_path / "setup", Window.hour_of(window.start), rate=1, seed=1, store_url=store)
+    with transaction(connect(store)) as session:
+        variant = registry.add_version(
+            session, prompt_id, variant_text, at=window.start, reason="test variant", make_current=False
+        )
+        fields |= {"prompt_id": prompt_id, "variant_version": variant.version, "planned_n_per_arm": 1000}
+        session.add(factories.experiment(window.start, **fields))
+        return variant.version
+
+
 def test_running_experiment_splits_traffic_and_the_variant_works(tmp_path, store):
     window = Window.parse("2026-11-10T00:00", "2026-11-11T00:00")
-    simulate(tmp_path / "setup", Window.hour_of(window.start), rate=1, seed=1, store_url=store)
     variant_text = (
         BASELINE_PROMPTS["api_endpoint-gen"] + "\nAlways parameterize queries; never build SQL from strings."
     )
-    with transaction(connect(store)) as session:
-        variant = registry.add_version(
-            session,
-            "api_endpoint-gen",
-            variant_text,
-            at=window.start,
-            reason="test variant",
-            make_current=False,
-        )
-        session.add(
-            Experiment(
-                id="exp-sqli",
-                improvement_id="imp-sqli",
-                prompt_id="api_endpoint-gen",
-                control_version=1,
-                variant_version=variant.version,
-                assignment_unit="user",
-                traffic_split=0.5,
-                primary_metric="success",
-                planned_n_per_arm=1000,
-                status="running",
-                started_at=window.start,
-            )
-        )
+    version = start_experiment(
+        tmp_path,
+        store,
+        window,
+        "api_endpoint-gen",
+        variant_text,
+        id="exp-sqli",
+        improvement_id="imp-sqli",
+        assignment_unit="user",
+        primary_metric="success",
+    )
 
     landing = tmp_path / "landing"
     report = simulate(landing, window, rate=600, seed=3, store_url=store, scenario=NO_ANOMALY)
@@ -392,7 +397,7 @@ def test_running_experiment_splits_traffic_and_the_variant_works(tmp_path, store
     assert report.experiment_events == {"exp-sqli": dict(arms)}
     assert 0.35 < arms["variant"] / len(api) < 0.65
     for event in api:
-        assert event["prompt_version"] == (variant.version if event["arm"] == "variant" else 1)
+        assert event["prompt_version"] == (version if event["arm"] == "variant" else 1)
         assert event["arm"] == registry.assign_arm("exp-sqli", event["execution_id"], 0.5)
 
     control = [e for e in api if e["arm"] == "control" and hot(e)]
