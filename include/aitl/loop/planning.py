@@ -252,16 +252,16 @@ def plan(
     for row in configuration_plans(session, window, level, events, alpha, rule=cost_rule):
         if row["confidence"] < confidence_threshold:
             skipped["low_confidence"] += 1
+        elif _blocked(session, row["dedupe_key"], window, level):  # insights' options passed next_remedy
+            skipped["already_active"] += 1
         else:
             candidates.append(row)
     chosen: dict[str, dict[str, Any]] = {}
     for row in candidates:
         key = row["dedupe_key"]
-        if _blocked(session, key, window, level):
-            skipped["already_active"] += 1
         # Two insights can lead to the same change (e.g. two segments of one
         # prompt); keep the stronger one.
-        elif key not in chosen or row["priority_score"] > chosen[key]["priority_score"]:
+        if key not in chosen or row["priority_score"] > chosen[key]["priority_score"]:
             chosen[key] = row
     ranked = sorted(chosen.values(), key=lambda r: (-r["priority_score"], r["id"]))
     skipped["over_cap"] = max(0, len(ranked) - max_per_cycle)
