@@ -81,6 +81,11 @@ class Cause:
                 raise ValueError(f"causes: cure {phrase!r}: factor {factor!r} must be in [0, 1]")
 
     @property
+    def where(self) -> str:
+        """Its task type, and its language if it has one (``api_endpoint/python``)."""
+        return f"{self.task_type}/{self.language}" if self.language else self.task_type
+
+    @property
     def security(self) -> bool:
         """Reported in ``security_warnings`` (else in ``style_issues``)."""
         return classify_indicator(self.indicator).category == "security"

@@ -152,7 +152,7 @@ def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[st
             daily = set(session.scalars(by_daily))
     rows = []
     for c in scenario.causes:
-        name = f"{c.indicator} in {c.rate:.0%} of {c.task_type}{'/' + c.language if c.language else ''}"
+        name = f"{c.indicator} in {c.rate:.0%} of {c.where}"
         segment = {"prompt_id": f"{c.task_type}-gen", **({"language": c.language} if c.language else {})}
         row = _scored(insights, name, c.indicator, segment)
         row["daily"] = _scored([i for i in insights if i.id in daily], name, c.indicator, segment)

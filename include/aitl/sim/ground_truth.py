@@ -211,8 +211,7 @@ def truth_report(
                 },
                 "rate": cause.rate,
                 "description": (
-                    f"{cause.indicator!r} in {cause.rate:.0%} of {cause.task_type}"
-                    f"{'/' + cause.language if cause.language else ''} events; those succeed "
+                    f"{cause.indicator!r} in {cause.rate:.0%} of {cause.where} events; those succeed "
                     f"{cause.success_drop:.2f} less often and score 0.10 lower; cures {cause.cures}"
                 ),
             }
