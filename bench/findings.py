@@ -96,13 +96,19 @@ def main() -> int:
         found = sum(c["found"] for c in causes)
         once = sum(c["exactly_one_at_segment"] for c in causes)
         daily_once = sum(c["daily"]["exactly_one_at_segment"] for c in causes)
-        each = [f"{c['cause']}: {c['insights']} insight(s) {c['segments']}" for c in causes]
+        filed_once = sum(c["filed"] == 1 for c in causes)
+        each = [
+            f"{c['cause']}: {c['insights']} insight(s) {c['segments']}"
+            + (f", superseded {c['superseded']}" if c["superseded"] else "")
+            for c in causes
+        ]
         rows.append(
             {
                 "run": "drawn causes",
                 "seed": seed,
                 "result": f"found {found}/{len(causes)}, exactly one at its segment {once}/{len(causes)} "
-                f"(daily cycle: {daily_once}/{len(causes)}); {result['other_insights']} other insight(s)",
+                f"(daily cycle: {daily_once}/{len(causes)}; one filed, none superseded: "
+                f"{filed_once}/{len(causes)}); {result['other_insights']} other insight(s)",
                 "detail": "; ".join(each) + f"; other: {result['other_kinds']}",
             }
         )
@@ -124,6 +130,7 @@ def main() -> int:
     drawn_found = sum(c["found"] for c in drawn_causes)
     drawn_once = sum(c["exactly_one_at_segment"] for c in drawn_causes)
     drawn_daily = sum(c["daily"]["exactly_one_at_segment"] for c in drawn_causes)
+    drawn_filed = sum(c["filed"] == 1 for c in drawn_causes)
     record(
         "findings",
         rows,
@@ -153,7 +160,8 @@ def main() -> int:
                 f"drawn causes ({DRAWN_CAUSES} a seed): found, and each exactly one insight at its segment",
                 "#12",
                 f"found {drawn_found}/{len(drawn_causes)}, once {drawn_once}/{len(drawn_causes)} "
-                f"(daily cycle alone {drawn_daily}/{len(drawn_causes)}; {len(drawn)} seeds)",
+                f"(daily cycle alone {drawn_daily}/{len(drawn_causes)}; one filed, none superseded "
+                f"{drawn_filed}/{len(drawn_causes)}; {len(drawn)} seeds)",
                 drawn_found == drawn_once == len(drawn_causes),
             ),
             Target(

@@ -8,10 +8,19 @@ first one's time, and how many there were. So the same cause found by the
 hourly cycle at 14:00 and by the daily cycle that night is one insight with
 both observations, a cause that recurs day after day is one insight counting
 its days, and reruns and backfills in any order give the same rows.
+
+An hour holds little data, so its root-cause search sometimes stops at a
+neighbouring segment of a cause: the prompt's main language, its parent, the
+whole platform. Such a frequency insight, seen only by hourly runs, is
+*superseded* by the daily insight that reports the same signal at an
+overlapping segment on every day it was seen (``supersede``): the day's data
+places the cause. Supersession is derived from the observations like the rest
+of the row, so it too does not depend on the order of runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,7 +86,79 @@ def file_findings(
     )
     for insight_id in touched | set(observed):
         _refresh(session, insight_id, observed.get(insight_id))
+    if level == "daily":  # the day's insights may place every hourly finding of the day
+        in_day = (
+            (table.c.level == "hourly")
+            & (table.c.window_start >= window.start)
+            & (table.c.window_start < window.end)
+        )
+        supersede(session, set(session.scalars(select(table.c.insight_id).where(in_day))))
+    else:
+        supersede(session, touched | set(observed))
     return observed
+
+
+def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two segments can hold the same executions: no key they share has different values."""
+    return all(b[key] == value for key, value in a.items() if key in b)
+
+
+def _kind(evidence: dict[str, Any] | None) -> str | None:
+    return (evidence or {}).get("finding")
+
+
+def supersede(session: Session, insight_ids: Iterable[str]) -> None:
+    """Set ``superseded_by`` of each insight from the observations as they stand.
+
+    A frequency insight seen only by hourly runs is superseded when, for each
+    of its hourly observations, the daily run whose day holds that hour
+    observed the same signal (kind, taxonomy, signal) at another, overlapping
+    segment: the insight of that daily observation (for the latest hour; the
+    most confident that day if several) supersedes it. Otherwise it stands on
+    its own: an insight the daily cycle also observed, or one on a day whose
+    daily run has not placed it yet (the latest hours, before that night's run).
+    """
+    for insight_id in sorted(set(insight_ids)):
+        insight = session.get(Insight, insight_id)
+        if insight is not None:
+            superseder = _superseder(session, insight)
+            if insight.superseded_by != superseder:
+                insight.superseded_by = superseder
+    session.flush()
+
+
+def _superseder(session: Session, insight: Insight) -> str | None:
+    table = InsightObservation.__table__
+    seen = session.execute(select(table).where(table.c.insight_id == insight.id)).mappings().all()
+    if not seen or any(o["level"] != "hourly" or _kind(o["evidence"]) != "frequency" for o in seen):
+        return None
+    hours = sorted(o["window_start"] for o in seen)
+    daily = session.execute(
+        select(Insight.id, Insight.segment, table.c.window_start, table.c.evidence, table.c.confidence)
+        .join(table, table.c.insight_id == Insight.id)
+        .where(
+            table.c.level == "daily",
+            table.c.window_start > hours[0] - SPAN["daily"],
+            table.c.window_start <= hours[-1],
+            Insight.id != insight.id,
+            Insight.category == insight.category,
+            Insight.subtype == insight.subtype,
+            Insight.signal == insight.signal,
+        )
+    ).all()
+    placed = [
+        (start, confidence, other)
+        for other, segment, start, evidence, confidence in daily
+        if _kind(evidence) == "frequency" and overlap(insight.segment, segment)
+    ]
+    by_hour = [_placing(placed, hour) for hour in hours]
+    return max(by_hour[-1])[1] if all(by_hour) else None
+
+
+def _placing(placed: list[tuple[datetime, float, str]], hour: datetime) -> list[tuple[float, str]]:
+    """The daily observations (confidence, insight) whose day holds ``hour``."""
+    day = SPAN["daily"]
+    return [(confidence, other) for start, confidence, other in placed if start <= hour < start + day]
 
 
 def _end(observation: Any) -> datetime:

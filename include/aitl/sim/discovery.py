@@ -119,22 +119,31 @@ def _at(segment: dict[str, Any], planted: dict[str, Any]) -> bool:
 
 
 def _scored(insights: list[Insight], name: str, signal: str, segment: dict[str, Any]) -> dict[str, Any]:
-    """One cause: found at its segment, and whether exactly one insight is about its signal."""
-    about = [i for i in insights if i.signal == signal and i.segment]
+    """One cause: found at its segment, and whether exactly one insight is about its signal.
+
+    Counted over the insights that stand on their own: an hourly finding the
+    day's cycle placed at another segment is part of the insight that
+    superseded it (``aitl.loop.filing.supersede``); ``filed`` counts them too.
+    """
+    filed = [i for i in insights if i.signal == signal and i.segment]
+    about = [i for i in filed if i.superseded_by is None]
     return {
         "cause": name,
         "found": any(_at(i.segment, segment) for i in about),
         "insights": len(about),
+        "filed": len(filed),
         "exactly_one_at_segment": len(about) == 1 and _at(about[0].segment, segment),
         "segments": [i.segment for i in about],
+        "superseded": [i.segment for i in filed if i.superseded_by is not None],
     }
 
 
 def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[str, Any]:
     """``causes`` drawn causes on null traffic: each scored, and the insights about none of them.
 
-    Every hour runs the full hourly cycle; the last day also runs the daily
-    cycle (after two days of history). A cause planted in one language is
+    Every hour runs the full hourly cycle and every day the daily cycle, as
+    deployed (the days after all the hours: the result does not depend on the
+    order of runs). A cause planted in one language is
     looked for at its prompt and language, one in every language at its prompt.
     Each cause is scored over the insights of both levels and, as
     ``daily``, over those the daily cycle observed.
@@ -145,7 +154,8 @@ def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[st
         simulate(settings.landing_dir, window, rate=rate, seed=seed, scenario=scenario)
         for _ in run_window(window, settings):
             pass
-        run_cycle(Window(window.end - DAY, window.end), settings, level="daily")
+        for day in window.units("daily"):
+            run_cycle(day, settings, level="daily")
         with transaction(connect(settings.store_url)) as session:
             insights = session.scalars(select(Insight)).all()
             by_daily = select(InsightObservation.insight_id).where(InsightObservation.level == "daily")

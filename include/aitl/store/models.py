@@ -222,6 +222,9 @@ class Insight(Base):
     confidence: Mapped[float] = mapped_column(Float)
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, server_default="1")
+    # The daily insight that reports this hourly-only finding's cause at the segment the day's
+    # data picked (``aitl.loop.filing.supersede``); None while the insight stands on its own.
+    superseded_by: Mapped[str | None] = mapped_column(Id)
 
 
 class InsightObservation(Base):

@@ -28,6 +28,8 @@ def top_insights(session: Session, window: Window, top: int) -> list[dict[str, A
     its warnings cause, say) are one group: one cause, several signals.
     Each insight carries its q-value, the line that says why it is here, its
     sub-segments, and how often hourly and daily runs saw it in the window.
+    An hourly finding the day's cycle placed at another segment is counted
+    under the insight that superseded it (``aitl.loop.filing.supersede``).
     """
     seen: dict[str, dict[str, int]] = {}
     in_window = select(InsightObservation.insight_id, InsightObservation.level, func.count()).where(
@@ -37,6 +39,7 @@ def top_insights(session: Session, window: Window, top: int) -> list[dict[str, A
         in_window.group_by(InsightObservation.insight_id, InsightObservation.level)
     ):
         seen.setdefault(insight_id, {})[level] = n
+    seen = _placed(session, seen)
     rows = session.scalars(select(Insight).where(Insight.id.in_(list(seen)))).all() if seen else []
     groups: dict[str, list[dict[str, Any]]] = {}
     for insight in rows:
@@ -61,6 +64,23 @@ def top_insights(session: Session, window: Window, top: int) -> list[dict[str, A
         }
         for group in ranked
     ]
+
+
+def _placed(session: Session, seen: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """``seen`` with each superseded insight's counts added to the insight that superseded it."""
+    superseded = dict(
+        session.execute(
+            select(Insight.id, Insight.superseded_by).where(
+                Insight.id.in_(list(seen)), Insight.superseded_by.is_not(None)
+            )
+        ).all()
+    )
+    placed: dict[str, dict[str, int]] = {}
+    for insight_id, counts in seen.items():
+        into = placed.setdefault(superseded.get(insight_id, insight_id), {})
+        for level, n in counts.items():
+            into[level] = into.get(level, 0) + n
+    return placed
 
 
 def _insight_item(insight: Insight, seen: dict[str, int]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from aitl.loop.insights import SEVERITY_WEIGHT
@@ -60,7 +60,7 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         InsightObservation.window_start >= window.start,
         InsightObservation.window_start < window.end,
     )
-    insight_rows = session.scalars(select(Insight).where(Insight.id.in_(observed_hourly))).all()
+    insight_rows = _standing(session, select(Insight).where(Insight.id.in_(observed_hourly)))
     improvements = session.scalars(
         select(Improvement).where(
             Improvement.window_start >= window.start, Improvement.window_start < window.end
@@ -87,6 +87,12 @@ def summarize(session: Session, window: Window) -> dict[str, Any]:
         "experiments": [_experiment_view(session, e) for e in experiments],
         "completeness": completeness(session, window),
     }
+
+
+def _standing(session: Session, query: Select[tuple[Insight]]) -> list[Insight]:
+    """The insights of ``query``, each superseded one replaced by the one that superseded it (once)."""
+    ids = {insight.superseded_by or insight.id for insight in session.scalars(query)}
+    return list(session.scalars(select(Insight).where(Insight.id.in_(ids)).order_by(Insight.id)))
 
 
 def _distinct_insights(rows: list[Insight], limit: int) -> list[str]:
