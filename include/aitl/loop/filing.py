@@ -86,15 +86,15 @@ def file_findings(
     )
     for insight_id in touched | set(observed):
         _refresh(session, insight_id, observed.get(insight_id))
-    if level == "daily":  # the day's insights may place every hourly finding of the day
+    changed = touched | set(observed)  # their own observations changed
+    if level == "daily":  # and the day's insights may place every hourly finding of the day
         in_day = (
             (table.c.level == "hourly")
             & (table.c.window_start >= window.start)
             & (table.c.window_start < window.end)
         )
-        supersede(session, set(session.scalars(select(table.c.insight_id).where(in_day))))
-    else:
-        supersede(session, touched | set(observed))
+        changed |= set(session.scalars(select(table.c.insight_id).where(in_day)))
+    supersede(session, changed)
     return observed
 
 
@@ -121,9 +121,7 @@ def supersede(session: Session, insight_ids: Iterable[str]) -> None:
     for insight_id in sorted(set(insight_ids)):
         insight = session.get(Insight, insight_id)
         if insight is not None:
-            superseder = _superseder(session, insight)
-            if insight.superseded_by != superseder:
-                insight.superseded_by = superseder
+            insight.superseded_by = _superseder(session, insight)
     session.flush()
 
 

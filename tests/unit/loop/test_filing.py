@@ -104,6 +104,18 @@ def test_a_rerun_of_the_day_that_no_longer_places_a_finding_restores_it(sqlite_u
     assert superseded(sqlite_url) == {finding_id(in_python): None, finding_id(finding(HOT)): None}
 
 
+def test_a_rerun_of_the_day_that_drops_an_insights_daily_observation_lets_another_day_place_it(sqlite_url):
+    at_prompt = finding(PROMPT)
+    with transaction(connect(sqlite_url)) as session:
+        file_findings(session, "daily", DAY, [at_prompt])
+        file_findings(session, "hourly", hour(3, NEXT_DAY), [at_prompt])
+        file_findings(session, "daily", NEXT_DAY, [finding(HOT)])
+    assert superseded(sqlite_url)[finding_id(at_prompt)] is None  # the first day's cycle saw it there
+    with transaction(connect(sqlite_url)) as session:
+        file_findings(session, "daily", DAY, [])
+    assert superseded(sqlite_url)[finding_id(at_prompt)] == finding_id(finding(HOT))
+
+
 def test_only_frequency_findings_seen_by_hourly_runs_alone_are_superseded(sqlite_url):
     anomaly = finding(PROMPT, kind="anomaly")
     both = finding(PROMPT, signal="xss")
