@@ -143,10 +143,10 @@ def drawn_run(window: Window, *, rate: float, seed: int, causes: int) -> dict[st
 
     Every hour runs the full hourly cycle and every day the daily cycle, as
     deployed (the days after all the hours: the result does not depend on the
-    order of runs). A cause planted in one language is
-    looked for at its prompt and language, one in every language at its prompt.
-    Each cause is scored over the insights of both levels and, as
-    ``daily``, over those the daily cycle observed.
+    order of runs). A cause planted in one language is looked for at its
+    prompt and language, one in every language at its prompt. Each cause is
+    scored over the insights of both levels and, as ``daily``, over those the
+    daily cycle observed.
     """
     scenario = Scenario.named("null").with_random_causes(causes, seed)
     with tempfile.TemporaryDirectory(prefix="aitl-drawn-") as work:
