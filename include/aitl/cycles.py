@@ -131,7 +131,9 @@ DAILY = (
         "generate_insights",
         "Findings filed under LEARNING_PATTERNS; recurring ones updated.",
         "findings filed under the taxonomy; a finding seen again updates its insight "
-        "(`insights.occurrences`, `insight_observations`).",
+        "(`insights.occurrences`, `insight_observations`); an hourly finding of the day at a "
+        "neighbouring segment of one of the day's findings is superseded by it "
+        "(`insights.superseded_by`).",
     ),
     StageDoc(
         "plan_actions",
