@@ -12,9 +12,9 @@
 * **drawn causes**: the null scenario plus 8 failure causes drawn from the
   seed (any taxonomy indicator, on a random prompt and, for half of them, one
   language; docs/simulator.md), three days through every hourly cycle and
-  the last day's daily cycle: each cause scored as above, over the insights
-  of both levels and over the daily cycle's alone, and the insights about
-  none of them counted;
+  every day's daily cycle: each cause scored as above, over the insights
+  that stand on their own (superseded hourly ones are part of the day's) and
+  over the daily cycle's alone, and the insights about none of them counted;
 * **outcome-only hour**: an hour whose events report no error type and no
   indicator, through the hourly cycle: pattern extraction stops, and planning
   (models, tiers, resources) must still run.
@@ -49,6 +49,16 @@ COLUMNS = (
     Column("result", "{result}", text=True),
     Column("detail", "{detail}", text=True),
 )
+
+
+def tally(causes: list[dict]) -> tuple[int, int, int, int]:
+    """Drawn causes found; one standing insight at their segment; so by the daily cycle; filed once."""
+    return (
+        sum(c["found"] for c in causes),
+        sum(c["exactly_one_at_segment"] for c in causes),
+        sum(c["daily"]["exactly_one_at_segment"] for c in causes),
+        sum(c["filed"] == 1 for c in causes),
+    )
 
 
 def main() -> int:
@@ -93,10 +103,7 @@ def main() -> int:
         result = drawn_run(DRAWN, rate=RATE, seed=seed, causes=DRAWN_CAUSES)
         drawn.append(result)
         causes = result["causes"]
-        found = sum(c["found"] for c in causes)
-        once = sum(c["exactly_one_at_segment"] for c in causes)
-        daily_once = sum(c["daily"]["exactly_one_at_segment"] for c in causes)
-        filed_once = sum(c["filed"] == 1 for c in causes)
+        found, once, daily_once, filed_once = tally(causes)
         each = [
             f"{c['cause']}: {c['insights']} insight(s) {c['segments']}"
             + (f", superseded {c['superseded']}" if c["superseded"] else "")
@@ -127,10 +134,7 @@ def main() -> int:
     all_found = all(c["found"] for run in planted for c in run)
     all_once = all(c["exactly_one_at_segment"] for run in planted for c in run)
     drawn_causes = [c for run in drawn for c in run["causes"]]
-    drawn_found = sum(c["found"] for c in drawn_causes)
-    drawn_once = sum(c["exactly_one_at_segment"] for c in drawn_causes)
-    drawn_daily = sum(c["daily"]["exactly_one_at_segment"] for c in drawn_causes)
-    drawn_filed = sum(c["filed"] == 1 for c in drawn_causes)
+    drawn_found, drawn_once, drawn_daily, drawn_filed = tally(drawn_causes)
     record(
         "findings",
         rows,

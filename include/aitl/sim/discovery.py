@@ -16,7 +16,7 @@ Two measurements, shared by the tests (short) and ``bench/findings.py`` (long):
   anomalous hour as one incident, the regression by the hourly cycles in the
   hours after it ships);
 * ``drawn_run``: the null scenario plus failure causes drawn from the seed
-  (``aitl.sim.causes``), through the hourly cycles and a daily cycle: each
+  (``aitl.sim.causes``), through every hour's and every day's cycle: each
   cause scored the same way, and the insights about none of them counted.
 """
 
