@@ -237,6 +237,7 @@ def _line_ends(data: bytes | memoryview) -> np.ndarray:
 
 
 _BLOCK = 1 << 20
+BATCH_LINES = 8192  # lines per Arrow record batch: the unit DuckDB hands to a thread
 
 
 class Checked:
@@ -274,40 +275,39 @@ def check_lines(
         skip[0] = True
     lines = pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     chunk = pa.table({"i": pa.array(np.arange(count, dtype=np.int64)), "skip": pa.array(skip), "line": lines})
+    # DuckDB scans an Arrow table a record batch at a time per thread: one batch would be one thread.
+    chunk = pa.Table.from_batches(chunk.to_batches(max_chunksize=BATCH_LINES))
     checks, values = _query(privacy)
     paths = "[" + ", ".join(f"'$.{name}'" for name in KNOWN) + "]"
     columns = [name for name in _event_columns() if name in values]
+    # Printable ASCII and tab only, no backslash: anything else is read record by record. Bytes
+    # that are not UTF-8 fail DuckDB's parse (NULL), as do raw control characters in strings.
+    plain = "strlen(line) = length(line) AND NOT contains(line, '\\') AND NOT contains(line, chr(127))"
+    parse = f"CASE WHEN skip OR NOT ({plain}) THEN NULL ELSE try(json_extract(line, {paths})) END"
+    fragments = (
+        "SELECT i, strlen(line) - strlen(replace(line, '\"', '')) AS q, "
+        "regexp_matches(line, ',[ \t\r\n]*[\\]}]') AS trailing_comma, "
+        + ", ".join(f"j[{k + 1}]::VARCHAR AS f{k + 1}" for k in range(len(KNOWN)))
+        + f" FROM (SELECT i, line, {parse} AS j FROM chunk)"
+    )
+    window = "" if accept is None else f" AND ts >= '{accept[0]}' AND ts < '{accept[1]}'"
     con.register("chunk", chunk)
     try:
-        # Printable ASCII and tab only, no backslash: anything else is read record by record. Bytes
-        # that are not UTF-8 fail DuckDB's parse (NULL), as do raw control characters in strings.
-        plain = "strlen(line) = length(line) AND NOT contains(line, '\\') AND NOT contains(line, chr(127))"
-        parse = f"CASE WHEN skip OR NOT ({plain}) THEN NULL ELSE try(json_extract(line, {paths})) END"
+        # One pipeline, fragments never stored: materializing them cost as much as the checks.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE fragments AS SELECT i, "
-            "strlen(line) - strlen(replace(line, '\"', '')) AS q, "
-            "regexp_matches(line, ',[ \t\r\n]*[\\]}]') AS trailing_comma, "
-            + ", ".join(f"j[{k + 1}]::VARCHAR AS f{k + 1}" for k in range(len(KNOWN)))
-            + f" FROM (SELECT i, line, {parse} AS j FROM chunk)"
+            "CREATE OR REPLACE TEMP TABLE rows AS SELECT i, substr(ts, 1, 13) AS hour, "
+            + ", ".join(columns)
+            + " FROM (SELECT i, "
+            + ", ".join(f"{values[name]} AS {name}" for name in columns)
+            + f" FROM ({fragments}) WHERE f1 IS NOT NULL AND "
+            + " AND ".join(checks)
+            + f") WHERE true{window}"
         )
     finally:
         con.unregister("chunk")
-    window = "" if accept is None else f" AND ts >= '{accept[0]}' AND ts < '{accept[1]}'"
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rows AS SELECT i, substr(ts, 1, 13) AS hour, "
-        + ", ".join(columns)
-        + " FROM (SELECT i, "
-        + ", ".join(f"{values[name]} AS {name}" for name in columns)
-        + " FROM fragments WHERE f1 IS NOT NULL AND "
-        + " AND ".join(checks)
-        + f") WHERE true{window}"
-    )
-    fallback = con.execute(
-        "SELECT i FROM fragments WHERE i NOT IN (SELECT i FROM rows) ORDER BY i"
-    ).fetchnumpy()["i"]
-    accepted = count - len(fallback)
-    con.execute("DROP TABLE fragments")
-    return Checked(con, np.asarray(fallback, dtype=np.int64), accepted)
+    accepted = con.execute("SELECT i FROM rows").fetchnumpy()["i"]
+    fallback = np.setdiff1d(np.arange(count, dtype=np.int64), accepted, assume_unique=True)
+    return Checked(con, fallback, len(accepted))
 
 
 def _event_columns() -> list[str]:
