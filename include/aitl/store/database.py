@@ -73,7 +73,8 @@ def masked_url(url: str | URL) -> str:
         return f"{scheme}{separator}***@{location}" if at else text
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def sqlite_pragmas(dbapi_connection, _record=None) -> None:
+    """The store's SQLite settings on a new DBAPI connection (an engine ``connect`` listener)."""
     cursor = dbapi_connection.cursor()
     # WAL lets Airflow's parallel tasks read while a stage writes; the busy
     # timeout turns a brief lock into a wait instead of "database is locked".
@@ -128,7 +129,7 @@ def connect(url: str) -> Engine:
             "install it, or use postgresql:// or sqlite:///"
         ) from exc
     if sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
 
     def name_the_database(context) -> None:
         failure = context.sqlalchemy_exception or context.original_exception
