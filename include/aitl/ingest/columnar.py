@@ -1,31 +1,16 @@
-"""Columnar ingest of landing JSONL: a file's lines decoded and checked in DuckDB, in bulk.
+"""Columnar ingest of landing JSONL: a file's lines decoded and checked in bulk, then inserted in bulk.
 
 The per-record path (``readers.read_jsonl`` -> ``contract.decode`` -> ``Collector``)
-costs about 13 us a record in Python. Here the complete lines of a file are
-handed to DuckDB as one zero-copy Arrow string array, parsed once per line
-(``json_extract`` of every contract field as a JSON fragment), and checked in
-SQL against the contract. A line becomes a store row here only when the checks
-*prove* that ``contract.decode`` would accept it and give the same values; every
-other line (malformed, out of bounds, out of the run's time window, or merely
-unusual: non-ASCII bytes, backslash escapes, a key order or shape the checks
-do not cover) goes through the per-record path, unchanged, so every
-quarantine reason, locator and raw text is exactly what that path gives.
-
-What the checks rely on (each kept conservative; a line that is not surely
-accepted falls back):
-
-* lines of printable ASCII without a backslash: every JSON string is its
-  characters between two quotes, a fragment is the text as written, lengths
-  are bytes, and no ``\\u0000`` can appear;
-* DuckDB's parser is more lenient than msgspec (NaN and Infinity, trailing
-  commas, first of duplicate keys): numbers must be digits, trailing commas
-  are refused by pattern, and a line's top-level keys are counted (its colons
-  less those inside the values) against the contract fields present, so an
-  unknown or repeated key falls back;
-* ``errors`` items must read exactly ``{"type":...,"message":...}`` (the form
-  the store keeps), lists of indicators exactly ``["...",...]``;
-* timestamps ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)``, the text the store
-  keeps built from their digits; negative numbers (valid only as -0) fall back.
+costs about 13 us a record in Python. Here a chunk of a file is read by a
+compiled reader of the contract's JSON (``aitl.ingest.jsonscan``, in parallel
+across lines) into Arrow columns, which DuckDB then dedupes, groups by hour
+and hands to the store. A line becomes a store row here only when the reader
+*proves* that ``contract.decode`` would accept it and give the same values
+(its docstring lists what it relies on); every other line (malformed, out of
+bounds, out of the run's time window, or merely unusual: non-ASCII bytes,
+backslash escapes, unknown or repeated keys, a shape the reader does not
+cover) goes through the per-record path, unchanged, so every quarantine
+reason, locator and raw text is exactly what that path gives.
 
 Rows are written in line order after what the collector had pending, so the
 first occurrence of an ``event_id`` is the one stored, as on the per-record
@@ -36,6 +21,7 @@ NOTHING`` (``aitl.store.writes``).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,134 +77,62 @@ _OTHER = ("timestamp", "arm", "errors")
 KNOWN = (*_STRINGS, *_INTS, *_FLOATS, *_BOOLS, *_INDICATORS, *_OTHER)
 assert sorted(KNOWN) == sorted(FIELDS), "columnar checks must cover the contract's fields exactly"
 
-_TIMESTAMP = (
-    r'"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
-    r'(\.[0-9]{1,6})?(Z|\+00:00)"'
-)
-_INDICATOR_LIST = r'\["[^"]{0,200}"(,"[^"]{0,200}")*\]'
+
+@functools.cache
+def _spec() -> tuple[np.ndarray, ...]:
+    """The contract's fields as ``jsonscan.scan`` reads them (in ``KNOWN`` order)."""
+    from aitl.ingest import jsonscan  # numba: imported by the columnar path only
+
+    count = len(KNOWN)
+    kind = np.empty(count, dtype=np.int64)
+    low = np.zeros(count)
+    high = np.zeros(count)
+    kinds = {"timestamp": jsonscan.TIMESTAMP, "arm": jsonscan.ARM, "errors": jsonscan.ERRORS}
+    for k, name in enumerate(KNOWN):
+        if name in _STRINGS:
+            kind[k] = jsonscan.STRING
+            low[k], high[k] = _STRINGS[name]
+        elif name in _INTS:
+            kind[k], low[k] = jsonscan.INTEGER, _INTS[name]
+        elif name in _FLOATS:
+            kind[k] = jsonscan.FLOAT
+            low[k], high[k] = _FLOATS[name]
+        else:
+            kind[k] = jsonscan.BOOLEAN if name in _BOOLS else kinds.get(name, jsonscan.INDICATORS)
+    width = max(map(len, KNOWN)) + 1
+    keys = np.zeros((count, width), dtype=np.uint8)
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for k, name in enumerate(KNOWN):
+        keys[k, : len(name)] = np.frombuffer(name.encode(), dtype=np.uint8)
+        buckets.setdefault((ord(name[0]), len(name)), []).append(k)
+    candidates = np.full((256, width, max(map(len, buckets.values()))), -1, dtype=np.int64)
+    for (first, length), found in buckets.items():
+        candidates[first, length, : len(found)] = found
+    required = np.array([name in REQUIRED for name in KNOWN])
+    return keys, candidates, kind, low, high, required
 
 
-def _frag(name: str) -> str:
-    return f"f{KNOWN.index(name) + 1}"
-
-
-def _string_value(frag: str) -> str:
-    return f"substr({frag}, 2, strlen({frag}) - 2)"
-
-
-def _is_null(frag: str) -> str:
-    return f"({frag} IS NULL OR {frag} = 'null')"
-
-
-def _checks_and_values(privacy: str) -> tuple[list[str], dict[str, str]]:
-    """The SQL conditions a line must meet, and the SQL of each column's stored value."""
-    checks: list[str] = []
-    values: dict[str, str] = {}
-    for name, (low, high) in _STRINGS.items():
-        f = _frag(name)
-        ok = f"(starts_with({f}, '\"') AND strlen({f}) BETWEEN {low + 2} AND {high + 2})"
-        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
-        values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE {_string_value(f)} END"
-    if privacy == "hash":
-        values["comment"] = (
-            f"CASE WHEN {_is_null(_frag('comment'))} THEN NULL "
-            f"ELSE 'sha256:' || sha256({values['comment']}) END"
-        )
-    elif privacy == "drop":
-        values["comment"] = "NULL::VARCHAR"
-    for name, low in _INTS.items():
-        f = _frag(name)
-        # A fragment starting with a digit is a JSON number; without '.' or an exponent, an integer.
-        ok = (
-            f"({f} >= '0' AND {f} < ':' AND NOT contains({f}, '.') AND NOT contains({f}, 'e') "
-            f"AND NOT contains({f}, 'E') AND try_cast({f} AS BIGINT) >= {low})"
-        )
-        checks.append(f"({_is_null(f)} OR {ok})")
-        values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE try_cast({f} AS BIGINT) END"
-    for name, (low, high) in _FLOATS.items():
-        f = _frag(name)
-        # A number (never NaN or Infinity), without a sign: a negative is valid only as -0, which
-        # COPY's text would not keep.
-        ok = f"({f} >= '0' AND {f} < ':' AND try_cast({f} AS DOUBLE) BETWEEN {low!r} AND {high!r})"
-        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
-        values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE try_cast({f} AS DOUBLE) END"
-    for name in _BOOLS:
-        f = _frag(name)
-        ok = f"({f} IN ('true', 'false'))"
-        checks.append(ok if name in REQUIRED else f"({_is_null(f)} OR {ok})")
-        values[name] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE {f} = 'true' END"
-    f = _frag("arm")
-    checks.append(f"({_is_null(f)} OR {f} IN ('\"control\"', '\"variant\"'))")
-    values["arm"] = f"CASE WHEN {_is_null(f)} THEN NULL ELSE {_string_value(f)} END"
-    for name in _INDICATORS:
-        f = _frag(name)
-        listed = (
-            f"(regexp_full_match({f}, '{_INDICATOR_LIST}') "
-            f"AND strlen({f}) - strlen(replace({f}, '\"', '')) <= 200)"
-        )
-        checks.append(f"({_is_null(f)} OR {f} = '[]' OR {listed})")
-        values[name] = (
-            f"CASE WHEN {_is_null(f)} THEN 'null' ELSE {f} END"  # JSON text, as json_text writes it
-        )
-    f = _frag("errors")
-    items = f'json_transform({f}, \'[{{"type":"JSON","message":"JSON"}}]\')'
-    rendered = (
-        f"'[' || array_to_string(list_transform({items}, lambda x: '{{\"type\":' || x.type "
-        "|| ',\"message\":' || coalesce(x.message, 'null') || '}'), ',') || ']'"
-    )
-    item_ok = (
-        f"list_bool_and(list_transform({items}, lambda x: starts_with(x.type, '\"') "
-        "AND strlen(x.type) BETWEEN 3 AND 66 "
-        "AND (x.message IS NULL OR (starts_with(x.message, '\"') AND strlen(x.message) <= 2002))))"
-    )
-    errors_ok = f"(starts_with({f}, '[{{') AND len({items}) <= 100 AND {rendered} = {f} AND {item_ok})"
-    checks.append(f"({_is_null(f)} OR {f} = '[]' OR coalesce({errors_ok}, false))")
+def _privacy_values(privacy: str) -> dict[str, str]:
+    """The SQL of the stored ``comment`` and ``errors`` under ``privacy`` (the other columns as read)."""
     if privacy == "keep":
-        values["errors"] = f"CASE WHEN {_is_null(f)} THEN 'null' ELSE {f} END"
-    else:
-        message = (
-            "'\"sha256:' || sha256(substr(x.message, 2, strlen(x.message) - 2)) || '\"'"
-            if privacy == "hash"
-            else "NULL"
-        )
-        private = (
-            f"'[' || array_to_string(list_transform({items}, lambda x: '{{\"type\":' || x.type "
-            "|| ',\"message\":' "
-            f"|| coalesce(CASE WHEN x.message IS NULL THEN NULL ELSE {message} END, 'null') "
-            "|| '}'), ',') || ']'"
-        )
-        values["errors"] = f"CASE WHEN {_is_null(f)} THEN 'null' WHEN {f} = '[]' THEN '[]' ELSE {private} END"
-    f = _frag("timestamp")
-    checks.append(
-        f"(regexp_full_match({f}, '{_TIMESTAMP}') AND try_cast(substr({f}, 2, 10) AS DATE) IS NOT NULL)"
+        return {}
+    items = 'json_transform(errors, \'[{"type":"JSON","message":"JSON"}]\')'
+    message = (
+        "'\"sha256:' || sha256(substr(x.message, 2, strlen(x.message) - 2)) || '\"'"
+        if privacy == "hash"
+        else "NULL"
     )
-    body = f"substr({f}, 2, strlen({f}) - CASE WHEN ends_with({f}, 'Z\"') THEN 3 ELSE 8 END)"
-    values["ts"] = (
-        f"substr({body}, 1, 10) || ' ' || substr({body}, 12, 8) || '.' || rpad(substr({body}, 21), 6, '0')"
+    private = (
+        f"'[' || array_to_string(list_transform({items}, lambda x: '{{\"type\":' || x.type "
+        "|| ',\"message\":' "
+        f"|| coalesce(CASE WHEN x.message IS NULL THEN NULL ELSE {message} END, 'null') "
+        "|| '}'), ',') || ']'"
     )
-    # Every top-level key is a contract field, present once. Without escapes every '"' delimits a
-    # string: the line's quotes (column q) are its keys' and its string values'; the fields present,
-    # their string values and the quotes inside their lists account for all of them exactly when no
-    # key is unknown or repeated (each such key adds two).
-    present = " + ".join(f"({_frag(n)} IS NOT NULL)::INTEGER" for n in KNOWN)
-    strings = " + ".join(f"starts_with({_frag(n)}, '\"')::INTEGER" for n in (*_STRINGS, "timestamp", "arm"))
-    lists = " + ".join(
-        f"CASE WHEN {_is_null(_frag(n))} OR {_frag(n)} = '[]' THEN 0 "
-        f"ELSE strlen({_frag(n)}) - strlen(replace({_frag(n)}, '\"', '')) END"
-        for n in (*_INDICATORS, "errors")
-    )
-    checks.append(f"q = 2 * ({present}) + 2 * ({strings}) + {lists}")
-    checks.append("NOT trailing_comma")
-    return checks, values
-
-
-_QUERIES: dict[str, tuple[list[str], dict[str, str]]] = {}
-
-
-def _query(privacy: str) -> tuple[list[str], dict[str, str]]:
-    if privacy not in _QUERIES:
-        _QUERIES[privacy] = _checks_and_values(privacy)
-    return _QUERIES[privacy]
+    comment = "'sha256:' || sha256(comment)" if privacy == "hash" else "NULL::VARCHAR"
+    return {
+        "comment": comment,
+        "errors": f"CASE WHEN errors IN ('null', '[]') THEN errors ELSE {private} END",
+    }
 
 
 def connect_duckdb() -> duckdb.DuckDBPyConnection:
@@ -237,7 +151,6 @@ def _line_ends(data: bytes | memoryview) -> np.ndarray:
 
 
 _BLOCK = 1 << 20
-BATCH_LINES = 8192  # lines per Arrow record batch: the unit DuckDB hands to a thread
 
 
 class Checked:
@@ -266,48 +179,95 @@ def check_lines(
     """
     import pyarrow as pa
 
+    from aitl.ingest import jsonscan
+
     count = len(ends)
-    offsets = np.empty(count + 1, dtype=np.int64)
-    offsets[0] = 0
-    offsets[1:] = ends + 1
-    skip = np.diff(offsets) > MAX_RECORD_BYTES
+    begins = np.zeros(count, dtype=np.int64)
+    begins[1:] = ends[:-1] + 1
+    skip = ends + 1 - begins > MAX_RECORD_BYTES
     if first_line_has_bom and count:
         skip[0] = True
-    lines = pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    chunk = pa.table({"i": pa.array(np.arange(count, dtype=np.int64)), "skip": pa.array(skip), "line": lines})
-    # DuckDB scans an Arrow table a record batch at a time per thread: one batch would be one thread.
-    chunk = pa.Table.from_batches(chunk.to_batches(max_chunksize=BATCH_LINES))
-    checks, values = _query(privacy)
-    paths = "[" + ", ".join(f"'$.{name}'" for name in KNOWN) + "]"
-    columns = [name for name in _event_columns() if name in values]
-    # Printable ASCII and tab only, no backslash: anything else is read record by record. Bytes
-    # that are not UTF-8 fail DuckDB's parse (NULL), as do raw control characters in strings.
-    plain = "strlen(line) = length(line) AND NOT contains(line, '\\') AND NOT contains(line, chr(127))"
-    parse = f"CASE WHEN skip OR NOT ({plain}) THEN NULL ELSE try(json_extract(line, {paths})) END"
-    fragments = (
-        "SELECT i, strlen(line) - strlen(replace(line, '\"', '')) AS q, "
-        "regexp_matches(line, ',[ \t\r\n]*[\\]}]') AS trailing_comma, "
-        + ", ".join(f"j[{k + 1}]::VARCHAR AS f{k + 1}" for k in range(len(KNOWN)))
-        + f" FROM (SELECT i, line, {parse} AS j FROM chunk)"
+    view = np.frombuffer(data, dtype=np.uint8)
+    ok, state, start, stop, ints, floats, slow, ts = jsonscan.scan(view, begins, ends, skip, *_spec())
+    _convert_slow(data, ok, start, stop, floats, slow)
+    rows = np.flatnonzero(ok)
+    columns = {
+        "i": pa.array(rows),
+        "ts": _text(np.arange(len(rows) + 1) * jsonscan.TS_WIDTH, ts[rows].ravel()),
+    }
+    for k, name in enumerate(KNOWN):
+        if name != "timestamp":
+            columns[name] = _column(view, rows, k, state, start, stop, ints, floats)
+    table = pa.table({name: columns[name] for name in ("i", *CHECKED)})
+    values = _privacy_values(privacy)
+    window = "" if accept is None else f" WHERE ts >= '{accept[0]}' AND ts < '{accept[1]}'"
+    # A view over the Arrow columns, registered until the next chunk's: the insert reads them once,
+    # where a table would first copy every value into DuckDB's own storage.
+    con.register("checked", table)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW rows AS SELECT i, substr(ts, 1, 13) AS hour, "
+        + ", ".join(f"{values.get(name, name)} AS {name}" for name in CHECKED)
+        + f" FROM checked{window}"
     )
-    window = "" if accept is None else f" AND ts >= '{accept[0]}' AND ts < '{accept[1]}'"
-    con.register("chunk", chunk)
-    try:
-        # One pipeline, fragments never stored: materializing them cost as much as the checks.
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rows AS SELECT i, substr(ts, 1, 13) AS hour, "
-            + ", ".join(columns)
-            + " FROM (SELECT i, "
-            + ", ".join(f"{values[name]} AS {name}" for name in columns)
-            + f" FROM ({fragments}) WHERE f1 IS NOT NULL AND "
-            + " AND ".join(checks)
-            + f") WHERE true{window}"
-        )
-    finally:
-        con.unregister("chunk")
     accepted = con.execute("SELECT i FROM rows").fetchnumpy()["i"]
     fallback = np.setdiff1d(np.arange(count, dtype=np.int64), accepted, assume_unique=True)
     return Checked(con, fallback, len(accepted))
+
+
+def _convert_slow(
+    data: bytes, ok: np.ndarray, start: np.ndarray, stop: np.ndarray, floats: np.ndarray, slow: np.ndarray
+) -> None:
+    """Floats beyond the exact fast path, converted by Python (as msgspec, exactly rounded) and bounded."""
+    for i, k in zip(*np.nonzero(slow & ok[:, None]), strict=True):
+        value = float(data[start[i, k] : stop[i, k]])
+        low, high = _FLOATS[KNOWN[k]]
+        if low <= value <= high:
+            floats[i, k] = value
+        else:
+            ok[i] = False  # out of bounds (or infinite): the per-record path says why
+
+
+def _text(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None = None) -> Any:
+    """A large-string Arrow array over ``data`` (``valid``: the null mask's complement)."""
+    import pyarrow as pa
+
+    bitmap = None if valid is None or valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    nulls = 0 if bitmap is None else int(len(valid) - valid.sum())
+    return pa.Array.from_buffers(
+        pa.large_string(), len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], nulls
+    )
+
+
+def _column(
+    view: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    state: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+) -> Any:
+    """Field ``KNOWN[k]``'s Arrow column over the accepted ``rows``."""
+    import pyarrow as pa
+
+    from aitl.ingest import jsonscan
+
+    name = KNOWN[k]
+    valid = state[rows, k] == jsonscan.PRESENT
+    if name in _INTS:
+        return pa.array(ints[rows, k], mask=~valid)
+    if name in _FLOATS:
+        return pa.array(floats[rows, k], mask=~valid)
+    if name in _BOOLS:
+        return pa.array(ints[rows, k] == 1, mask=~valid)
+    compact = name in (*_INDICATORS, "errors")
+    if compact:  # JSON text; a list that is null or missing is stored as null
+        sizes = np.where(valid, ints[rows, k], 4)
+    else:
+        sizes = np.where(valid, stop[rows, k] - start[rows, k] - 2, 0)
+    offsets, data = jsonscan.gather(view, rows, k, state, start, stop, sizes, compact)
+    return _text(offsets, data, None if compact else valid)
 
 
 def _event_columns() -> list[str]:
@@ -427,6 +387,7 @@ class ColumnarReader:
         collector = self.collector
         collector.flush()  # what was read before these lines is written first
         con = self.con
+        offered_sql = "SELECT * FROM rows"
         if extra:
             converted = [self.convert(row) for _, row in extra]
             at = {name: k for k, name in enumerate(self.names)}
@@ -437,20 +398,38 @@ class ColumnarReader:
             for name in CHECKED:
                 columns[name] = pa.array([values[at[name]] for values in converted], _arrow_type(name))
             con.register("extra", pa.table(columns))
-            con.execute("INSERT INTO rows SELECT * FROM extra")
-            con.unregister("extra")
-        ((total, distinct),) = con.execute("SELECT count(*), count(DISTINCT event_id) FROM rows").fetchall()
+            offered_sql += " UNION ALL SELECT * FROM extra"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW offered AS {offered_sql}")
+        try:
+            self._insert(source, "offered")
+        finally:
+            if extra:
+                con.unregister("extra")
+
+    def _insert(self, source: str, offered: str) -> None:
+        """Insert the rows of ``offered`` (a view), the first of each ``event_id`` by line, into the store."""
+        import pyarrow as pa
+
+        collector = self.collector
+        con = self.con
+        ((total, distinct),) = con.execute(
+            f"SELECT count(*), count(DISTINCT event_id) FROM {offered}"
+        ).fetchall()
         if not total:
             return
         if distinct < total:  # the first occurrence (by line) of each event_id is the one offered
-            con.execute("DELETE FROM rows WHERE i NOT IN (SELECT min(i) FROM rows GROUP BY event_id)")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE first_rows AS SELECT * FROM {offered} "
+                f"WHERE i IN (SELECT min(i) FROM {offered} GROUP BY event_id)"
+            )
+            offered = "first_rows"
             collector.report.duplicates += total - distinct
-        ids = [sid for (sid,) in con.execute("SELECT DISTINCT session_id FROM rows").fetchall()]
+        ids = [sid for (sid,) in con.execute(f"SELECT DISTINCT session_id FROM {offered}").fetchall()]
         buckets = pa.table(
             {"sid": pa.array(ids, pa.string()), "bucket": pa.array(map(session_bucket, ids), pa.int64())}
         )
         con.register("buckets", buckets)
-        offered = dict(con.execute("SELECT hour, count(*) FROM rows GROUP BY hour").fetchall())
+        offered_by_hour = dict(con.execute(f"SELECT hour, count(*) FROM {offered} GROUP BY hour").fetchall())
         ingested = utc_text(collector.ingested_at)
         select = ", ".join(
             "b.bucket"
@@ -462,7 +441,7 @@ class ColumnarReader:
             else f"r.{name}"
             for name in self.names
         )
-        rows_sql = f"SELECT {select} FROM rows r JOIN buckets b ON b.sid = r.session_id"
+        rows_sql = f"SELECT {select} FROM {offered} r JOIN buckets b ON b.sid = r.session_id"
         try:
             if self.dialect == "postgresql":
                 with tempfile.TemporaryDirectory(prefix="aitl-copy-") as folder:
@@ -477,15 +456,15 @@ class ColumnarReader:
                 by_hour = {f"{hour:%Y-%m-%d %H}": n for hour, n in stored.items()}
             else:
                 by_hour = {}
-                for hour in sorted(offered):
+                for hour in sorted(offered_by_hour):
                     rows = con.execute(
                         f"{rows_sql} WHERE r.hour = $hour", {"source": source, "hour": hour}
                     ).fetchall()
                     by_hour[hour] = sqlite_insert_rows(collector.session, Event.__table__, self.names, rows)
         finally:
             con.unregister("buckets")
-        for hour in sorted(offered):
-            collector.count_batch(_hour_of(hour), offered[hour], by_hour.get(hour, 0))
+        for hour in sorted(offered_by_hour):
+            collector.count_batch(_hour_of(hour), offered_by_hour[hour], by_hour.get(hour, 0))
 
 
 def read_columnar(collector: Collector, path: Path, source: str, progress: Progress) -> None:

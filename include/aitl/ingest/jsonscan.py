@@ -1,0 +1,502 @@
+"""A compiled, strict reader of contract JSON lines: the columnar path's decode and checks.
+
+``aitl.ingest.columnar`` hands whole chunks of a landing file here. Each line
+is read once, in parallel across lines, by a small JSON grammar that knows the
+contract's fields (compiled by numba; no compiler needed where it runs). A
+line is *accepted* only when this reader proves that ``contract.decode`` would
+accept it and store the same values; everything else is left to the
+per-record path, so quarantine reasons stay exact. Conservative on purpose:
+
+* the line is one JSON object of known keys, none repeated (msgspec ignores
+  unknown keys and keeps the last of repeated ones: such lines go record by
+  record), with whitespace only between tokens;
+* strings are printable ASCII without a backslash: a string is its bytes
+  between two quotes, and lengths are byte counts;
+* numbers follow JSON's grammar without a sign (a negative is valid only as
+  -0); integers have at most 18 digits; a float with at most 15 significant
+  digits and a power of ten within 22 is one exactly rounded IEEE operation
+  (Clinger's fast path), any other is converted by Python's ``float``;
+* ``errors`` items read ``{"type": ..., "message": ...}`` in that order,
+  lists of indicators hold strings; both are stored as orjson writes them
+  (no whitespace), which is what the copy here writes;
+* timestamps are ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)`` with a real
+  calendar date, stored as the store's UTC text.
+
+Speed and the reason it exists: BENCHMARKS.md, "Where columnar ingest stands
+against its floors".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+# How a field's value is read; the kind table is built by ``aitl.ingest.columnar``.
+STRING, INTEGER, FLOAT, BOOLEAN, ARM, INDICATORS, ERRORS, TIMESTAMP = range(8)
+MISSING, NULL, PRESENT = 0, 1, 2  # a field's state on a line
+TS_WIDTH = 26  # YYYY-MM-DD HH:MM:SS.ffffff
+_POW10 = np.array([10.0**k for k in range(23)])
+_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def _ws(d: Any, p: int, e: int) -> int:
+    while p < e and (d[p] == 32 or d[p] == 9 or d[p] == 13 or d[p] == 10):
+        p += 1
+    return p
+
+
+@njit(cache=True, inline="always")
+def _string(d: Any, p: int, e: int) -> int:
+    """After the closing quote of the plain string opening at ``p``; -1 if none or not plain."""
+    if p >= e or d[p] != 34:
+        return -1
+    p += 1
+    while p < e:
+        c = d[p]
+        if c == 34:
+            return p + 1
+        if c < 32 or c > 126 or c == 92:
+            return -1
+        p += 1
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _literal(d: Any, p: int, e: int, text: Any) -> bool:
+    if p + len(text) > e:
+        return False
+    for k in range(len(text)):  # noqa: SIM110 (numba compiles loops, not generators)
+        if d[p + k] != text[k]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _number(d: Any, p: int, e: int) -> tuple[int, bool, int, int, int]:
+    """JSON number at ``p`` (no sign): (end or -1, integral, significand, power of ten, digits).
+
+    ``digits`` counts significant digits (the significand is exact up to 18 of them).
+    """
+    q = p
+    significand = 0
+    digits = 0
+    power = 0
+    if q >= e or d[q] < 48 or d[q] > 57:
+        return -1, False, 0, 0, 0
+    if d[q] == 48:
+        q += 1
+    else:
+        while q < e and 48 <= d[q] <= 57:
+            if digits < 19:
+                significand = significand * 10 + (d[q] - 48)
+                digits += 1
+            else:
+                power += 1
+                digits += 1
+            q += 1
+    integral = True
+    if q < e and d[q] == 46:
+        integral = False
+        q += 1
+        if q >= e or d[q] < 48 or d[q] > 57:
+            return -1, False, 0, 0, 0
+        while q < e and 48 <= d[q] <= 57:
+            if digits == 0 and d[q] == 48:
+                power -= 1
+            elif digits < 19:
+                significand = significand * 10 + (d[q] - 48)
+                digits += 1
+                power -= 1
+            else:
+                digits += 1
+            q += 1
+    if q < e and (d[q] == 101 or d[q] == 69):
+        integral = False
+        q += 1
+        sign = 1
+        if q < e and (d[q] == 43 or d[q] == 45):
+            sign = -1 if d[q] == 45 else 1
+            q += 1
+        if q >= e or d[q] < 48 or d[q] > 57:
+            return -1, False, 0, 0, 0
+        exponent = 0
+        while q < e and 48 <= d[q] <= 57:
+            if exponent < 100000:
+                exponent = exponent * 10 + (d[q] - 48)
+            q += 1
+        power += sign * exponent
+    return q, integral, significand, power, digits
+
+
+@njit(cache=True)
+def _list_of_strings(d: Any, p: int, e: int) -> tuple[int, int]:
+    """``["...", ...]`` at ``p`` (items of at most 200 bytes, at most 100): (end or -1, compact length)."""
+    p = _ws(d, p + 1, e)
+    if p < e and d[p] == 93:
+        return p + 1, 2
+    size = 1
+    items = 0
+    while True:
+        q = _string(d, p, e)
+        if q < 0 or q - p - 2 > 200:
+            return -1, 0
+        size += q - p + 1  # the item and the comma or bracket after it
+        items += 1
+        if items > 100:
+            return -1, 0
+        p = _ws(d, q, e)
+        if p < e and d[p] == 44:
+            p = _ws(d, p + 1, e)
+            continue
+        if p < e and d[p] == 93:
+            return p + 1, size
+        return -1, 0
+
+
+_TYPE_KEY = np.frombuffer(b'"type"', dtype=np.uint8)
+_MESSAGE_KEY = np.frombuffer(b'"message"', dtype=np.uint8)
+_NULL = np.frombuffer(b"null", dtype=np.uint8)
+_TRUE = np.frombuffer(b"true", dtype=np.uint8)
+_FALSE = np.frombuffer(b"false", dtype=np.uint8)
+_CONTROL = np.frombuffer(b'"control"', dtype=np.uint8)
+_VARIANT = np.frombuffer(b'"variant"', dtype=np.uint8)
+
+
+@njit(cache=True)
+def _errors(d: Any, p: int, e: int) -> tuple[int, int]:
+    """``[{"type": "...", "message": "..." | null}, ...]`` at ``p``: (end or -1, compact length)."""
+    p = _ws(d, p + 1, e)
+    if p < e and d[p] == 93:
+        return p + 1, 2
+    size = 1
+    items = 0
+    while True:
+        if p >= e or d[p] != 123:
+            return -1, 0
+        p = _ws(d, p + 1, e)
+        if not _literal(d, p, e, _TYPE_KEY):
+            return -1, 0
+        p = _ws(d, p + 6, e)
+        if p >= e or d[p] != 58:
+            return -1, 0
+        p = _ws(d, p + 1, e)
+        q = _string(d, p, e)
+        if q < 0 or not 1 <= q - p - 2 <= 64:
+            return -1, 0
+        size += 8 + q - p  # {"type":"..."
+        p = _ws(d, q, e)
+        if p >= e or d[p] != 44:
+            return -1, 0
+        p = _ws(d, p + 1, e)
+        if not _literal(d, p, e, _MESSAGE_KEY):
+            return -1, 0
+        p = _ws(d, p + 9, e)
+        if p >= e or d[p] != 58:
+            return -1, 0
+        p = _ws(d, p + 1, e)
+        if _literal(d, p, e, _NULL):
+            q = p + 4
+        else:
+            q = _string(d, p, e)
+            if q < 0 or q - p - 2 > 2000:
+                return -1, 0
+        size += 11 + q - p + 2  # ,"message":...} and the comma or bracket after it
+        p = _ws(d, q, e)
+        if p >= e or d[p] != 125:
+            return -1, 0
+        items += 1
+        if items > 100:
+            return -1, 0
+        p = _ws(d, p + 1, e)
+        if p < e and d[p] == 44:
+            p = _ws(d, p + 1, e)
+            continue
+        if p < e and d[p] == 93:
+            return p + 1, size
+        return -1, 0
+
+
+@njit(cache=True, inline="always")
+def _two(d: Any, p: int) -> int:
+    return (d[p] - 48) * 10 + d[p + 1] - 48
+
+
+@njit(cache=True)
+def _timestamp(d: Any, p: int, e: int, out: Any) -> int:
+    """A timestamp string at ``p`` into ``out`` as the store's text; its end, or -1."""
+    q = _string(d, p, e)
+    if q < 0:
+        return -1
+    n = q - p - 2
+    s = p + 1
+    if n < 20 or n > 32:
+        return -1
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        if d[s + k] < 48 or d[s + k] > 57:
+            return -1
+    if (
+        d[s] == 48
+        or d[s + 4] != 45
+        or d[s + 7] != 45
+        or d[s + 10] != 84
+        or d[s + 13] != 58
+        or d[s + 16] != 58
+    ):
+        return -1
+    year = (d[s] - 48) * 1000 + (d[s + 1] - 48) * 100 + _two(d, s + 2)
+    month = _two(d, s + 5)
+    day = _two(d, s + 8)
+    if not 1 <= month <= 12 or day < 1 or day > _DAYS[month]:
+        return -1
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        return -1
+    if _two(d, s + 11) > 23 or _two(d, s + 14) > 59 or _two(d, s + 17) > 59:
+        return -1
+    k = 19
+    fraction = 0
+    if d[s + k] == 46:
+        k += 1
+        while k < n and 48 <= d[s + k] <= 57:
+            fraction += 1
+            k += 1
+        if not 1 <= fraction <= 6:
+            return -1
+    rest = n - k
+    if rest == 1:
+        if d[s + k] != 90:
+            return -1
+    elif rest == 6:
+        if d[s + k] != 43 or d[s + k + 1] != 48 or d[s + k + 2] != 48 or d[s + k + 3] != 58:
+            return -1
+        if d[s + k + 4] != 48 or d[s + k + 5] != 48:
+            return -1
+    else:
+        return -1
+    for t in range(19):
+        out[t] = d[s + t]
+    out[10] = 32
+    out[19] = 46
+    for t in range(6):
+        out[20 + t] = d[s + 20 + t] if t < fraction else 48
+    return q
+
+
+@njit(cache=True)
+def _key(d: Any, s: int, n: int, keys: Any, candidates: Any) -> int:
+    """The contract field whose name is ``d[s:s+n]``, or -1 (``candidates``: by first byte and length)."""
+    if n <= 0 or n >= candidates.shape[1]:
+        return -1
+    for j in range(candidates.shape[2]):
+        k = candidates[d[s], n, j]
+        if k < 0:
+            return -1
+        same = True
+        for t in range(n):
+            if d[s + t] != keys[k, t]:
+                same = False
+                break
+        if same:
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _line(
+    d: Any,
+    p: int,
+    e: int,
+    i: int,
+    keys: Any,
+    candidates: Any,
+    kind: Any,
+    low: Any,
+    high: Any,
+    state: Any,
+    start: Any,
+    stop: Any,
+    ints: Any,
+    floats: Any,
+    slow: Any,
+    ts: Any,
+) -> bool:
+    """Read line ``i`` (bytes ``p:e``) into the outputs; whether it is surely accepted."""
+    p = _ws(d, p, e)
+    if p >= e or d[p] != 123:
+        return False
+    p = _ws(d, p + 1, e)
+    seen = 0
+    while True:
+        q = _string(d, p, e)
+        if q < 0:
+            return False
+        k = _key(d, p + 1, q - p - 2, keys, candidates)
+        if k < 0 or (seen >> k) & 1:
+            return False
+        seen |= 1 << k
+        p = _ws(d, q, e)
+        if p >= e or d[p] != 58:
+            return False
+        p = _ws(d, p + 1, e)
+        if p >= e:
+            return False
+        start[i, k] = p
+        kind_k = kind[k]
+        if _literal(d, p, e, _NULL):
+            state[i, k] = NULL
+            q = p + 4
+        elif kind_k == STRING:
+            q = _string(d, p, e)
+            if q < 0 or not low[k] <= q - p - 2 <= high[k]:
+                return False
+            state[i, k] = PRESENT
+        elif kind_k in (INTEGER, FLOAT):
+            q, integral, significand, power, digits = _number(d, p, e)
+            if q < 0:
+                return False
+            if kind_k == INTEGER:
+                if not integral or digits > 18 or significand < low[k]:
+                    return False
+                ints[i, k] = significand
+            elif digits <= 15 and -22 <= power <= 22:
+                value = significand * _POW10[power] if power >= 0 else significand / _POW10[-power]
+                if value < low[k] or value > high[k]:
+                    return False
+                floats[i, k] = value
+            else:
+                slow[i, k] = True
+            state[i, k] = PRESENT
+        elif kind_k == BOOLEAN:
+            if _literal(d, p, e, _TRUE):
+                ints[i, k] = 1
+                q = p + 4
+            elif _literal(d, p, e, _FALSE):
+                q = p + 5
+            else:
+                return False
+            state[i, k] = PRESENT
+        elif kind_k == ARM:
+            if _literal(d, p, e, _CONTROL) or _literal(d, p, e, _VARIANT):
+                q = p + 9
+            else:
+                return False
+            state[i, k] = PRESENT
+        elif kind_k in (INDICATORS, ERRORS):
+            if d[p] != 91:
+                return False
+            q, size = _list_of_strings(d, p, e) if kind_k == INDICATORS else _errors(d, p, e)
+            if q < 0:
+                return False
+            ints[i, k] = size
+            state[i, k] = PRESENT
+        else:
+            q = _timestamp(d, p, e, ts[i])
+            if q < 0:
+                return False
+            state[i, k] = PRESENT
+        stop[i, k] = q
+        p = _ws(d, q, e)
+        if p < e and d[p] == 44:
+            p = _ws(d, p + 1, e)
+            continue
+        if p < e and d[p] == 125:
+            return _ws(d, p + 1, e) == e
+        return False
+
+
+@njit(parallel=True, cache=True)
+def scan(
+    d: Any,
+    begins: Any,
+    ends: Any,
+    skip: Any,
+    keys: Any,
+    candidates: Any,
+    kind: Any,
+    low: Any,
+    high: Any,
+    required: Any,
+) -> tuple[Any, ...]:
+    """Read every line ``d[begins[i]:ends[i]]`` (``skip``: leave to the per-record path).
+
+    Returns ``ok`` and, per line and field, the state, the value's span, the
+    integer (a list's compact length, 1 for true), the float, whether the float
+    needs Python's conversion, and the timestamp's store text.
+    """
+    n = len(begins)
+    fields = len(kind)
+    ok = np.zeros(n, dtype=np.bool_)
+    state = np.zeros((n, fields), dtype=np.int8)
+    start = np.zeros((n, fields), dtype=np.int64)
+    stop = np.zeros((n, fields), dtype=np.int64)
+    ints = np.zeros((n, fields), dtype=np.int64)
+    floats = np.zeros((n, fields), dtype=np.float64)
+    slow = np.zeros((n, fields), dtype=np.bool_)
+    ts = np.zeros((n, TS_WIDTH), dtype=np.uint8)
+    for i in prange(n):
+        if skip[i]:
+            continue
+        if _line(
+            d,
+            begins[i],
+            ends[i],
+            i,
+            keys,
+            candidates,
+            kind,
+            low,
+            high,
+            state,
+            start,
+            stop,
+            ints,
+            floats,
+            slow,
+            ts,
+        ):
+            good = True
+            for k in range(fields):
+                if required[k] and state[i, k] != PRESENT:
+                    good = False
+            ok[i] = good
+    return ok, state, start, stop, ints, floats, slow, ts
+
+
+@njit(parallel=True, cache=True)
+def gather(
+    d: Any, rows: Any, field: int, state: Any, start: Any, stop: Any, sizes: Any, compact: bool
+) -> tuple[Any, Any]:
+    """Field ``field``'s text on ``rows``: (offsets, bytes); a string without its quotes, a list compact.
+
+    ``sizes`` are the texts' lengths; a list that is null or missing is ``null``.
+    """
+    n = len(rows)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(sizes)
+    out = np.empty(offsets[n], dtype=np.uint8)
+    for r in prange(n):
+        i = rows[r]
+        o = offsets[r]
+        if state[i, field] != PRESENT:
+            if compact:
+                for t in range(4):
+                    out[o + t] = _NULL[t]
+            continue
+        s = start[i, field]
+        e = stop[i, field]
+        if not compact:
+            for t in range(e - s - 2):
+                out[o + t] = d[s + 1 + t]
+            continue
+        quoted = False
+        for p in range(s, e):
+            c = d[p]
+            if c == 34:
+                quoted = not quoted
+            elif not quoted and (c == 32 or c == 9 or c == 13 or c == 10):
+                continue
+            out[o] = c
+            o += 1
+    return offsets, out
