@@ -76,6 +76,12 @@ _INDICATORS = ("style_issues", "security_warnings")
 _OTHER = ("timestamp", "arm", "errors")
 KNOWN = (*_STRINGS, *_INTS, *_FLOATS, *_BOOLS, *_INDICATORS, *_OTHER)
 assert sorted(KNOWN) == sorted(FIELDS), "columnar checks must cover the contract's fields exactly"
+_LISTS = (*_INDICATORS, "errors")  # stored as JSON text
+# The fields read as text (``KNOWN`` indices), and which of them are lists.
+_TEXTS = (
+    np.array([k for k, name in enumerate(KNOWN) if name in _STRINGS or name in ("arm", *_LISTS)]),
+    np.array([name in _LISTS for name in KNOWN if name in _STRINGS or name in ("arm", *_LISTS)]),
+)
 
 
 @functools.cache
@@ -195,18 +201,25 @@ def check_lines(
         "i": pa.array(rows),
         "ts": _text(np.arange(len(rows) + 1) * jsonscan.TS_WIDTH, ts[rows].ravel()),
     }
+    fields, compact = _TEXTS
+    offsets, texts, bases = jsonscan.texts(view, rows, fields, compact, state, start, stop, ints)
+    for f, k in enumerate(fields.tolist()):
+        valid = None if compact[f] else state[rows, k] == jsonscan.PRESENT
+        columns[KNOWN[k]] = _text(offsets[f], texts[bases[f] : bases[f + 1]], valid)
     for k, name in enumerate(KNOWN):
-        if name != "timestamp":
-            columns[name] = _column(view, rows, k, state, start, stop, ints, floats)
+        if name in _INTS or name in _FLOATS or name in _BOOLS:
+            valid = state[rows, k] == jsonscan.PRESENT
+            values = floats[rows, k] if name in _FLOATS else ints[rows, k]
+            columns[name] = pa.array(values == 1 if name in _BOOLS else values, mask=~valid)
     table = pa.table({name: columns[name] for name in ("i", *CHECKED)})
-    values = _privacy_values(privacy)
+    sql_values = _privacy_values(privacy)
     window = "" if accept is None else f" WHERE ts >= '{accept[0]}' AND ts < '{accept[1]}'"
     # A view over the Arrow columns, registered until the next chunk's: the insert reads them once,
     # where a table would first copy every value into DuckDB's own storage.
     con.register("checked", table)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW rows AS SELECT i, substr(ts, 1, 13) AS hour, "
-        + ", ".join(f"{values.get(name, name)} AS {name}" for name in CHECKED)
+        + ", ".join(f"{sql_values.get(name, name)} AS {name}" for name in CHECKED)
         + f" FROM checked{window}"
     )
     accepted = con.execute("SELECT i FROM rows").fetchnumpy()["i"]
@@ -236,38 +249,6 @@ def _text(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None = None
     return pa.Array.from_buffers(
         pa.large_string(), len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], nulls
     )
-
-
-def _column(
-    view: np.ndarray,
-    rows: np.ndarray,
-    k: int,
-    state: np.ndarray,
-    start: np.ndarray,
-    stop: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-) -> Any:
-    """Field ``KNOWN[k]``'s Arrow column over the accepted ``rows``."""
-    import pyarrow as pa
-
-    from aitl.ingest import jsonscan
-
-    name = KNOWN[k]
-    valid = state[rows, k] == jsonscan.PRESENT
-    if name in _INTS:
-        return pa.array(ints[rows, k], mask=~valid)
-    if name in _FLOATS:
-        return pa.array(floats[rows, k], mask=~valid)
-    if name in _BOOLS:
-        return pa.array(ints[rows, k] == 1, mask=~valid)
-    compact = name in (*_INDICATORS, "errors")
-    if compact:  # JSON text; a list that is null or missing is stored as null
-        sizes = np.where(valid, ints[rows, k], 4)
-    else:
-        sizes = np.where(valid, stop[rows, k] - start[rows, k] - 2, 0)
-    offsets, data = jsonscan.gather(view, rows, k, state, start, stop, sizes, compact)
-    return _text(offsets, data, None if compact else valid)
 
 
 def _event_columns() -> list[str]:

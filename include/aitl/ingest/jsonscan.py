@@ -465,38 +465,53 @@ def scan(
 
 
 @njit(parallel=True, cache=True)
-def gather(
-    d: Any, rows: Any, field: int, state: Any, start: Any, stop: Any, sizes: Any, compact: bool
-) -> tuple[Any, Any]:
-    """Field ``field``'s text on ``rows``: (offsets, bytes); a string without its quotes, a list compact.
+def texts(
+    d: Any, rows: Any, fields: Any, compact: Any, state: Any, start: Any, stop: Any, ints: Any
+) -> tuple[Any, Any, Any]:
+    """The text of each of ``fields`` on ``rows``: a string without its quotes, a list compact.
 
-    ``sizes`` are the texts' lengths; a list that is null or missing is ``null``.
+    Returns per field its offsets (``offsets[f]``, from 0) and its bytes
+    (``data[bases[f]:bases[f + 1]]``). A list that is null or missing reads
+    ``null``, as the store keeps it; a string that is, is empty (its column
+    masks it).
     """
     n = len(rows)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(sizes)
-    out = np.empty(offsets[n], dtype=np.uint8)
+    count = len(fields)
+    offsets = np.zeros((count, n + 1), dtype=np.int64)
     for r in prange(n):
         i = rows[r]
-        o = offsets[r]
-        if state[i, field] != PRESENT:
-            if compact:
-                for t in range(4):
-                    out[o + t] = _NULL[t]
-            continue
-        s = start[i, field]
-        e = stop[i, field]
-        if not compact:
-            for t in range(e - s - 2):
-                out[o + t] = d[s + 1 + t]
-            continue
-        quoted = False
-        for p in range(s, e):
-            c = d[p]
-            if c == 34:
-                quoted = not quoted
-            elif not quoted and (c == 32 or c == 9 or c == 13 or c == 10):
+        for f in range(count):
+            k = fields[f]
+            if state[i, k] != PRESENT:
+                offsets[f, r + 1] = 4 if compact[f] else 0
+            else:
+                offsets[f, r + 1] = ints[i, k] if compact[f] else stop[i, k] - start[i, k] - 2
+    bases = np.zeros(count + 1, dtype=np.int64)
+    for f in range(count):
+        offsets[f] = np.cumsum(offsets[f])
+        bases[f + 1] = bases[f] + offsets[f, n]
+    data = np.empty(bases[count], dtype=np.uint8)
+    for r in prange(n):
+        i = rows[r]
+        for f in range(count):
+            k = fields[f]
+            o = bases[f] + offsets[f, r]
+            if state[i, k] != PRESENT:
+                if compact[f]:
+                    data[o : o + 4] = _NULL
                 continue
-            out[o] = c
-            o += 1
-    return offsets, out
+            s = start[i, k]
+            e = stop[i, k]
+            if not compact[f]:
+                data[o : o + e - s - 2] = d[s + 1 : e - 1]
+                continue
+            quoted = False
+            for p in range(s, e):
+                c = d[p]
+                if c == 34:
+                    quoted = not quoted
+                elif not quoted and (c == 32 or c == 9 or c == 13 or c == 10):
+                    continue
+                data[o] = c
+                o += 1
+    return offsets, data, bases
