@@ -77,10 +77,12 @@ _OTHER = ("timestamp", "arm", "errors")
 KNOWN = (*_STRINGS, *_INTS, *_FLOATS, *_BOOLS, *_INDICATORS, *_OTHER)
 assert sorted(KNOWN) == sorted(FIELDS), "columnar checks must cover the contract's fields exactly"
 _LISTS = (*_INDICATORS, "errors")  # stored as JSON text
-# The fields read as text (``KNOWN`` indices), and which of them are lists.
+# The fields read as text (``KNOWN`` indices), and how ``jsonscan.texts`` writes each: 0 as the
+# string's characters, 1 as a list of strings, 2 as a list of errors (``TEXT``, ``LIST``, ``ERROR_LIST``).
+_TEXT_NAMES = [name for name in KNOWN if name in _STRINGS or name in ("arm", *_LISTS)]
 _TEXTS = (
-    np.array([k for k, name in enumerate(KNOWN) if name in _STRINGS or name in ("arm", *_LISTS)]),
-    np.array([name in _LISTS for name in KNOWN if name in _STRINGS or name in ("arm", *_LISTS)]),
+    np.array([KNOWN.index(name) for name in _TEXT_NAMES]),
+    np.array([2 if name == "errors" else int(name in _LISTS) for name in _TEXT_NAMES]),
 )
 
 
@@ -201,10 +203,10 @@ def check_lines(
         "i": pa.array(rows),
         "ts": _text(np.arange(len(rows) + 1) * jsonscan.TS_WIDTH, ts[rows].ravel()),
     }
-    fields, compact = _TEXTS
-    offsets, texts, bases = jsonscan.texts(view, rows, fields, compact, state, start, stop, ints)
+    fields, how = _TEXTS
+    offsets, texts, bases = jsonscan.texts(view, rows, fields, how, state, start, stop, ints)
     for f, k in enumerate(fields.tolist()):
-        valid = None if compact[f] else state[rows, k] == jsonscan.PRESENT
+        valid = None if how[f] != jsonscan.TEXT else state[rows, k] == jsonscan.PRESENT
         columns[KNOWN[k]] = _text(offsets[f], texts[bases[f] : bases[f + 1]], valid)
     for k, name in enumerate(KNOWN):
         if name in _INTS or name in _FLOATS or name in _BOOLS:

@@ -13,12 +13,12 @@ per-record path, so quarantine reasons stay exact. Conservative on purpose:
 * strings are printable ASCII without a backslash: a string is its bytes
   between two quotes, and lengths are byte counts;
 * numbers follow JSON's grammar without a sign (a negative is valid only as
-  -0); integers have at most 18 digits; a float with at most 15 significant
-  digits and a power of ten within 22 is one exactly rounded IEEE operation
-  (Clinger's fast path), any other is converted by Python's ``float``;
-* ``errors`` items read ``{"type": ..., "message": ...}`` in that order,
+  -0); integers fit 64 bits; a float with at most 15 significant digits and
+  a power of ten within 22 is one exactly rounded IEEE operation (Clinger's
+  fast path), any other is converted by Python's ``float``;
+* ``errors`` items hold exactly ``type`` and ``message`` (either order),
   lists of indicators hold strings; both are stored as orjson writes them
-  (no whitespace), which is what the copy here writes;
+  (no whitespace, an item's ``type`` first), which is what ``texts`` writes;
 * timestamps are ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)`` with a real
   calendar date, stored as the store's UTC text.
 
@@ -78,7 +78,7 @@ def _literal(d: Any, p: int, e: int, text: Any) -> bool:
 def _number(d: Any, p: int, e: int) -> tuple[int, bool, int, int, int]:
     """JSON number at ``p`` (no sign): (end or -1, integral, significand, power of ten, digits).
 
-    ``digits`` counts significant digits (the significand is exact up to 18 of them).
+    ``digits`` counts significant digits (the significand holds the first 19).
     """
     q = p
     significand = 0
@@ -131,6 +131,18 @@ def _number(d: Any, p: int, e: int) -> tuple[int, bool, int, int, int]:
     return q, integral, significand, power, digits
 
 
+_INT64_MAX = np.frombuffer(b"9223372036854775807", dtype=np.uint8)
+
+
+@njit(cache=True)
+def _fits_int64(d: Any, p: int) -> bool:
+    """Whether the 19 digits at ``p`` are at most 2**63 - 1 (so the significand did not overflow)."""
+    for t in range(19):
+        if d[p + t] != _INT64_MAX[t]:
+            return d[p + t] < _INT64_MAX[t]
+    return True
+
+
 @njit(cache=True)
 def _list_of_strings(d: Any, p: int, e: int) -> tuple[int, int]:
     """``["...", ...]`` at ``p`` (items of at most 200 bytes, at most 100): (end or -1, compact length)."""
@@ -166,51 +178,58 @@ _VARIANT = np.frombuffer(b'"variant"', dtype=np.uint8)
 
 
 @njit(cache=True)
+def _error_item(d: Any, p: int, e: int) -> tuple[int, int, int, int, int]:
+    """``{"type": "...", "message": "..." | null}`` at ``p``, keys in either order.
+
+    Returns (end or -1, the type's span, the message's span: both with their
+    quotes, the message's ``null`` as it is).
+    """
+    if p >= e or d[p] != 123:
+        return -1, 0, 0, 0, 0
+    spans = np.zeros(4, dtype=np.int64)  # type start, end; message start, end
+    p = _ws(d, p + 1, e)
+    for pair in range(2):
+        if _literal(d, p, e, _TYPE_KEY):
+            at, p = 0, _ws(d, p + 6, e)
+        elif _literal(d, p, e, _MESSAGE_KEY):
+            at, p = 2, _ws(d, p + 9, e)
+        else:
+            return -1, 0, 0, 0, 0
+        if spans[at + 1] or p >= e or d[p] != 58:
+            return -1, 0, 0, 0, 0
+        p = _ws(d, p + 1, e)
+        q = p + 4 if at == 2 and _literal(d, p, e, _NULL) else _string(d, p, e)
+        if q < 0:
+            return -1, 0, 0, 0, 0
+        spans[at], spans[at + 1] = p, q
+        p = _ws(d, q, e)
+        if pair == 0:
+            if p >= e or d[p] != 44:
+                return -1, 0, 0, 0, 0
+            p = _ws(d, p + 1, e)
+    if p >= e or d[p] != 125 or not 1 <= spans[1] - spans[0] - 2 <= 64 or spans[3] - spans[2] - 2 > 2000:
+        return -1, 0, 0, 0, 0
+    return p + 1, spans[0], spans[1], spans[2], spans[3]
+
+
+@njit(cache=True)
 def _errors(d: Any, p: int, e: int) -> tuple[int, int]:
-    """``[{"type": "...", "message": "..." | null}, ...]`` at ``p``: (end or -1, compact length)."""
+    """``[{"type": ..., "message": ...}, ...]`` at ``p``: (end or -1, compact length)."""
     p = _ws(d, p + 1, e)
     if p < e and d[p] == 93:
         return p + 1, 2
     size = 1
     items = 0
     while True:
-        if p >= e or d[p] != 123:
+        q, type_start, type_end, message_start, message_end = _error_item(d, p, e)
+        if q < 0:
             return -1, 0
-        p = _ws(d, p + 1, e)
-        if not _literal(d, p, e, _TYPE_KEY):
-            return -1, 0
-        p = _ws(d, p + 6, e)
-        if p >= e or d[p] != 58:
-            return -1, 0
-        p = _ws(d, p + 1, e)
-        q = _string(d, p, e)
-        if q < 0 or not 1 <= q - p - 2 <= 64:
-            return -1, 0
-        size += 8 + q - p  # {"type":"..."
-        p = _ws(d, q, e)
-        if p >= e or d[p] != 44:
-            return -1, 0
-        p = _ws(d, p + 1, e)
-        if not _literal(d, p, e, _MESSAGE_KEY):
-            return -1, 0
-        p = _ws(d, p + 9, e)
-        if p >= e or d[p] != 58:
-            return -1, 0
-        p = _ws(d, p + 1, e)
-        if _literal(d, p, e, _NULL):
-            q = p + 4
-        else:
-            q = _string(d, p, e)
-            if q < 0 or q - p - 2 > 2000:
-                return -1, 0
-        size += 11 + q - p + 2  # ,"message":...} and the comma or bracket after it
-        p = _ws(d, q, e)
-        if p >= e or d[p] != 125:
-            return -1, 0
+        # {"type":...,"message":...} and the comma or bracket after it
+        size += 8 + type_end - type_start + 11 + message_end - message_start + 2
         items += 1
         if items > 100:
             return -1, 0
-        p = _ws(d, p + 1, e)
+        p = _ws(d, q, e)
         if p < e and d[p] == 44:
             p = _ws(d, p + 1, e)
             continue
@@ -357,7 +376,9 @@ def _line(
             if q < 0:
                 return False
             if kind_k == INTEGER:
-                if not integral or digits > 18 or significand < low[k]:
+                if not integral or digits > 19 or significand < low[k]:
+                    return False
+                if digits == 19 and not _fits_int64(d, p):
                     return False
                 ints[i, k] = significand
             elif digits <= 15 and -22 <= power <= 22:
@@ -464,12 +485,55 @@ def scan(
     return ok, state, start, stop, ints, floats, slow, ts
 
 
+TEXT, LIST, ERROR_LIST = range(3)  # how ``texts`` writes a field
+
+
+@njit(cache=True)
+def _copy(d: Any, s: int, e: int, data: Any, o: int) -> int:
+    """``d[s:e]`` into ``data`` at ``o``; the end."""
+    data[o : o + e - s] = d[s:e]
+    return o + e - s
+
+
+@njit(cache=True)
+def _write_errors(d: Any, p: int, data: Any, o: int) -> None:
+    """The ``errors`` list read at ``p`` as the store keeps it: ``[{"type":...,"message":...},...]``."""
+    e = len(d)
+    data[o] = 91
+    o += 1
+    p = _ws(d, p + 1, e)
+    first = True
+    while d[p] != 93:
+        if not first:
+            data[o] = 44
+            o += 1
+        first = False
+        p, type_start, type_end, message_start, message_end = _error_item(d, p, e)
+        o = _copy(_TYPE_OPEN, 0, len(_TYPE_OPEN), data, o)
+        o = _copy(d, type_start, type_end, data, o)
+        o = _copy(_MESSAGE_OPEN, 0, len(_MESSAGE_OPEN), data, o)
+        o = _copy(d, message_start, message_end, data, o)
+        data[o] = 125
+        o += 1
+        p = _ws(d, p, e)
+        if d[p] == 44:
+            p = _ws(d, p + 1, e)
+    data[o] = 93
+
+
+_TYPE_OPEN = np.frombuffer(b'{"type":', dtype=np.uint8)
+_MESSAGE_OPEN = np.frombuffer(b',"message":', dtype=np.uint8)
+
+
 @njit(parallel=True, cache=True)
 def texts(
-    d: Any, rows: Any, fields: Any, compact: Any, state: Any, start: Any, stop: Any, ints: Any
+    d: Any, rows: Any, fields: Any, how: Any, state: Any, start: Any, stop: Any, ints: Any
 ) -> tuple[Any, Any, Any]:
-    """The text of each of ``fields`` on ``rows``: a string without its quotes, a list compact.
+    """The text of each of ``fields`` on ``rows``, written as ``how`` says for each.
 
+    ``TEXT``: a string without its quotes; ``LIST``: a list as the store keeps
+    it (no whitespace); ``ERROR_LIST``: likewise, each item's keys in the
+    store's order.
     Returns per field its offsets (``offsets[f]``, from 0) and its bytes
     (``data[bases[f]:bases[f + 1]]``). A list that is null or missing reads
     ``null``, as the store keeps it; a string that is, is empty (its column
@@ -483,9 +547,9 @@ def texts(
         for f in range(count):
             k = fields[f]
             if state[i, k] != PRESENT:
-                offsets[f, r + 1] = 4 if compact[f] else 0
+                offsets[f, r + 1] = 0 if how[f] == TEXT else 4
             else:
-                offsets[f, r + 1] = ints[i, k] if compact[f] else stop[i, k] - start[i, k] - 2
+                offsets[f, r + 1] = stop[i, k] - start[i, k] - 2 if how[f] == TEXT else ints[i, k]
     bases = np.zeros(count + 1, dtype=np.int64)
     for f in range(count):
         offsets[f] = np.cumsum(offsets[f])
@@ -497,21 +561,20 @@ def texts(
             k = fields[f]
             o = bases[f] + offsets[f, r]
             if state[i, k] != PRESENT:
-                if compact[f]:
-                    data[o : o + 4] = _NULL
-                continue
-            s = start[i, k]
-            e = stop[i, k]
-            if not compact[f]:
-                data[o : o + e - s - 2] = d[s + 1 : e - 1]
-                continue
-            quoted = False
-            for p in range(s, e):
-                c = d[p]
-                if c == 34:
-                    quoted = not quoted
-                elif not quoted and (c == 32 or c == 9 or c == 13 or c == 10):
-                    continue
-                data[o] = c
-                o += 1
+                if how[f] != TEXT:
+                    _copy(_NULL, 0, 4, data, o)
+            elif how[f] == TEXT:
+                _copy(d, start[i, k] + 1, stop[i, k] - 1, data, o)
+            elif how[f] == ERROR_LIST:
+                _write_errors(d, start[i, k], data, o)
+            else:
+                quoted = False
+                for p in range(start[i, k], stop[i, k]):
+                    c = d[p]
+                    if c == 34:
+                        quoted = not quoted
+                    elif not quoted and (c == 32 or c == 9 or c == 13 or c == 10):
+                        continue
+                    data[o] = c
+                    o += 1
     return offsets, data, bases
