@@ -43,7 +43,7 @@ CHUNK_BYTES = 64 << 20  # lines are read and checked this many bytes at a time (
 # Below this many new bytes a file is read record by record: starting DuckDB and its queries costs
 # tens of milliseconds, what the per-record path spends on a few thousand records.
 COLUMNAR_MIN_BYTES = 1 << 20
-COLUMNAR_SWITCH = "AITL_INGEST_COLUMNAR"  # 1, 0 or auto (the default: columnar on PostgreSQL)
+COLUMNAR_SWITCH = "AITL_INGEST_COLUMNAR"  # auto (the default) or 1: columnar; 0: record by record
 
 # The contract's fields by how the checks treat them: (kind, min, max).
 _STRINGS = {

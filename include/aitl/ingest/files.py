@@ -6,8 +6,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from aitl.ingest.collector import Collector, paused_gc
 from aitl.ingest.columnar import COLUMNAR_MIN_BYTES, COLUMNAR_SWITCH, read_columnar
 from aitl.ingest.otel import read_otlp
@@ -33,15 +31,15 @@ def read_file(
     return reader(path, source, progress)
 
 
-def columnar_default(session: Session) -> bool:
-    """Whether JSONL is read columnar in this session's store (``AITL_INGEST_COLUMNAR``).
+def columnar_default() -> bool:
+    """Whether large JSONL files are read columnar (``AITL_INGEST_COLUMNAR``).
 
-    ``auto`` (the default) means on PostgreSQL, where ``COPY`` makes collect
-    about five times faster; on SQLite the per-record path is still faster end
-    to end (BENCHMARKS.md, ``ingest_columnar``). ``1`` or ``0`` forces either way.
+    ``auto`` (the default) and ``1`` mean yes, on either store: the whole
+    ``collect`` stage is faster so, about 8x on PostgreSQL (``COPY``) and
+    1.2x on SQLite (BENCHMARKS.md, ``ingest_columnar``). ``0`` reads every
+    record on its own.
     """
-    switch = os.environ.get(COLUMNAR_SWITCH, "auto")
-    return switch == "1" or (switch != "0" and session.get_bind().dialect.name == "postgresql")
+    return os.environ.get(COLUMNAR_SWITCH, "auto") != "0"
 
 
 def collect_file(

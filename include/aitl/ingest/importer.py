@@ -45,7 +45,7 @@ def import_files(session: Session, paths: Sequence[Path], now: datetime, privacy
     """
     check_readable(paths)
     collector = Collector(session, Window.hour_of(now), None, now, privacy=privacy)
-    columnar = columnar_default(session)
+    columnar = columnar_default()
     for path in paths:
         collector.report.files += 1
         collect_file(collector, path, f"file:{path.resolve().as_posix()}", Progress(), columnar=columnar)

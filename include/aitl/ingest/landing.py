@@ -88,7 +88,7 @@ def collect_landing(
     ``files.columnar_default``.
     """
     if columnar is None:
-        columnar = columnar_default(session)
+        columnar = columnar_default()
     read_hours = list(hours)
     scan = scan_landing(landing, iter(read_hours), min_file_age_s, now)
     table = IngestedFile.__table__
