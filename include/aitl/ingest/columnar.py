@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import duckdb
 
 CHUNK_BYTES = 64 << 20  # lines are read and checked this many bytes at a time (bounded memory)
+INSERT_BATCH = 16_384  # rows handed to SQLite's executemany at a time
 # Below this many new bytes a file is read record by record: starting DuckDB and its queries costs
 # tens of milliseconds, what the per-record path spends on a few thousand records.
 COLUMNAR_MIN_BYTES = 1 << 20
@@ -388,6 +389,7 @@ class ColumnarReader:
         finally:
             if extra:
                 con.unregister("extra")
+            con.unregister("checked")  # the chunk's columns, freed before the next chunk is read
 
     def _insert(self, source: str, offered: str) -> None:
         """Insert the rows of ``offered`` (a view), the first of each ``event_id`` by line, into the store."""
@@ -438,12 +440,14 @@ class ColumnarReader:
                         )
                 by_hour = {f"{hour:%Y-%m-%d %H}": n for hour, n in stored.items()}
             else:
-                by_hour = {}
+                by_hour = dict.fromkeys(offered_by_hour, 0)
                 for hour in sorted(offered_by_hour):
-                    rows = con.execute(
-                        f"{rows_sql} WHERE r.hour = $hour", {"source": source, "hour": hour}
-                    ).fetchall()
-                    by_hour[hour] = sqlite_insert_rows(collector.session, Event.__table__, self.names, rows)
+                    result = con.execute(f"{rows_sql} WHERE r.hour = $hour", {"source": source, "hour": hour})
+                    # A batch of Python rows at a time: a whole chunk's would cost about 2 kB a row.
+                    while rows := result.fetchmany(INSERT_BATCH):
+                        by_hour[hour] += sqlite_insert_rows(
+                            collector.session, Event.__table__, self.names, rows
+                        )
         finally:
             con.unregister("buckets")
         for hour in sorted(offered_by_hour):
