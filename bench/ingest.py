@@ -241,6 +241,8 @@ def collect_rate(url: str, landing: Path, columnar: bool) -> tuple[float, dict[s
 
 
 def main() -> int:
+    from aitl.ingest.columnar import CHUNK_BYTES
+
     began = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="aitl-bench-columnar-"))
     pg, created = postgres_url()
@@ -308,7 +310,7 @@ def main() -> int:
         columns=COLUMNS,
         notes=(
             f"One simulated hour of {events:,} events (flat scenario, one JSONL file) read in "
-            "64 MB chunks as `collect` reads it; each step "
+            f"{CHUNK_BYTES >> 20} MiB chunks as `collect` reads it; each step "
             "timed against its floor in the same run on the same rows (ratio = floor s / ours s; 1.0 = as "
             "fast as the floor). Decode: best of two rounds each. Inserts into fresh tables: SQLite's floor "
             "is a bare `executemany` of the stored rows (with the store's SQLite settings), PostgreSQL's a "

@@ -39,7 +39,7 @@ from aitl.store.writes import copy_insert_ignore, row_converter, sqlite_insert_r
 if TYPE_CHECKING:
     import duckdb
 
-CHUNK_BYTES = 64 << 20  # lines are read and checked this many bytes at a time (bounded memory)
+CHUNK_BYTES = 16 << 20  # lines are read and checked this many bytes at a time (bounded memory)
 INSERT_BATCH = 16_384  # rows handed to SQLite's executemany at a time
 # Below this many new bytes a file is read record by record: starting DuckDB and its queries costs
 # tens of milliseconds, what the per-record path spends on a few thousand records.
