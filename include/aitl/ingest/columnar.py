@@ -78,13 +78,19 @@ _OTHER = ("timestamp", "arm", "errors")
 KNOWN = (*_STRINGS, *_INTS, *_FLOATS, *_BOOLS, *_INDICATORS, *_OTHER)
 assert sorted(KNOWN) == sorted(FIELDS), "columnar checks must cover the contract's fields exactly"
 _LISTS = (*_INDICATORS, "errors")  # stored as JSON text
-# The fields read as text (``KNOWN`` indices), and how ``jsonscan.texts`` writes each: 0 as the
-# string's characters, 1 as a list of strings, 2 as a list of errors (``TEXT``, ``LIST``, ``ERROR_LIST``).
-_TEXT_NAMES = [name for name in KNOWN if name in _STRINGS or name in ("arm", *_LISTS)]
-_TEXTS = (
-    np.array([KNOWN.index(name) for name in _TEXT_NAMES]),
-    np.array([2 if name == "errors" else int(name in _LISTS) for name in _TEXT_NAMES]),
-)
+
+
+@functools.cache
+def _texts() -> tuple[np.ndarray, np.ndarray]:
+    """The fields read as text (``KNOWN`` indices), and how ``jsonscan.texts`` writes each."""
+    from aitl.ingest import jsonscan
+
+    names = [name for name in KNOWN if name in _STRINGS or name in ("arm", *_LISTS)]
+    how = {"errors": jsonscan.ERROR_LIST, **dict.fromkeys(_INDICATORS, jsonscan.LIST)}
+    return (
+        np.array([KNOWN.index(name) for name in names]),
+        np.array([how.get(name, jsonscan.TEXT) for name in names]),
+    )
 
 
 @functools.cache
@@ -204,7 +210,7 @@ def check_lines(
         "i": pa.array(rows),
         "ts": _text(np.arange(len(rows) + 1) * jsonscan.TS_WIDTH, ts[rows].ravel()),
     }
-    fields, how = _TEXTS
+    fields, how = _texts()
     offsets, texts, bases = jsonscan.texts(view, rows, fields, how, state, start, stop, ints)
     for f, k in enumerate(fields.tolist()):
         valid = None if how[f] != jsonscan.TEXT else state[rows, k] == jsonscan.PRESENT
@@ -217,8 +223,8 @@ def check_lines(
     table = pa.table({name: columns[name] for name in ("i", *CHECKED)})
     sql_values = _privacy_values(privacy)
     window = "" if accept is None else f" WHERE ts >= '{accept[0]}' AND ts < '{accept[1]}'"
-    # A view over the Arrow columns, registered until the next chunk's: the insert reads them once,
-    # where a table would first copy every value into DuckDB's own storage.
+    # A view over the Arrow columns, registered until the chunk is written (``_write``): the insert
+    # reads them once, where a table would first copy every value into DuckDB's own storage.
     con.register("checked", table)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW rows AS SELECT i, substr(ts, 1, 13) AS hour, "
