@@ -143,31 +143,6 @@ def _fits_int64(d: Any, p: int) -> bool:
     return True
 
 
-@njit(cache=True)
-def _list_of_strings(d: Any, p: int, e: int) -> tuple[int, int]:
-    """``["...", ...]`` at ``p`` (items of at most 200 bytes, at most 100): (end or -1, compact length)."""
-    p = _ws(d, p + 1, e)
-    if p < e and d[p] == 93:
-        return p + 1, 2
-    size = 1
-    items = 0
-    while True:
-        q = _string(d, p, e)
-        if q < 0 or q - p - 2 > 200:
-            return -1, 0
-        size += q - p + 1  # the item and the comma or bracket after it
-        items += 1
-        if items > 100:
-            return -1, 0
-        p = _ws(d, q, e)
-        if p < e and d[p] == 44:
-            p = _ws(d, p + 1, e)
-            continue
-        if p < e and d[p] == 93:
-            return p + 1, size
-        return -1, 0
-
-
 _TYPE_KEY = np.frombuffer(b'"type"', dtype=np.uint8)
 _MESSAGE_KEY = np.frombuffer(b'"message"', dtype=np.uint8)
 _NULL = np.frombuffer(b"null", dtype=np.uint8)
@@ -213,19 +188,28 @@ def _error_item(d: Any, p: int, e: int) -> tuple[int, int, int, int, int]:
 
 
 @njit(cache=True)
-def _errors(d: Any, p: int, e: int) -> tuple[int, int]:
-    """``[{"type": ..., "message": ...}, ...]`` at ``p``: (end or -1, compact length)."""
+def _list(d: Any, p: int, e: int, errors: bool) -> tuple[int, int]:
+    """A list at ``p``, at most 100 items: (end or -1, its compact length as the store keeps it).
+
+    Items are strings of at most 200 bytes, or with ``errors`` ``_error_item`` objects.
+    """
     p = _ws(d, p + 1, e)
     if p < e and d[p] == 93:
         return p + 1, 2
     size = 1
     items = 0
     while True:
-        q, type_start, type_end, message_start, message_end = _error_item(d, p, e)
-        if q < 0:
-            return -1, 0
-        # {"type":...,"message":...} and the comma or bracket after it
-        size += 8 + type_end - type_start + 11 + message_end - message_start + 2
+        if errors:
+            q, type_start, type_end, message_start, message_end = _error_item(d, p, e)
+            if q < 0:
+                return -1, 0
+            size += 8 + type_end - type_start + 11 + message_end - message_start + 1  # {"type":...}
+        else:
+            q = _string(d, p, e)
+            if q < 0 or q - p - 2 > 200:
+                return -1, 0
+            size += q - p
+        size += 1  # the comma or bracket after the item
         items += 1
         if items > 100:
             return -1, 0
@@ -407,7 +391,7 @@ def _line(
         elif kind_k in (INDICATORS, ERRORS):
             if d[p] != 91:
                 return False
-            q, size = _list_of_strings(d, p, e) if kind_k == INDICATORS else _errors(d, p, e)
+            q, size = _list(d, p, e, kind_k == ERRORS)
             if q < 0:
                 return False
             ints[i, k] = size
