@@ -4,9 +4,9 @@ One simulated hour (flat scenario, one JSONL file, ``AITL_BENCH_COLUMNAR_EVENTS`
 1,000,000 by default) is read chunk by chunk as ``collect`` reads it
 (``aitl.ingest.columnar``), and each step is timed against its floor on the same rows:
 
-(a) decode + validate (line splitting, DuckDB's parse and the contract checks, into a
-    table of store columns) against DuckDB's own ``read_json_auto`` of the same file
-    into a table (``CREATE TABLE AS SELECT *``), best of two rounds each;
+(a) decode + validate (line splitting, the compiled reader's parse and contract checks, into
+    Arrow columns of store values behind a DuckDB view) against DuckDB's own
+    ``read_json_auto`` of the same file into a table (``CREATE TABLE AS SELECT *``), best of two rounds each;
 (b) our insert into SQLite (session buckets joined, rows fetched, ``executemany`` with
     ``ON CONFLICT DO NOTHING``) against a bare ``executemany`` of the same final rows
     (read back from our store) into the same, fresh, table, on a connection with the store's

@@ -169,7 +169,7 @@ _BLOCK = 1 << 20
 
 
 class Checked:
-    """A chunk's lines after DuckDB's checks: the table ``rows`` (accepted) and the others' indices."""
+    """A chunk's lines after the checks: the view ``rows`` (accepted) and the others' indices."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, fallback: np.ndarray, accepted: int) -> None:
         self.con = con
@@ -341,7 +341,7 @@ class ColumnarReader:
         progress.lines = lineno
 
     def _chunk(self, data: bytes, source: str, progress: Progress) -> None:
-        """Complete lines: checked in DuckDB; the others one by one; all written in line order."""
+        """Complete lines: checked in bulk; the others one by one; all written in line order."""
         ends = _line_ends(data)
         first = progress.offset == 0
         checked = check_lines(
