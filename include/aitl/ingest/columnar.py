@@ -239,7 +239,7 @@ def check_lines(
 def _convert_slow(
     data: bytes, ok: np.ndarray, start: np.ndarray, stop: np.ndarray, floats: np.ndarray, slow: np.ndarray
 ) -> None:
-    """Floats beyond the exact fast path, converted by Python (as msgspec, exactly rounded) and bounded."""
+    """Floats the compiled conversion left (over 19 digits, or near halfway), by Python's ``float``."""
     for i, k in zip(*np.nonzero(slow & ok[:, None]), strict=True):
         value = float(data[start[i, k] : stop[i, k]])
         low, high = _FLOATS[KNOWN[k]]

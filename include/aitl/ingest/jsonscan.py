@@ -13,9 +13,10 @@ per-record path, so quarantine reasons stay exact. Conservative on purpose:
 * strings are printable ASCII without a backslash: a string is its bytes
   between two quotes, and lengths are byte counts;
 * numbers follow JSON's grammar without a sign (a negative is valid only as
-  -0); integers fit 64 bits; a float with at most 15 significant digits and
-  a power of ten within 22 is one exactly rounded IEEE operation (Clinger's
-  fast path), any other is converted by Python's ``float``;
+  -0); integers fit 64 bits; a float of at most 19 significant digits is
+  converted exactly rounded (``aitl.ingest.floats``), one with more digits, or
+  one of the rare near-halfway cases that algorithm leaves, by Python's
+  ``float``;
 * ``errors`` items hold exactly ``type`` and ``message`` (either order),
   lists of indicators hold strings; both are stored as orjson writes them
   (no whitespace, an item's ``type`` first), which is what ``texts`` writes;
@@ -33,11 +34,12 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from aitl.ingest.floats import to_double
+
 # How a field's value is read; the kind table is built by ``aitl.ingest.columnar``.
 STRING, INTEGER, FLOAT, BOOLEAN, ARM, INDICATORS, ERRORS, TIMESTAMP = range(8)
 MISSING, NULL, PRESENT = 0, 1, 2  # a field's state on a line
 TS_WIDTH = 26  # YYYY-MM-DD HH:MM:SS.ffffff
-_POW10 = np.array([10.0**k for k in range(23)])
 _DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -365,13 +367,14 @@ def _line(
                 if digits == 19 and not _fits_int64(d, p):
                     return False
                 ints[i, k] = significand
-            elif digits <= 15 and -22 <= power <= 22:
-                value = significand * _POW10[power] if power >= 0 else significand / _POW10[-power]
-                if value < low[k] or value > high[k]:
-                    return False
-                floats[i, k] = value
             else:
-                slow[i, k] = True
+                value, exact = to_double(significand, power) if digits <= 19 else (0.0, False)
+                if not exact:
+                    slow[i, k] = True
+                elif value < low[k] or value > high[k]:
+                    return False
+                else:
+                    floats[i, k] = value
             state[i, k] = PRESENT
         elif kind_k == BOOLEAN:
             if _literal(d, p, e, _TRUE):
