@@ -33,6 +33,7 @@ from aitl.ids import record_key
 from aitl.ingest.contract import ContractError
 from aitl.ingest.readers import RawRecord
 from aitl.shards import session_bucket
+from aitl.store.database import bulk_cache
 from aitl.store.locks import advisory_lock
 from aitl.store.models import Event, LateArrival, Quarantine
 from aitl.store.writes import insert_ignore
@@ -146,6 +147,7 @@ class Collector:
         self.rows: dict[str, dict[str, Any]] = {}
         self.quarantine: list[dict[str, Any]] = []
         self.late: dict[datetime, int] = defaultdict(int)  # new events per hour other than its own
+        bulk_cache(session, True)
 
     def add(self, record: RawRecord) -> None:
         row = self.admit(record)
@@ -220,6 +222,7 @@ class Collector:
         needs (see ``aitl.store.locks``).
         """
         self.flush()
+        bulk_cache(self.session, False)
         for hour, events in sorted(self.late.items()):
             _mark_late(self.session, hour, events, self.ingested_at)
         self.late.clear()
