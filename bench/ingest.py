@@ -7,7 +7,8 @@ One simulated hour (flat scenario, one JSONL file, ``AITL_BENCH_COLUMNAR_EVENTS`
 (a) decode + validate (line splitting, the compiled reader's parse and contract checks, into
     Arrow columns of store values behind a DuckDB view) against DuckDB's own
     ``read_json_auto`` of the same file into a table (``CREATE TABLE AS SELECT *``), best of two rounds each;
-(b) our insert into SQLite (session buckets joined, rows fetched, ``executemany`` with
+(b) our insert into SQLite (session buckets joined, rows fetched, columns that hold one value in
+    the whole chunk written into the statement, ``executemany`` with
     ``ON CONFLICT DO NOTHING``) against a bare ``executemany`` of the same final rows
     (read back from our store) into the same, fresh, table, on a connection with the store's
     settings (``sqlite_pragmas``: WAL; the 128 MiB page cache ``bulk_cache`` gives ingest);
@@ -178,7 +179,7 @@ def decode(path: Path) -> dict[str, Any]:
 def measure(path: Path, pg: str | None, work: Path) -> dict[str, Any]:
     import sqlite3
 
-    from aitl.ingest.collector import Collector, lateness_window
+    from aitl.ingest.collector import Collector, lateness_window, paused_gc
     from aitl.ingest.columnar import ColumnarReader, _line_ends, check_lines
     from aitl.store import connect, transaction
     from aitl.store.database import BULK_CACHE_KIB, sqlite_pragmas
@@ -207,26 +208,27 @@ def measure(path: Path, pg: str | None, work: Path) -> dict[str, Any]:
     insert = f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
     done = 0
     try:
-        for part in parts:
-            ends = _line_ends(part)
-            for name, reader in readers.items():
-                check_lines(reader.con, part, ends, privacy="keep", accept=reader.accept)
+        with paused_gc():  # as ``collect`` reads files (``aitl.ingest.files``)
+            for part in parts:
+                ends = _line_ends(part)
+                for name, reader in readers.items():
+                    check_lines(reader.con, part, ends, privacy="keep", accept=reader.accept)
+                    started = time.perf_counter()
+                    reader._write("landing:bench", [])
+                    spent[name] += time.perf_counter() - started
+                events += len(ends)
+                opened["sqlite"].flush()
+                rows = (
+                    opened["sqlite"]
+                    .connection()
+                    .exec_driver_sql(f"SELECT {', '.join(names)} FROM events WHERE rowid > {done}")
+                    .fetchall()
+                )
+                done += len(rows)
                 started = time.perf_counter()
-                reader._write("landing:bench", [])
-                spent[name] += time.perf_counter() - started
-            events += len(ends)
-            opened["sqlite"].flush()
-            rows = (
-                opened["sqlite"]
-                .connection()
-                .exec_driver_sql(f"SELECT {', '.join(names)} FROM events WHERE rowid > {done}")
-                .fetchall()
-            )
-            done += len(rows)
-            started = time.perf_counter()
-            bare.executemany(insert, rows)
-            floor_sqlite += time.perf_counter() - started
-            del rows
+                bare.executemany(insert, rows)
+                floor_sqlite += time.perf_counter() - started
+                del rows
         bare.commit()
         reports = {name: collector.close().as_dict() for name, collector in collectors.items()}
         floor_pg = None

@@ -422,23 +422,24 @@ class ColumnarReader:
         con.register("buckets", buckets)
         offered_by_hour = dict(con.execute(f"SELECT hour, count(*) FROM {offered} GROUP BY hour").fetchall())
         ingested = utc_text(collector.ingested_at)
-        select = ", ".join(
-            "b.bucket"
-            if name == "session_bucket"
-            else "$source"
-            if name == "source"
-            else f"'{ingested}'"
-            if name == "ingested_at"
-            else f"r.{name}"
-            for name in self.names
-        )
-        rows_sql = f"SELECT {select} FROM {offered} r JOIN buckets b ON b.sid = r.session_id"
+        joined = f"FROM {offered} r JOIN buckets b ON b.sid = r.session_id"
         try:
             if self.dialect == "postgresql":
+                select = ", ".join(
+                    "b.bucket"
+                    if name == "session_bucket"
+                    else "$source"
+                    if name == "source"
+                    else f"'{ingested}'"
+                    if name == "ingested_at"
+                    else f"r.{name}"
+                    for name in self.names
+                )
                 with tempfile.TemporaryDirectory(prefix="aitl-copy-") as folder:
                     csv_path = Path(folder) / "rows.csv"
                     con.execute(
-                        f"COPY ({rows_sql}) TO '{csv_path}' (FORMAT csv, HEADER false)", {"source": source}
+                        f"COPY (SELECT {select} {joined}) TO '{csv_path}' (FORMAT csv, HEADER false)",
+                        {"source": source},
                     )
                     with csv_path.open("rb") as csv_file:
                         stored = copy_insert_ignore(
@@ -446,13 +447,36 @@ class ColumnarReader:
                         )
                 by_hour = {f"{hour:%Y-%m-%d %H}": n for hour, n in stored.items()}
             else:
+                # Columns with one value in every row (NULL, say, where no event is in an
+                # experiment) are written into the statement: fewer values built and bound a row.
+                counts = con.execute(f"SELECT {', '.join(f'count({n})' for n in CHECKED)} FROM {offered}")
+                constants = {
+                    "source": source,
+                    "ingested_at": ingested,
+                    **{
+                        name: None
+                        for name, count in zip(CHECKED, counts.fetchone(), strict=True)
+                        if not count
+                    },
+                }
+                bound = [name for name in self.names if name not in constants]
+                # Booleans as the integers SQLite stores: sqlite3 binds an int directly, but looks
+                # for an adapter for a bool (a subclass), about 0.3 us a value.
+                bound_sql = ", ".join(
+                    "b.bucket"
+                    if name == "session_bucket"
+                    else f"r.{name}::INTEGER"
+                    if name in _BOOLS
+                    else f"r.{name}"
+                    for name in bound
+                )
                 by_hour = dict.fromkeys(offered_by_hour, 0)
                 for hour in sorted(offered_by_hour):
-                    result = con.execute(f"{rows_sql} WHERE r.hour = $hour", {"source": source, "hour": hour})
+                    result = con.execute(f"SELECT {bound_sql} {joined} WHERE r.hour = $hour", {"hour": hour})
                     # A batch of Python rows at a time: a whole chunk's would cost about 2 kB a row.
                     while rows := result.fetchmany(INSERT_BATCH):
                         by_hour[hour] += sqlite_insert_rows(
-                            collector.session, Event.__table__, self.names, rows
+                            collector.session, Event.__table__, bound, rows, constants
                         )
         finally:
             con.unregister("buckets")

@@ -8,7 +8,7 @@ transaction) so a rerun rewrites instead of duplicating.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import IO, Any
@@ -117,23 +117,42 @@ def row_converter(table: Table, names: Sequence[str]) -> Callable[[dict[str, Any
     return as_tuple
 
 
-def _insert_sql(table: Table, names: Sequence[str], *, ignore: bool = True) -> str:
-    quoted = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join("?" for _ in names)
+def _insert_sql(
+    table: Table,
+    names: Sequence[str],
+    *,
+    ignore: bool = True,
+    constants: Mapping[str, str | None] | None = None,
+) -> str:
+    """``INSERT`` of ``names`` as bound values and of ``constants`` (text or NULL) as literals."""
+    constants = constants or {}
+    quoted = ", ".join(f'"{name}"' for name in (*names, *constants))
+    marks = ", ".join(
+        [
+            *("?" for _ in names),
+            *("NULL" if v is None else "'" + v.replace("'", "''") + "'" for v in constants.values()),
+        ]
+    )
     conflict = " ON CONFLICT DO NOTHING" if ignore else ""
     return f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}){conflict}'
 
 
 def sqlite_insert_rows(
-    session: Session, table: Table, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    session: Session,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    constants: Mapping[str, str | None] | None = None,
 ) -> int:
     """Insert ``row_converter``-form tuples into SQLite, ignoring conflicts; how many were new.
 
     One ``executemany``: its rowcount is the number of rows SQLite actually inserted.
+    ``constants``: columns with the same value in every row, written into the statement
+    instead of bound row by row (SQLite stores the same text or NULL either way).
     """
     if not rows:
         return 0
-    return session.connection().exec_driver_sql(_insert_sql(table, names), rows).rowcount
+    return session.connection().exec_driver_sql(_insert_sql(table, names, constants=constants), rows).rowcount
 
 
 def _sqlite_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -166,9 +166,23 @@ def run_collect(url: str, landing: Path, privacy: str) -> dict[str, Any]:
     return run_stage("collect", Window.hour_of(HOUR), settings).summary
 
 
+def stored_types(url: str) -> list[tuple[Any, ...]]:
+    """SQLite: every event's columns as the database holds them (storage class and raw value)."""
+    engine = connect(url)
+    if engine.dialect.name != "sqlite":
+        return []
+    names = [
+        c.name for c in Table("events", MetaData(), autoload_with=engine).columns if c.name != "ingested_at"
+    ]
+    sql = f"SELECT {', '.join(f'typeof({n}), {n}' for n in names)} FROM events ORDER BY event_id"
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.exec_driver_sql(sql)]
+
+
 def store_state(url: str) -> dict[str, Any]:
     return {
         "events": table_rows(url, "events", drop=("ingested_at",)),
+        "stored_types": stored_types(url),
         "quarantine": table_rows(url, "quarantine", drop=("id",)),
         "late_arrivals": table_rows(url, "late_arrivals", drop=("last_at",)),
         "ingested_files": table_rows(url, "ingested_files", drop=("read_at", "mtime_ns")),
