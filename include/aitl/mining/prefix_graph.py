@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
+from numba import njit
 
 # The number of the rest with no token left (Database._canonical).
 _EMPTY = 0
@@ -227,39 +228,23 @@ def _expand(database: Database, batch: list[_Pending], threshold: int) -> list[_
     gathered = ~lookup[owner]
     if gathered.any():
         which = np.flatnonzero(gathered)
-        spans = distinct[which]
-        entries = _ranges(low[which], spans)
-        which = np.repeat(which, spans)
-        code = owner[which] * n_tokens + database.last_tokens[entries]
-        totals = np.bincount(code, weights=weights[which], minlength=len(batch) * n_tokens)
-        keep = totals[code] >= threshold
-        code, which, entries = code[keep], which[keep], entries[keep]
-        # Grouped by extension (they come in pointer order): a stable sort on the codes' ranks.
-        frequent = np.flatnonzero(totals >= threshold)
-        rank = np.zeros(len(totals), dtype=np.uint16 if len(frequent) <= 1 << 16 else np.intp)
-        rank[frequent] = np.arange(len(frequent))
-        order = np.argsort(rank[code], kind="stable")  # a radix sort on 16 bits
-        codes.append(code[order])
-        moving.append(which[order])
-        lasts.append(database.last_positions[entries[order]])
+        code, which, entries = _gather(
+            which, low, distinct[which], owner, weights, database.last_tokens, len(batch), n_tokens, threshold
+        )
+        codes.append(code)
+        moving.append(which)
+        lasts.append(database.last_positions[entries])
     # Looking up each candidate in each rest.
     if lookup.any():
         nodes = np.flatnonzero(lookup)
-        per_node = tested[nodes]
-        node = np.repeat(nodes, per_node)
-        token = np.concatenate([candidates[i] for i in nodes.tolist()]).astype(np.intp)
-        per_pair = sizes[node]
-        which = _ranges(offsets[node], per_pair)
-        token = np.repeat(token, per_pair)
-        last = database.last(token.astype(database.index), sessions[which])
-        holds = last > pointers[which]
-        pair = np.repeat(np.arange(len(node)), per_pair)
-        totals = np.bincount(pair[holds], weights=weights[which[holds]], minlength=len(node))
-        keep = holds & (totals >= threshold)[pair]
-        which = which[keep]
-        codes.append(owner[which] * n_tokens + token[keep])
+        pair_node = np.repeat(nodes, tested[nodes])
+        pair_token = np.concatenate([candidates[i] for i in nodes.tolist()]).astype(np.int64)
+        code, which, last = _look_up(
+            pair_node, pair_token, sizes, offsets, pointers, sessions, weights, n_tokens, threshold, database
+        )
+        codes.append(code)
         moving.append(which)
-        lasts.append(last[keep])
+        lasts.append(last)
     code, which, last = np.concatenate(codes), np.concatenate(moving), np.concatenate(lasts)
     if len(code) == 0:
         return []
@@ -314,6 +299,143 @@ def _expand(database: Database, batch: list[_Pending], threshold: int) -> list[_
         projection = _Projection(moved_, database.session[moved_], weight_, bool(unit))
         found.append(_Extension(batch[parent], token_id, total, int(ended_), projection))
     return found
+
+
+@njit(cache=True)
+def _gather(
+    which: np.ndarray,
+    low: np.ndarray,
+    spans: np.ndarray,
+    owner: np.ndarray,
+    weights: np.ndarray,
+    last_tokens: np.ndarray,
+    nodes: int,
+    n_tokens: int,
+    threshold: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every token of the rests after pointers ``which`` as (extension code, pointer, entry), the
+    frequent extensions only, grouped by code in ascending order and in pointer order within.
+
+    An extension's code is ``owner * n_tokens + token``; entry ``e`` of a
+    rest is the token's last occurrence in the session, ``last_tokens[e]`` the token. Three
+    passes (count, number the frequent codes, place): a counting sort, no temporary per entry.
+    """
+    cells = nodes * n_tokens
+    totals = np.zeros(cells, dtype=np.float64)
+    for j in range(len(which)):
+        i = which[j]
+        for e in range(low[i], low[i] + spans[j]):
+            totals[owner[i] * n_tokens + last_tokens[e]] += weights[i]
+    rank = np.full(cells, -1, dtype=np.int64)
+    frequent = 0
+    for code in range(cells):
+        if totals[code] >= threshold:
+            rank[code] = frequent
+            frequent += 1
+    start = np.zeros(frequent + 1, dtype=np.int64)
+    for j in range(len(which)):
+        i = which[j]
+        for e in range(low[i], low[i] + spans[j]):
+            k = rank[owner[i] * n_tokens + last_tokens[e]]
+            if k >= 0:
+                start[k + 1] += 1
+    for k in range(frequent):
+        start[k + 1] += start[k]
+    codes = np.empty(start[frequent], dtype=np.int64)
+    pointers = np.empty(start[frequent], dtype=np.int64)
+    entries = np.empty(start[frequent], dtype=np.int64)
+    for j in range(len(which)):
+        i = which[j]
+        for e in range(low[i], low[i] + spans[j]):
+            code = owner[i] * n_tokens + last_tokens[e]
+            k = rank[code]
+            if k >= 0:
+                at = start[k]
+                codes[at], pointers[at], entries[at] = code, i, e
+                start[k] = at + 1
+    return codes, pointers, entries
+
+
+def _look_up(
+    pair_node: np.ndarray,
+    pair_token: np.ndarray,
+    sizes: np.ndarray,
+    offsets: np.ndarray,
+    pointers: np.ndarray,
+    sessions: np.ndarray,
+    weights: np.ndarray,
+    n_tokens: int,
+    threshold: int,
+    database: Database,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each (node, candidate token) pair looked up in each of the node's rests, frequent pairs only."""
+    empty = np.empty(0, dtype=database.index)
+    table = database.table if database.table is not None else empty
+    cells, cell_last = (empty, empty) if database.table is not None else (database.cells, database.cell_last)
+    return _look_up_pairs(
+        pair_node,
+        pair_token,
+        sizes,
+        offsets,
+        pointers,
+        sessions,
+        weights,
+        n_tokens,
+        database.n_sessions,
+        threshold,
+        table,
+        cells,
+        cell_last,
+    )
+
+
+@njit(cache=True)
+def _look_up_pairs(
+    pair_node: np.ndarray,
+    pair_token: np.ndarray,
+    sizes: np.ndarray,
+    offsets: np.ndarray,
+    pointers: np.ndarray,
+    sessions: np.ndarray,
+    weights: np.ndarray,
+    n_tokens: int,
+    n_sessions: int,
+    threshold: int,
+    table: np.ndarray,
+    cells: np.ndarray,
+    cell_last: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(extension code, pointer, last occurrence) of every rest holding its pair's token, for the
+    pairs whose rests hold it often enough; in pair order, then pointer order. A token is in the
+    rest iff its last occurrence in the session (the table, or a binary search) is after the pointer.
+    """
+    totals = np.zeros(len(pair_node), dtype=np.float64)
+    for p in range(len(pair_node)):
+        node, token = pair_node[p], pair_token[p]
+        for i in range(offsets[node], offsets[node] + sizes[node]):
+            if _last(token * n_sessions + sessions[i], table, cells, cell_last) > pointers[i]:
+                totals[p] += weights[i]
+    codes, which, lasts = [], [], []
+    for p in range(len(pair_node)):
+        if totals[p] < threshold:
+            continue
+        node, token = pair_node[p], pair_token[p]
+        for i in range(offsets[node], offsets[node] + sizes[node]):
+            last = _last(token * n_sessions + sessions[i], table, cells, cell_last)
+            if last > pointers[i]:
+                codes.append(node * n_tokens + token)
+                which.append(i)
+                lasts.append(last)
+    return np.array(codes, dtype=np.int64), np.array(which, dtype=np.int64), np.array(lasts, dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def _last(cell: int, table: np.ndarray, cells: np.ndarray, cell_last: np.ndarray) -> int:
+    """A token's last occurrence in a session by its cell (-1: it does not occur); see ``Database.last``."""
+    if len(table):
+        return table[cell]
+    at = np.searchsorted(cells, cell)
+    return cell_last[at] if at < len(cells) and cells[at] == cell else -1
 
 
 @dataclass(frozen=True)
