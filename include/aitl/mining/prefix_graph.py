@@ -13,9 +13,10 @@ platform's repetitive sessions):
   big), and projecting moves each pointer to the token's first occurrence after
   it (stepping back from the last one);
 * nodes of the search are expanded in batches: one batch's tests, counts and
-  projections are a few array operations, whatever the number of prefixes;
-  each node picks the cheaper way to find its extensions (test its candidate
-  tokens, those that extended its parent, or gather every token of its rests);
+  projections are a few array operations and two compiled loops (numba),
+  whatever the number of prefixes; each node picks the cheaper way to find
+  its extensions (test its candidate tokens, those that extended its parent,
+  or gather every token of its rests);
 * pointers are canonical (the first position with the same rest), so equal
   rests of different sessions merge into one weighted pointer, and prefixes
   with equal projections are expanded once (a pattern graph).
