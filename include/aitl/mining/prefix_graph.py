@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import Dict
 
 # The number of the rest with no token left (Database._canonical).
 _EMPTY = 0
+_REST_KEY = types.UniTuple(types.int64, 2)  # a rest: (its first token, the number of the rest after it)
 # About as many tokens as a rest holds, to estimate the work a node makes.
 _REST_TOKENS = 16
 # The table of last occurrences (tokens x distinct sessions) is built up to this
@@ -107,32 +109,9 @@ class Database:
         else:
             order = np.argsort(cells)
             self.cells, self.cell_last = cells[order], self.last_positions[order]
-        self.canonical = self._canonical(sequences).astype(index)
+        self.canonical = _canonical(tokens, self.starts, lengths).astype(index)
         # Whether a canonical position stands for the rests of other positions too.
         self.shared = np.bincount(self.canonical[self.canonical >= 0], minlength=size) > 1
-
-    @staticmethod
-    def _canonical(sequences: list[tuple[int, ...]]) -> np.ndarray:
-        """For every position, the first position with an identical rest (-1: the rest is empty).
-
-        Rests are numbered back to front, a rest being (first token, rest after
-        it), so that equal rests of different sessions get one number.
-        """
-        numbers: dict[tuple[int, int], int] = {}
-        rests: list[int] = []
-        for sequence in sequences:
-            rest = _EMPTY
-            backwards = []
-            for token in reversed(sequence):
-                backwards.append(rest)
-                rest = numbers.setdefault((token, rest), len(numbers) + 1)
-            rests.extend(reversed(backwards))
-        rest_of = np.array(rests, dtype=np.intp)
-        first = np.full(len(numbers) + 1, -1, dtype=np.intp)
-        distinct, where = np.unique(rest_of, return_index=True)
-        first[distinct] = where
-        first[_EMPTY] = -1
-        return first[rest_of]
 
     def roots(self) -> _Projection:
         """The projection of the empty pattern: every session, pointing before its first token."""
@@ -168,6 +147,32 @@ class Database:
             keys = tokens[where].astype(np.int64) * (self.size + 1) + after
             found[where] = self.by_token[np.searchsorted(self.token_keys, keys, side="right")]
         return found
+
+
+@njit(cache=True)
+def _canonical(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For every position, the first position with an identical rest (-1: the rest is empty).
+
+    Rests are numbered back to front, a rest being (first token, rest after it), so that
+    equal rests of different sessions get one number.
+    """
+    numbers = Dict.empty(key_type=_REST_KEY, value_type=types.int64)
+    rest_of = np.empty(len(tokens), dtype=np.int64)
+    for session in range(len(starts)):
+        rest = _EMPTY
+        for position in range(starts[session] + lengths[session] - 1, starts[session] - 1, -1):
+            rest_of[position] = rest
+            key = (np.int64(tokens[position]), rest)
+            number = numbers.get(key, -1)
+            if number < 0:
+                number = len(numbers) + 1
+                numbers[key] = number
+            rest = number
+    first = np.full(len(numbers) + 1, -1, dtype=np.int64)
+    for position in range(len(tokens) - 1, -1, -1):
+        first[rest_of[position]] = position
+    first[_EMPTY] = -1
+    return first[rest_of]
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
