@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
-# The number of the rest with no token left (Database._canonical).
+# The number of the rest with no token left (_canonical).
 _EMPTY = 0
 _REST_KEY = types.UniTuple(types.int64, 2)  # a rest: (its first token, the number of the rest after it)
 # About as many tokens as a rest holds, to estimate the work a node makes.
@@ -102,7 +102,8 @@ class Database:
         self.last_after = np.searchsorted(self.last_positions, np.arange(size), side="right")
         # Last occurrence by (token, session): a table, or sorted keys to search.
         cells = self.last_tokens.astype(index) * n_sessions + self.session[self.last_positions]
-        self.table: np.ndarray | None = None
+        # (The one not built is empty.)
+        self.table = self.cells = self.cell_last = np.empty(0, dtype=index)
         if n_sessions * n_tokens <= _TABLE_CELLS:
             self.table = np.full(n_sessions * n_tokens, -1, dtype=index)
             self.table[cells] = self.last_positions
@@ -121,14 +122,6 @@ class Database:
             self.weights,
             bool((self.weights == 1).all()),
         )
-
-    def last(self, tokens: np.ndarray, sessions: np.ndarray) -> np.ndarray:
-        """The last occurrence of each token in each session (-1: it does not occur)."""
-        cells = tokens * self.n_sessions + sessions
-        if self.table is not None:
-            return self.table[cells]
-        at = np.minimum(np.searchsorted(self.cells, cells), len(self.cells) - 1)
-        return np.where(self.cells[at] == cells, self.cell_last[at], -1)
 
     def first_after(self, tokens: np.ndarray, last: np.ndarray, after: np.ndarray) -> np.ndarray:
         """The first occurrence of each token after ``after``, given its last one in the session (later)."""
@@ -173,12 +166,6 @@ def _canonical(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
         first[rest_of[position]] = position
     first[_EMPTY] = -1
     return first[rest_of]
-
-
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The concatenation of ``arange(start, start + size)`` for each pair."""
-    ends = np.cumsum(sizes)
-    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - sizes), sizes)
 
 
 @dataclass(frozen=True)
@@ -246,7 +233,19 @@ def _expand(database: Database, batch: list[_Pending], threshold: int) -> list[_
         pair_node = np.repeat(nodes, tested[nodes])
         pair_token = np.concatenate([candidates[i] for i in nodes.tolist()]).astype(np.int64)
         code, which, last = _look_up(
-            pair_node, pair_token, sizes, offsets, pointers, sessions, weights, n_tokens, threshold, database
+            pair_node,
+            pair_token,
+            sizes,
+            offsets,
+            pointers,
+            sessions,
+            weights,
+            n_tokens,
+            database.n_sessions,
+            threshold,
+            database.table,
+            database.cells,
+            database.cell_last,
         )
         codes.append(code)
         moving.append(which)
@@ -362,41 +361,8 @@ def _gather(
     return codes, pointers, entries
 
 
-def _look_up(
-    pair_node: np.ndarray,
-    pair_token: np.ndarray,
-    sizes: np.ndarray,
-    offsets: np.ndarray,
-    pointers: np.ndarray,
-    sessions: np.ndarray,
-    weights: np.ndarray,
-    n_tokens: int,
-    threshold: int,
-    database: Database,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each (node, candidate token) pair looked up in each of the node's rests, frequent pairs only."""
-    empty = np.empty(0, dtype=database.index)
-    table = database.table if database.table is not None else empty
-    cells, cell_last = (empty, empty) if database.table is not None else (database.cells, database.cell_last)
-    return _look_up_pairs(
-        pair_node,
-        pair_token,
-        sizes,
-        offsets,
-        pointers,
-        sessions,
-        weights,
-        n_tokens,
-        database.n_sessions,
-        threshold,
-        table,
-        cells,
-        cell_last,
-    )
-
-
 @njit(cache=True)
-def _look_up_pairs(
+def _look_up(
     pair_node: np.ndarray,
     pair_token: np.ndarray,
     sizes: np.ndarray,
@@ -411,8 +377,9 @@ def _look_up_pairs(
     cells: np.ndarray,
     cell_last: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(extension code, pointer, last occurrence) of every rest holding its pair's token, for the
-    pairs whose rests hold it often enough; in pair order, then pointer order. A token is in the
+    """Each (node, candidate token) pair looked up in each of the node's rests: (extension code,
+    pointer, last occurrence) of every rest holding the token, for the pairs whose rests hold it
+    often enough; in pair order, then pointer order. A token is in the
     rest iff its last occurrence in the session (the table, or a binary search) is after the pointer.
     """
     totals = np.zeros(len(pair_node), dtype=np.float64)
@@ -437,7 +404,10 @@ def _look_up_pairs(
 
 @njit(cache=True, inline="always")
 def _last(cell: int, table: np.ndarray, cells: np.ndarray, cell_last: np.ndarray) -> int:
-    """A token's last occurrence in a session by its cell (-1: it does not occur); see ``Database.last``."""
+    """A token's last occurrence in a session by its cell, ``token * n_sessions + session`` (-1: none).
+
+    ``Database.table`` when it was built (not empty), else a binary search of ``Database.cells``.
+    """
     if len(table):
         return table[cell]
     at = np.searchsorted(cells, cell)
